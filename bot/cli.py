@@ -1,0 +1,159 @@
+"""`acnebot` command line: assess photos, print advice for a grade, run the demo.
+
+Exit status: 0 an assessment was made, 2 a photo is unusable (reason under "quality"), 1 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.metadata import MetadataError, parse_metadata
+from pipeline.report import advice_json, advice_text, assessment_json, assessment_text
+
+EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 1, 2
+SAMPLE_PHOTO = Path(__file__).resolve().parents[1] / "pipeline" / "samples" / "astronaut.jpg"
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit 2, which our contract keeps for unusable photos
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="acnebot", description="Acne self-assessment service and tools.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    a = sub.add_parser("assess", help="assess face photos of one visit")
+    a.add_argument("photos", nargs="+", metavar="PHOTO")
+    a.add_argument("--region", action="append", choices=("forehead", "nose", "left_cheek", "right_cheek", "chin"),
+                   help="the photo shows only this region (once for all photos, or once per photo)")
+    _metadata_args(a)
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.add_argument("--annotated", metavar="OUT.jpg", help="write the annotated photo(s) here")
+    a.add_argument("--locale", default="en", help="language of advice texts (en, zh)")
+
+    d = sub.add_parser("advise", help="advice and doctor notice for a grade, without a photo")
+    d.add_argument("--grade", required=True, choices=("clear", "mild", "moderate", "severe", "very-severe"))
+    _metadata_args(d)
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--locale", default="en")
+
+    sub.add_parser("demo", help="assess the bundled sample photo and write demo-annotated.jpg")
+    return parser
+
+
+def _metadata_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--age", type=float)
+    p.add_argument("--sex", choices=("f", "m", "female", "male"))
+    p.add_argument("--pregnant", action="store_true", help="pregnant, possibly pregnant or breastfeeding")
+    p.add_argument("--metadata", metavar="FILE.json", help="questionnaire answers (see README)")
+
+
+def _metadata(args):
+    raw = {}
+    if args.metadata:
+        try:
+            raw = json.loads(Path(args.metadata).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read metadata file {args.metadata}: {exc}") from exc
+    if args.age is not None:
+        raw["age"] = args.age
+    if args.sex:
+        raw["sex"] = {"f": "female", "m": "male"}.get(args.sex, args.sex)
+    if args.pregnant:
+        raw["pregnancy"] = "yes"
+    try:
+        return parse_metadata(raw)
+    except MetadataError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _assess(args) -> int:
+    from pipeline.assess import assess, prepare
+    from pipeline.intake import IntakeError
+    from pipeline.quality import QualityReport, Reason
+    from pipeline.render import annotate
+
+    regions = args.region or []
+    if len(regions) not in (0, 1, len(args.photos)):
+        raise UsageError("give --region once for all photos or once per photo")
+    metadata = _metadata(args)
+    prepared, refused = [], []
+    for index, path in enumerate(args.photos):
+        region = regions[0] if len(regions) == 1 else (regions[index] if regions else None)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        try:
+            prepared.append(prepare(data, region))
+        except IntakeError as exc:
+            prefix = f"Photo {index + 1}: " if len(args.photos) > 1 else ""
+            refused.append(Reason(exc.code, prefix + exc.message))
+    if refused:
+        report = QualityReport(False, refused)
+        _emit(args, {"quality": {"ok": False, "reasons": [r.__dict__ for r in refused]}},
+              "Photo not usable:\n" + "\n".join(f"- {r.message}" for r in report.reasons))
+        return EXIT_UNUSABLE
+    result = assess(prepared, metadata, locale=args.locale)
+    if args.annotated and result.ok:
+        out = Path(args.annotated)
+        for i, p in enumerate(result.photos):
+            target = out if i == 0 else out.with_name(f"{out.stem}.{i + 1}{out.suffix}")
+            target.write_bytes(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i]))
+    _emit(args, assessment_json(result), assessment_text(result))
+    return EXIT_OK if result.ok else EXIT_UNUSABLE
+
+
+def _advise(args) -> int:
+    from pipeline.advice import Findings, advise
+
+    metadata = _metadata(args)
+    advice = advise(args.grade.replace("-", " "), metadata, Findings(), args.locale)
+    _emit(args, advice_json(advice), advice_text(advice))
+    return EXIT_OK
+
+
+def _demo(args) -> int:
+    out = Path("demo-annotated.jpg")
+    ns = argparse.Namespace(photos=[str(SAMPLE_PHOTO)], region=None, age=None, sex=None, pregnant=False,
+                            metadata=None, json=False, annotated=str(out), locale="en")
+    code = _assess(ns)
+    print(f"\nAnnotated photo written to {out.resolve()}")
+    return code
+
+
+def _emit(args, payload: dict, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"assess": _assess, "advise": _advise, "demo": _demo}
+    try:
+        return handlers[args.command](args)
+    except UsageError as exc:
+        print(f"acnebot: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the model file and similar set-up problems: say what, no traceback
+        from pipeline.classifier import ModelError
+
+        if isinstance(exc, ModelError):
+            print(f"acnebot: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Locale catalogues for pipeline/advice.py: every user-facing string, keyed by a stable code.
+
+Namespaces: option.* (ladder entries, noun phrases), drug.* (what the avoid list names), why.* (reason a drug is
+avoided), refer.* (red flags), raise.* (personalised-grade raises), tpl.* (sentence templates), notice.
+Every code must exist in every locale (a test checks); advice.text() falls back to English for unknown locales.
+"""
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "tpl.ask_doctor": "Ask a doctor about {name}",
+        "tpl.ask_doctor_addon": "Ask a doctor about adding {name}",
+        "tpl.suggest": "You could try {name}",
+        "tpl.preferred": "{line} (preferred)",
+        "tpl.avoid": "{name} — {why}",
+        "notice": (
+            "This is a self-assessment aid, not a medical diagnosis. See a doctor if you have deep painful lumps, "
+            "scars, lesions that bleed or keep growing, no improvement after 3 months of treatment, or if your "
+            "skin weighs on your mood; the same day if acne flares suddenly with fever or joint pain."
+        ),
+        "option.gentle_skin_care": "a gentle routine: mild cleanser, non-comedogenic moisturiser and sunscreen",
+        "option.topical_retinoid": "a topical retinoid (adapalene or tretinoin)",
+        "option.fixed_combination_retinoid": "a fixed-combination gel of a retinoid with benzoyl peroxide "
+        "(e.g. adapalene + benzoyl peroxide)",
+        "option.fixed_combination_bpo": "a fixed-combination gel of benzoyl peroxide with clindamycin",
+        "option.salicylic_acid": "a salicylic acid wash or gel",
+        "option.azelaic_acid": "azelaic acid cream or gel",
+        "option.benzoyl_peroxide": "a benzoyl peroxide wash or gel",
+        "option.hormonal_therapy": "hormonal therapy (a combined oral contraceptive or spironolactone)",
+        "option.oral_antibiotic": "an oral antibiotic such as doxycycline, with benzoyl peroxide alongside",
+        "option.oral_isotretinoin": "oral isotretinoin",
+        "drug.oral_isotretinoin": "oral isotretinoin",
+        "drug.oral_tetracyclines": "oral tetracyclines (doxycycline, minocycline, sarecycline)",
+        "drug.trimethoprim_sulfamethoxazole": "trimethoprim-sulfamethoxazole",
+        "drug.dapsone": "dapsone",
+        "drug.amoxicillin": "amoxicillin",
+        "drug.cefadroxil": "cefadroxil",
+        "drug.metronidazole": "metronidazole",
+        "drug.topical_tazarotene": "topical tazarotene",
+        "drug.topical_retinoids": "topical retinoids (tretinoin, adapalene)",
+        "drug.hormonal_therapy": "hormonal therapy (combined oral contraceptives, spironolactone)",
+        "why.pregnancy": "not during pregnancy, possible pregnancy or breastfeeding",
+        "why.under_12": "not for children under 12",
+        "why.male": "for females only",
+        "why.sulfa_allergy": "you are allergic to sulfa drugs",
+        "why.penicillin_allergy": "you are allergic to penicillin (cross-reaction risk)",
+        "why.cephalosporin_allergy": "you are allergic to cephalosporins (cross-reaction risk)",
+        "why.nitroimidazole_allergy": "you are allergic to nitroimidazoles",
+        "why.taking_tetracycline": "not while you take a tetracycline antibiotic (risk of raised pressure "
+        "around the brain)",
+        "refer.nodule": "Deep, painful lumps (nodules or cysts) can scar: see a doctor.",
+        "refer.scars": "Acne is leaving scars: see a doctor early to prevent more.",
+        "refer.grade_severe": "Your acne looks severe: see a doctor for prescription treatment.",
+        "refer.bleeding": "Lesions that bleed should be checked by a doctor.",
+        "refer.growing": "Lesions that keep growing should be checked by a doctor.",
+        "refer.fulminans": "Sudden acne with fever or joint pain needs a doctor TODAY.",
+        "refer.systemic_symptoms": "Acne together with fever or joint pain should be checked by a doctor.",
+        "refer.treatment_failure": "Your treatment is not helping: see a doctor to change it.",
+        "refer.under_12": "Acne before age 12 should be checked by a doctor; use only gentle topical care "
+        "until then.",
+        "refer.pregnancy_above_mild": "During pregnancy or breastfeeding, acne beyond mild needs a doctor to "
+        "choose safe treatment.",
+        "refer.distress": "Acne that weighs on your mood or daily life deserves a doctor's help.",
+        "raise.scarring": "Scarring raises the treatment step.",
+        "raise.treatment_failure": "Previous treatment did not help, which raises the treatment step.",
+        "raise.long_duration": "Acne lasting more than a year raises the treatment step.",
+        "raise.adjustment_model": "Your questionnaire answers raise the treatment step (clinic model).",
+    },
+    "zh": {
+        "tpl.ask_doctor": "请咨询医生是否适合使用{name}",
+        "tpl.ask_doctor_addon": "请咨询医生是否适合加用{name}",
+        "tpl.suggest": "可以尝试{name}",
+        "tpl.preferred": "{line}（首选）",
+        "tpl.avoid": "{name}——{why}",
+        "notice": (
+            "本结果仅供自我评估参考，不是医学诊断。如出现深部疼痛性肿块、瘢痕、皮损出血或持续增大、"
+            "治疗3个月仍无改善，或皮肤问题影响您的情绪，请就医；如痤疮突然加重并伴发热或关节痛，请当天就医。"
+        ),
+        "option.gentle_skin_care": "温和护肤：温和洁面、不致粉刺的保湿霜和防晒霜",
+        "option.topical_retinoid": "外用维A酸类药物（阿达帕林或维A酸）",
+        "option.fixed_combination_retinoid": "维A酸类与过氧化苯甲酰的固定复方凝胶（如阿达帕林+过氧化苯甲酰）",
+        "option.fixed_combination_bpo": "过氧化苯甲酰与克林霉素的固定复方凝胶",
+        "option.salicylic_acid": "水杨酸洁面或凝胶",
+        "option.azelaic_acid": "壬二酸乳膏或凝胶",
+        "option.benzoyl_peroxide": "过氧化苯甲酰洁面或凝胶",
+        "option.hormonal_therapy": "激素治疗（复方口服避孕药或螺内酯）",
+        "option.oral_antibiotic": "口服抗生素（如多西环素），同时外用过氧化苯甲酰",
+        "option.oral_isotretinoin": "口服异维A酸",
+        "drug.oral_isotretinoin": "口服异维A酸",
+        "drug.oral_tetracyclines": "口服四环素类药物（多西环素、米诺环素、沙瑞环素）",
+        "drug.trimethoprim_sulfamethoxazole": "复方磺胺甲噁唑（甲氧苄啶-磺胺甲噁唑）",
+        "drug.dapsone": "氨苯砜",
+        "drug.amoxicillin": "阿莫西林",
+        "drug.cefadroxil": "头孢羟氨苄",
+        "drug.metronidazole": "甲硝唑",
+        "drug.topical_tazarotene": "外用他扎罗汀",
+        "drug.topical_retinoids": "外用维A酸类药物（维A酸、阿达帕林）",
+        "drug.hormonal_therapy": "激素治疗（复方口服避孕药、螺内酯）",
+        "why.pregnancy": "怀孕、可能怀孕或哺乳期间禁用",
+        "why.under_12": "12岁以下儿童禁用",
+        "why.male": "仅适用于女性",
+        "why.sulfa_allergy": "您对磺胺类药物过敏",
+        "why.penicillin_allergy": "您对青霉素过敏（存在交叉过敏风险）",
+        "why.cephalosporin_allergy": "您对头孢菌素过敏（存在交叉过敏风险）",
+        "why.nitroimidazole_allergy": "您对硝基咪唑类药物过敏",
+        "why.taking_tetracycline": "正在服用四环素类抗生素时禁用（有颅内压升高风险）",
+        "refer.nodule": "深部疼痛性肿块（结节或囊肿）可能留下瘢痕，请就医。",
+        "refer.scars": "痤疮已留下瘢痕，请尽早就医以防加重。",
+        "refer.grade_severe": "您的痤疮看起来较重，请就医接受处方治疗。",
+        "refer.bleeding": "出血的皮损应请医生检查。",
+        "refer.growing": "持续增大的皮损应请医生检查。",
+        "refer.fulminans": "痤疮突然加重并伴发热或关节痛，请今天就医。",
+        "refer.systemic_symptoms": "痤疮伴发热或关节痛，应请医生检查。",
+        "refer.treatment_failure": "目前的治疗没有效果，请就医调整方案。",
+        "refer.under_12": "12岁以前出现痤疮应请医生检查；在此之前只做温和的外用护理。",
+        "refer.pregnancy_above_mild": "怀孕或哺乳期间，超过轻度的痤疮需要医生选择安全的治疗。",
+        "refer.distress": "痤疮影响您的情绪或日常生活时，值得寻求医生帮助。",
+        "raise.scarring": "有瘢痕，治疗级别上调。",
+        "raise.treatment_failure": "既往治疗无效，治疗级别上调。",
+        "raise.long_duration": "痤疮持续超过一年，治疗级别上调。",
+        "raise.adjustment_model": "根据您的问卷回答，治疗级别上调（诊所模型）。",
+    },
+}

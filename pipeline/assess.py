@@ -1,0 +1,175 @@
+"""One visit's photos -> Assessment: the whole pipeline, top to bottom.
+
+    prepare(bytes, region)  intake -> faces -> quality -> canonical view     (immediate verdict per photo)
+    assess([prepared], metadata)  tiles -> classifier -> lesions -> merge regions -> scores -> advice
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline import classifier as classifier_module
+from pipeline.advice import Advice, Findings, advise
+from pipeline.intake import load_photo
+from pipeline.lesions import find_lesions
+from pipeline.patches import CanonicalView, closeup_view, face_view, tiles
+from pipeline.quality import QualityReport, Reason, check_size, check_skin
+from pipeline.regions import detect_faces
+from pipeline.scoring import Scores, score_all
+from pipeline.types import CLASSES, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, RegionResult
+
+
+@dataclass
+class PreparedPhoto:
+    """A photo that passed intake; `quality.ok` says whether it can be assessed."""
+
+    photo: Photo
+    quality: QualityReport
+    region: str | None = None  # declared by the patient for a close-up
+    view: CanonicalView | None = None
+    rotated: int = 0  # degrees clockwise we turned it to find the face
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Assessment:
+    quality: QualityReport
+    photos: list[PreparedPhoto]
+    regions: dict[str, RegionResult]
+    lesions: list[Lesion]
+    scores: Scores | None
+    advice: Advice | None
+    model: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.quality.ok
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float]):
+        self.timings, self.last = timings, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self.last
+        self.last = now
+
+
+def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
+    """Intake and quality for one photo. Raises IntakeError for files that are not usable photos."""
+    if region is not None and region not in REGIONS:
+        raise ValueError(f"unknown region {region!r}; expected one of {REGIONS}")
+    timings: dict[str, float] = {}
+    clock = _Clock(timings)
+    photo = data if isinstance(data, Photo) else load_photo(data)
+    clock.lap("intake")
+    too_small = check_size(photo.width, photo.height)
+    if too_small:
+        return PreparedPhoto(photo, QualityReport.failed(*too_small), region, timings=timings)
+    if region is not None:
+        view = closeup_view(photo.pixels, region)
+        clock.lap("regions")
+        quality = check_skin(view.raw, view.masks[region], view.factor)
+        clock.lap("quality")
+        return PreparedPhoto(photo, quality, region, view, timings=timings)
+
+    photo, faces, rotated = _find_faces_any_orientation(photo)
+    clock.lap("faces")
+    if not faces:
+        return PreparedPhoto(photo, QualityReport.failed("no_face"), timings=timings)
+    if len(faces) > 1:
+        return PreparedPhoto(photo, QualityReport.failed("several_faces"), rotated=rotated, timings=timings)
+    face = faces[0]
+    too_small = check_size(photo.width, photo.height, face.height)
+    if too_small:
+        return PreparedPhoto(photo, QualityReport.failed(*too_small), rotated=rotated, timings=timings)
+    view = face_view(photo.pixels, face)
+    clock.lap("regions")
+    skin = np.logical_or.reduce([view.masks[r] for r in REGIONS])
+    quality = check_skin(view.raw, skin, view.factor)
+    clock.lap("quality")
+    return PreparedPhoto(photo, quality, None, view, rotated, timings)
+
+
+def _find_faces_any_orientation(photo: Photo):
+    """Faces as sent; failing that, turned a quarter at a time (phones that drop EXIF orientation)."""
+    faces = detect_faces(photo.pixels)
+    if faces:
+        return photo, faces, 0
+    for quarter in (2, 1, 3):
+        turned = np.ascontiguousarray(np.rot90(photo.pixels, k=-quarter))
+        faces = detect_faces(turned)
+        if faces:
+            return Photo(turned, photo.source_format), faces, 90 * quarter
+    return photo, [], 0
+
+
+def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, locale: str = "en",
+           model: classifier_module.LesionClassifier | None = None) -> Assessment:
+    """Assess one visit. Photos that failed quality make the whole visit unusable (the bot asks a retake)."""
+    metadata = metadata or Metadata()
+    model = model or classifier_module.load()
+    model_info = {"name": model.name, "version": model.version}
+    failed = [(i, r) for i, p in enumerate(prepared) for r in p.quality.reasons if not p.quality.ok]
+    if not prepared or failed:
+        reasons = [Reason(r.code, r.message if len(prepared) == 1 else f"Photo {i + 1}: {r.message}")
+                   for i, r in failed] or [Reason("no_photo", "No photo was sent.")]
+        return Assessment(QualityReport(False, reasons), prepared, {}, [], None, None, model_info)
+
+    timings: dict[str, float] = {}
+    clock = _Clock(timings)
+    per_photo: list[list[Lesion]] = []
+    tile_counts: list[dict[str, int]] = []
+    for index, p in enumerate(prepared):
+        t = tiles(p.view)
+        clock.lap("tiles")
+        probs = model.predict(t.patches)
+        clock.lap("classifier")
+        per_photo.append(find_lesions(p.view, t, probs, photo=index))
+        tile_counts.append({r: t.regions.count(r) for r in REGIONS})
+        clock.lap("lesions")
+
+    source = _choose_source_per_region(prepared, tile_counts)
+    lesions = [l for i, found in enumerate(per_photo) for l in found if source.get(l.region) == i]
+    regions = {r: RegionResult(r, r in source, _counts(lesions, r) if r in source else {}) for r in REGIONS}
+    left = _inflammatory_on(lesions, "left") if _side_seen(regions, "left") else None
+    right = _inflammatory_on(lesions, "right") if _side_seen(regions, "right") else None
+    scores = score_all(list(regions.values()), left, right)
+    totals = {c: sum(rr.counts.get(c, 0) for rr in regions.values()) for c in CLASSES[1:]}
+    advice = advise(scores.grade, metadata, Findings.from_counts(totals), locale, score=scores.score)
+    clock.lap("scoring")
+    for p in prepared:
+        for stage, seconds in p.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+    return Assessment(QualityReport(True), prepared, regions, lesions, scores, advice, model_info, timings)
+
+
+def _choose_source_per_region(prepared: list[PreparedPhoto], tile_counts: list[dict[str, int]]) -> dict[str, int]:
+    """Each region is taken from one photo only, so a visit's close-up and full-face photo never double count.
+
+    A close-up declared for the region wins over a full-face photo; otherwise the photo showing it largest.
+    """
+    source: dict[str, int] = {}
+    for region in REGIONS:
+        candidates = [(p.region == region, tile_counts[i][region], -i) for i, p in enumerate(prepared)
+                      if p.view is not None and p.view.assessed.get(region) and tile_counts[i][region] > 0]
+        if candidates:
+            source[region] = -max(candidates)[2]
+    return source
+
+
+def _counts(lesions: list[Lesion], region: str) -> dict[str, int]:
+    return {c: sum(1 for l in lesions if l.region == region and l.type == c) for c in CLASSES[1:]}
+
+
+def _side_seen(regions: dict[str, RegionResult], side: str) -> bool:
+    return regions[f"{side}_cheek"].assessed
+
+
+def _inflammatory_on(lesions: list[Lesion], side: str) -> int:
+    return sum(1 for l in lesions if l.side == side and l.type in INFLAMMATORY)
+

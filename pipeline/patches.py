@@ -1,0 +1,113 @@
+"""Canonical, enhanced views of a photo and the model-input tiles cut from each region's skin."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from pipeline.preprocess import PATCH_SIZE, enhance, resize, scale_for_closeup, scale_for_face
+from pipeline.regions import FaceLandmarks, _skin_colour, assessable, region_masks
+from pipeline.types import REGIONS
+
+FACE_MARGIN = 0.12  # of the face height, kept around the landmarks so border tiles have context
+TILE_STRIDE = PATCH_SIZE // 2
+MIN_TILE_COVERAGE = 0.5  # a tile must be at least half skin of its region
+
+
+@dataclass
+class CanonicalView:
+    """A crop of the photo resized to the canonical face scale, median-filtered and CLAHE-enhanced."""
+
+    pixels: np.ndarray  # uint8 RGB at canonical scale
+    factor: float  # canonical pixels per photo pixel
+    offset: tuple[int, int]  # the crop's top-left corner in photo pixels
+    masks: dict[str, np.ndarray]  # region -> bool mask, canonical coordinates
+    assessed: dict[str, bool] = field(default_factory=dict)
+    landmarks: FaceLandmarks | None = None  # canonical coordinates, None for a declared close-up
+    raw: np.ndarray | None = None  # the same crop before enhancement, for the quality checks
+
+    def to_photo(self, x: float, y: float) -> tuple[float, float]:
+        return x / self.factor + self.offset[0], y / self.factor + self.offset[1]
+
+    def to_canonical(self, x: float, y: float) -> tuple[float, float]:
+        return (x - self.offset[0]) * self.factor, (y - self.offset[1]) * self.factor
+
+
+@dataclass
+class Tiles:
+    patches: np.ndarray  # N x S x S x 3 uint8
+    boxes: np.ndarray  # N x 4 int (x, y, w, h), canonical coordinates
+    regions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.regions)
+
+
+def face_view(rgb: np.ndarray, face: FaceLandmarks) -> CanonicalView:
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = face.box()
+    m = FACE_MARGIN * face.height
+    x0, y0 = max(0, int(x0 - m)), max(0, int(y0 - m))
+    x1, y1 = min(w, int(x1 + m)), min(h, int(y1 + m))
+    factor = scale_for_face(face.height)
+    crop = resize(rgb[y0:y1, x0:x1], factor)
+    landmarks = FaceLandmarks((face.points - np.array([x0, y0], np.float32)) * factor)
+    masks = region_masks(crop, landmarks)
+    return CanonicalView(enhance(crop), factor, (x0, y0), masks, assessable(masks, PATCH_SIZE), landmarks, crop)
+
+
+def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
+    """A photo the patient declared as one region: skin anywhere in it belongs to that region."""
+    h, w = rgb.shape[:2]
+    factor = scale_for_closeup(w, h)
+    canon = resize(rgb, factor)
+    ch, cw = canon.shape[:2]
+    centre = np.zeros((ch, cw), bool)
+    centre[ch // 4: 3 * ch // 4, cw // 4: 3 * cw // 4] = True
+    skin = _skin_colour(canon, centre)
+    masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
+    assessed = {r: False for r in REGIONS}
+    assessed[region] = bool(skin.sum() >= PATCH_SIZE * PATCH_SIZE)
+    return CanonicalView(enhance(canon), factor, (0, 0), masks, assessed, raw=canon)
+
+
+def crop_patch(pixels: np.ndarray, cx: float, cy: float, size: int = PATCH_SIZE) -> np.ndarray:
+    """A size x size patch centred on (cx, cy), reflected at the borders."""
+    half = size // 2
+    x, y = int(round(cx)) - half, int(round(cy)) - half
+    h, w = pixels.shape[:2]
+    pad = max(0, -x, -y, x + size - w, y + size - h)
+    if pad:
+        pixels = cv2.copyMakeBorder(pixels, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+        x, y = x + pad, y + pad
+    return pixels[y:y + size, x:x + size]
+
+
+def tiles(view: CanonicalView, stride: int = TILE_STRIDE) -> Tiles:
+    """Overlapping tiles over the skin of every assessed region; each tile belongs to one region."""
+    S = PATCH_SIZE
+    names = [r for r in REGIONS if view.assessed.get(r)]
+    if not names:
+        return Tiles(np.zeros((0, S, S, 3), np.uint8), np.zeros((0, 4), int), [])
+    # Integral images make the coverage of every candidate tile an O(1) lookup.
+    integrals = {r: cv2.integral(view.masks[r].astype(np.uint8)) for r in names}
+    h, w = view.pixels.shape[:2]
+    patches, boxes, regions = [], [], []
+    for y in range(0, max(1, h - S + 1), stride):
+        for x in range(0, max(1, w - S + 1), stride):
+            cover = {r: _box_sum(integrals[r], x, y, S) / (S * S) for r in names}
+            best = max(cover, key=cover.get)
+            if cover[best] >= MIN_TILE_COVERAGE:
+                patches.append(crop_patch(view.pixels, x + S / 2, y + S / 2))
+                boxes.append((x, y, S, S))
+                regions.append(best)
+    if not patches:
+        return Tiles(np.zeros((0, S, S, 3), np.uint8), np.zeros((0, 4), int), [])
+    return Tiles(np.stack(patches), np.array(boxes, int), regions)
+
+
+def _box_sum(integral: np.ndarray, x: int, y: int, size: int) -> float:
+    h, w = integral.shape[0] - 1, integral.shape[1] - 1
+    x1, y1 = min(w, x + size), min(h, y + size)
+    return float(integral[y1, x1] - integral[y, x1] - integral[y1, x] + integral[y, x])
