@@ -33,8 +33,10 @@ def _parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("assess", help="assess face photos of one visit")
     a.add_argument("photos", nargs="+", metavar="PHOTO")
-    a.add_argument("--region", action="append", choices=("forehead", "nose", "left_cheek", "right_cheek", "chin"),
-                   help="the photo shows only this region (once for all photos, or once per photo)")
+    a.add_argument("--region", action="append",
+                   choices=("forehead", "nose", "left_cheek", "right_cheek", "chin", "face"),
+                   help="the photo shows only this region (once for all photos, or once per photo in order; "
+                        "'face' marks a full-face photo among close-ups)")
     _metadata_args(a)
     a.add_argument("--json", action="store_true", help="print one JSON object")
     a.add_argument("--annotated", metavar="OUT.jpg", help="write the annotated photo(s) here")
@@ -89,6 +91,7 @@ def _assess(args) -> int:
     prepared, refused = [], []
     for index, path in enumerate(args.photos):
         region = regions[0] if len(regions) == 1 else (regions[index] if regions else None)
+        region = None if region == "face" else region
         try:
             data = Path(path).read_bytes()
         except OSError as exc:

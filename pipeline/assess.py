@@ -96,16 +96,25 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
 
 
 def _find_faces_any_orientation(photo: Photo):
-    """Faces as sent; failing that, turned a quarter at a time (phones that drop EXIF orientation)."""
+    """Faces, with the photo turned upright by quarter turns when it lies on its side (phones that drop the
+    EXIF orientation). FaceMesh follows a sideways face, so its landmarks tell the turn; an upside-down
+    face it fits as if upright, which no landmark can reveal (README, known limitations)."""
     faces = detect_faces(photo.pixels)
-    if faces:
-        return photo, faces, 0
-    for quarter in (2, 1, 3):
-        turned = np.ascontiguousarray(np.rot90(photo.pixels, k=-quarter))
-        faces = detect_faces(turned)
-        if faces:
-            return Photo(turned, photo.source_format), faces, 90 * quarter
-    return photo, [], 0
+    candidates = [_quarter_turns_to_upright(faces[0])] if faces else [1, 3, 2]
+    for quarter in candidates:
+        if quarter == 0:
+            break
+        turned = Photo(np.ascontiguousarray(np.rot90(photo.pixels, k=-quarter)), photo.source_format)
+        turned_faces = detect_faces(turned.pixels)
+        if turned_faces:
+            return turned, turned_faces, 90 * quarter
+    return photo, faces, 0
+
+
+def _quarter_turns_to_upright(face) -> int:
+    """Clockwise quarter turns that make the nose-bridge-to-chin direction point down the image."""
+    dx, dy = face.points[152] - face.points[168]
+    return int(round(np.degrees(np.arctan2(dx, dy)) / 90.0)) % 4
 
 
 def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, locale: str = "en",

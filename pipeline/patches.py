@@ -65,11 +65,17 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     ch, cw = canon.shape[:2]
     centre = np.zeros((ch, cw), bool)
     centre[ch // 4: 3 * ch // 4, cw // 4: 3 * cw // 4] = True
-    skin = _skin_colour(canon, centre)
+    skin = _skin_colour(canon, centre) if _looks_like_skin(canon[centre]) else np.zeros((ch, cw), bool)
     masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
     assessed = {r: False for r in REGIONS}
     assessed[region] = bool(skin.sum() >= PATCH_SIZE * PATCH_SIZE)
     return CanonicalView(enhance(canon), factor, (0, 0), masks, assessed, raw=canon)
+
+
+def _looks_like_skin(pixels: np.ndarray) -> bool:
+    """Is the typical colour of these pixels a human skin tone (any complexion)? Classic YCrCb skin gamut."""
+    _, cr, cb = np.median(cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_RGB2YCrCb).reshape(-1, 3), axis=0)
+    return 133 <= cr <= 180 and 77 <= cb <= 135
 
 
 def crop_patch(pixels: np.ndarray, cx: float, cy: float, size: int = PATCH_SIZE) -> np.ndarray:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-MIN_SIDE_PX = 240  # below this nothing on the skin is visible
+MIN_SIDE_PX = 200  # below this nothing on the skin is visible, even in a close-up
 MIN_FACE_HEIGHT_PX = 96  # hairline-to-chin; a face smaller than this in the frame is too far away
 MIN_SKIN_FRACTION = 0.2  # of a declared close-up
 DARK_MEAN, BRIGHT_MEAN = 55, 225  # mean skin lightness (0-255)

@@ -88,8 +88,9 @@ def detect_faces(rgb: np.ndarray) -> list[FaceLandmarks]:
 def on_patients_left(face: FaceLandmarks, x, y):
     """True where (x, y) lies on the patient's left of the midline through the nose bridge and tip."""
     (bx, by), (tx, ty) = face.points[_NOSE_BRIDGE], face.points[_NOSE_TIP]
-    cross = (x - bx) * (ty - by) - (y - by) * (tx - bx)
-    return cross < 0 if ty > by else cross > 0
+    # Cross product of (point - bridge) with the bridge->tip direction: its sign does not depend on how
+    # the photo is turned, so this holds for tilted and upside-down faces too.
+    return (x - bx) * (ty - by) - (y - by) * (tx - bx) > 0
 
 
 def _poly(mask_shape, points: np.ndarray) -> np.ndarray:

@@ -1,0 +1,51 @@
+"""Shared fixtures: real photos from ../shared/data, encoders for every format, the shipped model."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ACNEBOT_SHARED_DATA", REPO.parent / "shared" / "data"))
+VALID_IMAGES = SHARED_DATA / "acne-lesions" / "valid" / "images"
+SAMPLE = REPO / "pipeline" / "samples" / "astronaut.jpg"
+# A frontal portrait with acne and a three-quarter view whose patient's right cheek is turned away,
+# both from the held-out valid split.
+FRONTAL = "31887_png_jpg.rf.6eecb0777416a7e6124c33afde771d4b.jpg"
+THREE_QUARTER = "4554_jpg.rf.9c7fa5f6e8bd08a6e3f25ec615fdc9af.jpg"
+
+
+def shared_image(name: str | None = None) -> np.ndarray:
+    """RGB pixels of a valid-split photo (the first one if the name is absent); skips without the data."""
+    if not VALID_IMAGES.is_dir():
+        pytest.skip(f"shared data not found at {VALID_IMAGES} (set ACNEBOT_SHARED_DATA)")
+    path = VALID_IMAGES / name if name and (VALID_IMAGES / name).exists() else sorted(VALID_IMAGES.glob("*.jpg"))[0]
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def encode(rgb: np.ndarray, fmt: str = "JPEG", **kwargs) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def sample_rgb() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLE).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def portrait_rgb() -> np.ndarray:
+    return shared_image(FRONTAL)
+
+
+@pytest.fixture(scope="session")
+def model():
+    from pipeline.classifier import load
+
+    return load()

@@ -1,0 +1,70 @@
+"""The whole pipeline on real photos with the shipped model."""
+import numpy as np
+
+from pipeline.assess import assess, prepare
+from pipeline.types import REGIONS, Metadata
+from tests.conftest import THREE_QUARTER, encode, shared_image
+
+
+def test_portrait_is_assessed_with_lesions_inside_the_face(portrait_rgb, model):
+    p = prepare(encode(portrait_rgb))
+    result = assess([p], Metadata(age=22, sex="female"), model=model)
+    assert result.ok
+    assert all(result.regions[r].assessed for r in REGIONS)
+    x0, y0, x1, y1 = (np.array(p.view.offset * 2) + np.array([0, 0, *p.view.pixels.shape[1::-1]]) / p.view.factor)
+    for lesion in result.lesions:
+        cx, cy = lesion.center
+        assert x0 <= cx <= x1 and y0 <= cy <= y1
+        assert lesion.type != "normal"
+    counted = sum(sum(r.counts.values()) for r in result.regions.values())
+    assert counted == len(result.lesions)
+    assert result.scores.grade in ("clear", "mild", "moderate", "severe", "very severe")
+    assert result.advice.notice and result.model["name"]
+
+
+def test_three_quarter_view_reports_the_hidden_cheek_as_not_assessed(model):
+    result = assess([prepare(encode(shared_image(THREE_QUARTER)))], model=model)
+    assert result.ok
+    hidden = [r for r in ("left_cheek", "right_cheek") if not result.regions[r].assessed]
+    assert len(hidden) == 1 and result.scores.not_assessed == hidden
+    assert not any(l.region == hidden[0] for l in result.lesions)
+    assert result.scores.hayashi is not None  # from the visible half
+
+
+def _closeup(rgb, region):
+    """The photo cropped to one region's skin, as a patient's close-up of it would frame it."""
+    view = prepare(encode(rgb)).view
+    ys, xs = np.nonzero(view.masks[region])
+    (x0, y0), (x1, y1) = view.to_photo(xs.min(), ys.min()), view.to_photo(xs.max(), ys.max())
+    return np.ascontiguousarray(rgb[int(y0): int(y1), int(x0): int(x1)])
+
+
+def test_region_photos_alone_leave_other_regions_not_assessed(model):
+    rgb = shared_image(THREE_QUARTER)
+    visible = "left_cheek" if prepare(encode(rgb)).view.assessed["left_cheek"] else "right_cheek"
+    result = assess([prepare(encode(_closeup(rgb, visible)), region=visible)], model=model)
+    assert result.ok, result.quality.reasons
+    assert [r for r in REGIONS if result.regions[r].assessed] == [visible]
+    assert set(result.scores.not_assessed) == set(REGIONS) - {visible}
+
+
+def test_a_failed_photo_makes_the_visit_ask_for_a_retake(portrait_rgb, model):
+    good = prepare(encode(portrait_rgb))
+    dark = prepare(encode((portrait_rgb * 0.1).astype(np.uint8)))
+    result = assess([good, dark], model=model)
+    assert not result.ok and result.scores is None
+    assert result.quality.reasons[0].code == "too_dark" and result.quality.reasons[0].message.startswith("Photo 2")
+
+
+def test_twelve_megapixel_photo_gives_the_same_regions_as_the_small_one(portrait_rgb, model):
+    import cv2
+
+    big = cv2.resize(portrait_rgb, (4000, 4000), interpolation=cv2.INTER_CUBIC)
+    small = assess([prepare(encode(portrait_rgb))], model=model)
+    large = assess([prepare(encode(big, quality=95))], model=model)
+    assert large.ok
+    assert {r: v.assessed for r, v in large.regions.items()} == {r: v.assessed for r, v in small.regions.items()}
+    # boxes come back in the large photo's pixels
+    assert all(l.x < 4000 and l.y < 4000 for l in large.lesions)
+    if small.lesions:
+        assert max(l.x for l in large.lesions) > 512 or not large.lesions
