@@ -1,0 +1,167 @@
+"""End-to-end seconds per photo, split by stage, for three ways of assessing the same photo:
+
+  ours-onnx    this service: FaceMesh regions, canonical tiles, Acne-RegNet student in onnxruntime
+  ours-torch   the same pipeline with the student run by PyTorch eager instead of onnxruntime
+  microsoft    the Microsoft/Nestle selfie approach: landmark skin patches (2-4, here our forehead, cheeks and
+               chin masks' boxes) resized to 224 px, each through a ResNet-152 (random weights: timing only)
+
+on a 512 px portrait and on a 12 MP (4000x3000) photo made from it. Every configuration runs in its own
+subprocess so its peak memory (max RSS) is its own; all run here, now, on the same CPU, and the ratios are
+printed side by side.
+
+    .venv/bin/python bench/bench_pipeline.py [--repeat 5] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+PORTRAIT = REPO.parent / "shared" / "data" / "acne-lesions" / "valid" / "images" / \
+    "31887_png_jpg.rf.6eecb0777416a7e6124c33afde771d4b.jpg"
+SAMPLE = REPO / "pipeline" / "samples" / "astronaut.jpg"
+
+
+def _photo_bytes(size: str) -> bytes:
+    import cv2
+
+    source = PORTRAIT if PORTRAIT.exists() else SAMPLE
+    if size == "512":
+        return source.read_bytes()
+    rgb = cv2.imread(str(source))
+    h, w = rgb.shape[:2]
+    canvas = cv2.resize(rgb, (3000, 3000 * h // w), interpolation=cv2.INTER_CUBIC)
+    big = cv2.copyMakeBorder(canvas, 0, max(0, 3000 - canvas.shape[0]), 500, 500, cv2.BORDER_REFLECT)
+    ok, data = cv2.imencode(".jpg", big[:3000, :4000], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return data.tobytes()
+
+
+class TorchStudent:
+    """The student architecture in PyTorch eager, with the same predict() as the onnxruntime loader."""
+
+    name, version = "acne-regnet-torch-eager", "bench"
+
+    def __init__(self):
+        import torch
+
+        from models.regnet import student
+
+        self.torch = torch
+        self.net = student().eval()
+
+    def predict(self, patches):
+        from pipeline.preprocess import to_model_input
+
+        with self.torch.inference_mode():
+            out = [self.torch.softmax(self.net(self.torch.from_numpy(to_model_input(patches[i:i + 64]))), 1).numpy()
+                   for i in range(0, len(patches), 64)]
+        import numpy as np
+
+        return np.concatenate(out) if out else np.zeros((0, 8), np.float32)
+
+
+def _run_ours(data: bytes, model) -> dict[str, float]:
+    from pipeline.assess import assess, prepare
+
+    start = time.perf_counter()
+    result = assess([prepare(data)], model=model)
+    total = time.perf_counter() - start
+    assert result.ok, result.quality.reasons
+    return {**result.timings, "total": total}
+
+
+def _run_microsoft(data: bytes, net) -> dict[str, float]:
+    import cv2
+    import numpy as np
+    import torch
+
+    from pipeline.assess import prepare
+
+    start = time.perf_counter()
+    prepared = prepare(data)  # intake, landmarks, region masks (the paper used dlib landmarks likewise)
+    t_prep = time.perf_counter()
+    patches = []
+    for region in ("forehead", "left_cheek", "right_cheek", "chin"):
+        mask = prepared.view.masks[region]
+        if prepared.view.assessed.get(region) and mask.any():
+            ys, xs = np.nonzero(mask)
+            (x0, y0), (x1, y1) = prepared.view.to_photo(xs.min(), ys.min()), prepared.view.to_photo(xs.max(), ys.max())
+            crop = prepared.photo.pixels[int(y0):int(y1) + 1, int(x0):int(x1) + 1]
+            patches.append(cv2.resize(crop, (224, 224), interpolation=cv2.INTER_AREA))
+    batch = torch.from_numpy(np.stack(patches).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+    t_patch = time.perf_counter()
+    with torch.inference_mode():
+        net(batch)
+    end = time.perf_counter()
+    return {"intake+faces+regions": t_prep - start, "patches": t_patch - t_prep, "resnet152": end - t_patch,
+            "total": end - start}
+
+
+def child(config: str, size: str, repeat: int, threads: int) -> None:
+    import os
+
+    os.environ.setdefault("ACNEBOT_MODEL_THREADS", str(threads))
+    data = _photo_bytes(size)
+    if config == "ours-onnx":
+        from pipeline.classifier import load
+
+        model = load()
+        run = lambda: _run_ours(data, model)  # noqa: E731
+    elif config == "ours-torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        model = TorchStudent()
+        run = lambda: _run_ours(data, model)  # noqa: E731
+    else:
+        import torch
+
+        from bench.resnet152 import resnet152
+
+        torch.set_num_threads(threads)
+        net = resnet152()
+        run = lambda: _run_microsoft(data, net)  # noqa: E731
+    run()  # warm-up: model load, first-call allocations
+    runs = [run() for _ in range(repeat)]
+    stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"config": config, "size": size, "stages": stages, "peak_mb": peak_mb}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", nargs=2, metavar=("CONFIG", "SIZE"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child, args.repeat, args.threads)
+        return
+    rows = []
+    for size in ("512", "12MP"):
+        for config in ("ours-onnx", "ours-torch", "microsoft"):
+            out = subprocess.run([sys.executable, __file__, "--child", config, size, "--repeat", str(args.repeat),
+                                  "--threads", str(args.threads)], capture_output=True, text=True, cwd=REPO)
+            if out.returncode != 0:
+                print(out.stderr[-2000:], file=sys.stderr)
+                raise SystemExit(f"{config} {size} failed")
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"median of {args.repeat} runs, {args.threads} threads")
+    for size in ("512", "12MP"):
+        base = next(r for r in rows if r["size"] == size and r["config"] == "ours-onnx")["stages"]["total"]
+        print(f"\n{size} photo")
+        for r in (r for r in rows if r["size"] == size):
+            stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["stages"].items() if k != "total")
+            print(f"  {r['config']:11s} total {r['stages']['total']:.3f} s  x{r['stages']['total'] / base:5.2f} "
+                  f"of ours-onnx  peak RSS {r['peak_mb']:.0f} MB   [{stages}]")
+
+
+if __name__ == "__main__":
+    main()
