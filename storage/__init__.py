@@ -1,0 +1,22 @@
+"""Persistence: SQLAlchemy 2 async models and repositories, Alembic migrations, the encrypted photo store.
+
+Start with `storage.Database` (database.py). Repositories return the dataclasses in domain.py.
+"""
+from storage.database import Database
+from storage.domain import (
+                            Assessment,
+                            AuditEntry,
+                            ConversationState,
+                            LoggedMessage,
+                            PhotoInfo,
+                            Profile,
+                            Reminder,
+                            StaffAccount,
+                            User,
+)
+from storage.errors import NotFound, PhotoKeyError, StaleState, StorageError
+from storage.migrate import downgrade, migrate
+
+__all__ = ["Assessment", "AuditEntry", "ConversationState", "Database", "LoggedMessage", "NotFound", "PhotoInfo",
+           "PhotoKeyError", "Profile", "Reminder", "StaffAccount", "StaleState", "StorageError", "User",
+           "downgrade", "migrate"]
