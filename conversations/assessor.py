@@ -1,0 +1,133 @@
+"""The pipeline off the event loop: a bounded thread pool (onnxruntime, OpenCV and MediaPipe release the GIL),
+so the loop keeps answering other patients while photos are checked and assessed.
+
+Admission is by an asyncio semaphore with one slot per worker: a job that finds every worker busy waits its turn
+(nothing is dropped) and its caller is told its place in the line, so the patient can be told too.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from conversations.pictures import VisitPhoto, side_by_side
+from pipeline.assess import PreparedPhoto, assess, prepare
+from pipeline.intake import IntakeError
+from pipeline.render import annotate, trend_chart
+from pipeline.report import assessment_json
+from pipeline.types import Metadata
+
+T = TypeVar("T")
+OnQueued = Callable[[int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PhotoVerdict:
+    """The immediate quality check of one photo. codes: quality codes, or "intake.<code>" for unreadable files."""
+
+    ok: bool
+    codes: tuple[str, ...] = ()
+    rotated: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One visit assessed: the stable JSON (pipeline.report.assessment_json) and an annotated JPEG per photo."""
+
+    result: dict[str, Any]
+    annotated: tuple[bytes, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.result.get("quality", {}).get("ok"))
+
+
+class Assessor:
+    def __init__(self, workers: int = 2, *, cache_size: int = 8):
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acnebot-assess")
+        # asyncio primitives belong to one loop; tests (and some servers) run several loops in turn.
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
+        self._waiting = 0
+        self._cache: OrderedDict[tuple[str, str | None], PreparedPhoto] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    # -- admission ---------------------------------------------------------------------------------------------
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop not in self._slots:
+            self._slots[loop] = asyncio.Semaphore(self.workers)
+        return self._slots[loop]
+
+    async def run(self, fn: Callable[..., T], *args: Any, on_queued: OnQueued | None = None) -> T:
+        """fn(*args) in a worker thread; when every worker is busy, on_queued(place in line) is awaited first."""
+        slots = self._semaphore()
+        if slots.locked():
+            self._waiting += 1
+            try:
+                if on_queued is not None:
+                    await on_queued(self._waiting)
+                await slots.acquire()
+            finally:
+                self._waiting -= 1
+        else:
+            await slots.acquire()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            slots.release()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- jobs ----------------------------------------------------------------------------------------------------
+    async def check_photo(self, data: bytes, region: str | None, on_queued: OnQueued | None = None) -> PhotoVerdict:
+        return await self.run(self._check, data, region, on_queued=on_queued)
+
+    async def assess(self, photos: Sequence[tuple[bytes, str | None]], metadata: Metadata, locale: str,
+                     on_queued: OnQueued | None = None) -> Outcome:
+        return await self.run(self._assess, list(photos), metadata, locale, on_queued=on_queued)
+
+    async def trend_chart(self, points: Sequence[tuple[datetime, float]]) -> bytes:
+        return await self.run(trend_chart, list(points))
+
+    async def side_by_side(self, left: VisitPhoto, right: VisitPhoto) -> bytes:
+        return await self.run(side_by_side, left, right)
+
+    def _prepared(self, data: bytes, region: str | None) -> PreparedPhoto:
+        key = (hashlib.sha256(data).hexdigest(), region)
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        prepared = prepare(data, region)
+        with self._cache_lock:
+            self._cache[key] = prepared
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return prepared
+
+    def _check(self, data: bytes, region: str | None) -> PhotoVerdict:
+        try:
+            prepared = self._prepared(data, region)
+        except IntakeError as error:
+            return PhotoVerdict(False, (f"intake.{error.code}",))
+        return PhotoVerdict(prepared.quality.ok, tuple(r.code for r in prepared.quality.reasons), prepared.rotated)
+
+    def _assess(self, photos: list[tuple[bytes, str | None]], metadata: Metadata, locale: str) -> Outcome:
+        prepared = [self._prepared(data, region) for data, region in photos]
+        result = assess(prepared, metadata, locale=locale)
+        if not result.ok:
+            return Outcome(assessment_json(result))
+        pictures = tuple(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i])
+                         for i, p in enumerate(prepared))
+        return Outcome(assessment_json(result), pictures)

@@ -1,0 +1,156 @@
+"""`Engine.handle(event) -> [Outgoing]`: one platform message through dedup, the patient's state and the flows.
+
+    engine = Engine(db, Assessor())
+    replies = await engine.handle(InboundEvent("telegram", "42", "1001", "command", "/start", locale_hint="zh"))
+
+A turn is one transaction: mark the message processed (a redelivery returns []), lock the patient's state row
+(PostgreSQL: SELECT ... FOR UPDATE, so replicas take turns per patient), run the step, save the state and the
+message log. A step that needs the pipeline ends its transaction first; the work runs in the assessor's threads
+with no transaction open (an SQLite transaction blocks every other patient), then a second short transaction
+reloads the state and runs the step's continuation. Replies produced before the work (Typing, "analysing…")
+go to `on_progress` right away when the caller gives one, otherwise they lead the returned list.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from conversations import flows
+from conversations.assessor import Assessor
+from conversations.flows.turn import Turn
+from conversations.i18n import resolve_locale, t
+from conversations.jobs import JOBS, JobContext
+from conversations.messages import Choices, Image, InboundEvent, Outgoing, Text, Typing
+from storage import ConversationState, Database, NotFound, StaleState, User
+from storage.columns import utcnow
+
+log = logging.getLogger(__name__)
+OnProgress = Callable[[list[Outgoing]], Awaitable[None]]
+ATTEMPTS = 3  # a turn that lost a race on the state row (StaleState) is handled again from the start
+
+
+class Engine:
+    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180):
+        self.db = db
+        self.assessor = assessor
+        self.photo_retention_days = photo_retention_days
+
+    async def handle(self, event: InboundEvent, on_progress: OnProgress | None = None) -> list[Outgoing]:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._handle(event, on_progress)
+            except StaleState:
+                if attempt == ATTEMPTS:
+                    raise
+                log.info("state changed under message %s/%s; handling it again", event.channel, event.message_id)
+        raise AssertionError("unreachable")
+
+    async def _handle(self, event: InboundEvent, on_progress: OnProgress | None) -> list[Outgoing]:
+        replies: list[Outgoing] = []
+
+        async def emit(messages: list[Outgoing]) -> None:
+            if on_progress is not None and messages:
+                await on_progress(messages)
+            else:
+                replies.extend(messages)
+
+        async with self.db.transaction():
+            user = await self.db.users.find_user(event.channel, event.user_id)
+            consented = user is not None and user.consent == "accepted"
+            # Before consent the mark carries no user id, so nothing links the patient to it.
+            if not await self.db.dedup.mark_processed(event.channel, event.message_id,
+                                                      user.id if consented else None):
+                log.debug("duplicate message %s/%s ignored", event.channel, event.message_id)
+                return []
+            if user is None:  # first contact: the row that will hold the consent answer
+                hint = resolve_locale(event.locale_hint) if event.locale_hint else None
+                user = await self.db.users.get_or_create_user(event.channel, event.user_id, hint)
+            state = (await self.db.states.load_state(user.id, for_update=True) if consented
+                     else ConversationState(user_id=user.id))
+            turn = self._turn(user, event, state)
+            await flows.run(turn)
+            # A photo is logged once its check is done, with the id it is stored under (if it is kept).
+            inbound_logged = not (turn.work is not None and event.kind == "photo")
+            await self._store(turn, state, log_inbound=inbound_logged)
+        log.debug("user %s %s -> step %s", user.id, event.kind, turn.step)
+
+        while turn.work is not None:
+            work = turn.work
+            await emit(turn.out)
+            notes: list[Outgoing] = []
+
+            async def queued(place: int, locale: str = turn.locale) -> None:
+                note = Text(t(locale, "busy", n=place))
+                notes.append(note)
+                await emit([note])
+
+            try:
+                outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user.id, event, queued), work.args)
+            except Exception as error:  # the continuation tells the patient; the loop must go on
+                log.warning("job %s for user %s failed: %s", work.job, user.id, type(error).__name__)
+                outcome = error
+            try:
+                async with self.db.transaction():
+                    user = await self.db.users.get_user(user.id)
+                    state = await self.db.states.load_state(user.id, for_update=True)
+                    turn = self._turn(user, event, state)
+                    await flows.resume(turn, work, outcome)
+                    log_inbound = not inbound_logged and turn.work is None
+                    await self._store(turn, state, log_inbound=log_inbound, notes=notes)
+                    inbound_logged = inbound_logged or log_inbound
+            except NotFound:  # the patient erased their data while the work ran
+                return replies
+        replies.extend(turn.out)
+        return replies
+
+    async def reminder(self, user_id: int) -> list[Outgoing]:
+        """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send."""
+        async with self.db.transaction():
+            try:
+                user = await self.db.users.get_user(user_id)
+            except NotFound:
+                return []
+            if user.consent != "accepted":
+                return []
+            state = await self.db.states.load_state(user.id, for_update=True)
+            turn = self._turn(user, None, state)
+            await flows.reminders.remind(turn)
+            await self._store(turn, state, log_inbound=False)
+        return turn.out
+
+    def _turn(self, user: User, event: InboundEvent | None, state: ConversationState) -> Turn:
+        return Turn(db=self.db, user=user, event=event, step=state.step, data=copy.deepcopy(state.data),
+                    steps=flows.STEPS, now=utcnow(), photo_retention_days=self.photo_retention_days)
+
+    async def _store(self, turn: Turn, state: ConversationState, *, log_inbound: bool,
+                     notes: list[Outgoing] = ()) -> None:
+        event = turn.event
+        if turn.erased:
+            if event is not None:  # the erasure took this message's mark with it; a redelivery stays answered
+                await self.db.dedup.mark_processed(event.channel, event.message_id, None)
+            return
+        if not turn.consented:
+            return  # before consent nothing but the consent answer (on the user row) is stored
+        flow = turn.step.split(".")[0] if turn.step else None
+        await self.db.states.save_state(replace(state, flow=flow, step=turn.step, data=turn.data))
+        user_id = turn.user.id
+        if log_inbound and event is not None:
+            text = event.payload if event.kind in ("command", "text", "choice") else None
+            await self.db.messages.log_message(user_id, "in", event.kind, text, photo_id=turn.photo_id)
+        for message in [*notes, *turn.out]:
+            logged = _loggable(message)
+            if logged is not None:
+                await self.db.messages.log_message(user_id, "out", message.type, logged)
+
+
+def _loggable(message: Outgoing) -> str | None:
+    """The text a message log keeps of an outgoing message (pictures by caption only; Typing not at all)."""
+    if isinstance(message, Typing):
+        return None
+    if isinstance(message, Choices):
+        return f"{message.text}\n[{' | '.join(label for _, label in message.options)}]"
+    if isinstance(message, Image):
+        return message.caption
+    return message.text

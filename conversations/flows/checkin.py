@@ -1,0 +1,151 @@
+"""A check-in's photos: one full-face photo (or an album of them), or a close-up per region, each checked at once.
+
+The check-in's photos live in the state as entries {key, region, status: pending|ok, id, rotated}. A photo is
+"pending" while the pipeline checks it (between two transactions, see engine.py); it is stored (encrypted)
+only when it passes, so an unusable photo is never kept. The region a photo is for is decided when it arrives,
+so the photos of an album fill the regions in turn even while earlier ones are still being checked.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from conversations.assessor import PhotoVerdict
+from conversations.flows.names import CHECKIN_MODE, FACE_PHOTO, MENU, QUESTION, REGION_PHOTO
+from conversations.flows.turn import Turn, Work
+from conversations.i18n import catalogue
+from conversations.summaries import region_label
+from pipeline.types import REGIONS
+
+MAX_FACE_PHOTOS = 3  # front and both sides are useful; more only repeat
+PENDING_TIMEOUT = timedelta(minutes=2)  # a check interrupted by a restart: the photo is asked for again
+
+
+async def new_checkin(turn: Turn) -> None:
+    turn.clear("checkin", "quiz", "analysis", "compare")
+    turn.data["checkin"] = {"id": secrets.token_hex(4), "mode": None, "photos": [], "skipped": [], "groups": []}
+    await turn.goto(CHECKIN_MODE)
+
+
+async def ask_mode(turn: Turn) -> None:
+    turn.ask("checkin.mode", [("face", turn.t("checkin.mode_face")), ("regions", turn.t("checkin.mode_regions")),
+                              ("menu", turn.t("common.back_to_menu"))])
+
+
+async def mode_chosen(turn: Turn) -> None:
+    if turn.action == "menu":
+        turn.clear("checkin")
+        return await turn.goto(MENU)
+    if turn.action not in ("face", "regions"):
+        return await turn.reprompt()
+    turn.data["checkin"]["mode"] = turn.action
+    await turn.goto(FACE_PHOTO if turn.action == "face" else REGION_PHOTO)
+
+
+async def ask_face_photo(turn: Turn) -> None:
+    turn.expect("checkin.face_photo")
+
+
+async def ask_region_photo(turn: Turn) -> None:
+    region = current_region(turn.data["checkin"])
+    turn.ask("checkin.region_photo", [("skip", turn.t("checkin.skip_region"))], region=turn.t(f"region.{region}"))
+
+
+async def skip_region(turn: Turn) -> None:
+    checkin = turn.data["checkin"]
+    region = current_region(checkin)
+    if turn.action != "skip" or region is None:
+        return await turn.reprompt()
+    checkin["skipped"].append(region)
+    turn.say("checkin.region_skipped", region=region_label(turn.locale, region))
+    await next_need(turn)
+
+
+async def photo_received(turn: Turn) -> None:
+    """A photo in a photo step, or an album's next photo arriving after its first one moved us on."""
+    checkin = turn.data.get("checkin")
+    event = turn.event
+    if checkin is None:
+        return await turn.unexpected()
+    _forget_interrupted(checkin, turn.now)
+    if turn.step == QUESTION and not (checkin["mode"] == "face" and event.media_group
+                                      and event.media_group in checkin["groups"]):
+        return await turn.unexpected()
+    if checkin["mode"] == "face":
+        region = None
+        if len(checkin["photos"]) >= MAX_FACE_PHOTOS:
+            return turn.say("checkin.enough_photos", n=MAX_FACE_PHOTOS)
+    else:
+        region = current_region(checkin)
+        if region is None:
+            return turn.say("checkin.every_region_has_photo")
+    key = secrets.token_hex(4)
+    checkin["photos"].append({"key": key, "region": region, "status": "pending", "at": turn.now.isoformat()})
+    if event.media_group and event.media_group not in checkin["groups"]:
+        checkin["groups"].append(event.media_group)
+    turn.work = Work("check_photo", {"key": key, "region": region}, then="photo_checked")
+
+
+async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseException) -> None:
+    """The quality verdict, in a new transaction: keep the photo or ask for a retake with the reason."""
+    checkin = turn.data.get("checkin")
+    entry = next((p for p in checkin["photos"] if p["key"] == args["key"]), None) if checkin else None
+    if entry is None:  # the check-in was cancelled or restarted while the photo was checked
+        return
+    if isinstance(verdict, BaseException):
+        verdict = PhotoVerdict(False, ("check_failed",))
+    where = region_label(turn.locale, entry["region"]) if entry["region"] else ""
+    if verdict.ok:
+        entry.update(status="ok", rotated=verdict.rotated,
+                     id=await turn.db.photos.save_photo(turn.user.id, turn.event.photo, entry["region"]))
+        turn.photo_id = entry["id"]
+        turn.say("checkin.region_photo_ok" if where else "checkin.face_photo_ok", region=where)
+    else:
+        checkin["photos"].remove(entry)
+        reasons = "\n".join(f"• {turn.t(reason_key(code))}" for code in verdict.codes)
+        if turn.step == QUESTION:
+            turn.say("checkin.album_photo_failed", reasons=reasons)
+        else:
+            turn.say("checkin.region_photo_failed" if where else "checkin.face_photo_failed",
+                     region=where, reasons=reasons)
+    if turn.step in (FACE_PHOTO, REGION_PHOTO):
+        await next_need(turn)
+
+
+async def next_need(turn: Turn) -> None:
+    """Ask for the next photo, or go on to the questions once every photo is in."""
+    from conversations.flows.questions import start_checkin_questions
+
+    checkin = turn.data["checkin"]
+    if any(p["status"] == "pending" for p in checkin["photos"]):
+        return  # the last verdict to come in asks for what is next
+    have_one = any(p["status"] == "ok" for p in checkin["photos"])
+    if checkin["mode"] == "face":
+        return await (start_checkin_questions(turn) if have_one else turn.goto(FACE_PHOTO))
+    if current_region(checkin) is not None:
+        return await turn.goto(REGION_PHOTO)
+    if have_one:
+        return await start_checkin_questions(turn)
+    turn.clear("checkin")
+    turn.say("checkin.nothing_to_assess")
+    await turn.goto(MENU)
+
+
+def current_region(checkin: dict) -> str | None:
+    """The first region that has neither a photo (kept or being checked) nor a skip."""
+    taken = {p["region"] for p in checkin["photos"]} | set(checkin["skipped"])
+    return next((r for r in REGIONS if r not in taken), None)
+
+
+def reason_key(code: str) -> str:
+    key = code if code.startswith("intake.") else f"quality.{code}"
+    return key if key in catalogue("en") else "quality.unknown"
+
+
+def _forget_interrupted(checkin: dict, now: datetime) -> None:
+    cutoff = (now - PENDING_TIMEOUT).isoformat()
+    checkin["photos"] = [p for p in checkin["photos"] if p["status"] != "pending" or p["at"] >= cutoff]
+
+
+def photo_expects(turn: Turn) -> str:
+    return "expects.photo_or_skip" if turn.step == REGION_PHOTO else "expects.photo"

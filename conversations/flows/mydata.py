@@ -1,0 +1,50 @@
+"""My data: what is stored about the patient, editing the profile answers, and erasing everything."""
+from __future__ import annotations
+
+from conversations.flows.names import CONFIRM_DELETE, MENU, MY_DATA
+from conversations.flows.questions import answer_label, edit_profile
+from conversations.flows.turn import Turn
+from conversations.questionnaire import PROFILE_QUESTIONS
+
+
+async def my_data(turn: Turn) -> None:
+    await turn.goto(MY_DATA)
+
+
+async def show_my_data(turn: Turn) -> None:
+    counts = await turn.db.erasure.count_rows_for_user(turn.user.id)
+    profile = await turn.db.profiles.load_profile(turn.user.id)
+    answers = profile.answers if profile else {}
+    lines = [turn.t("data.stored", checkins=counts.get("assessments", 0), photos=counts.get("photos", 0),
+                    messages=counts.get("message_log", 0)),
+             "", turn.t("data.profile_title")]
+    lines += [f"• {turn.t(f'field.{q.id}')}: {answer_label(turn, q, answers.get(q.id))}" for q in PROFILE_QUESTIONS]
+    lines += ["", turn.t("data.how_long", photo_days=turn.photo_retention_days)]
+    turn.ask_text("\n".join(lines), [("edit", turn.t("data.edit")), ("delete", turn.t("data.delete")),
+                                     ("menu", turn.t("common.back_to_menu"))])
+
+
+async def my_data_choice(turn: Turn) -> None:
+    if turn.action == "edit":
+        await edit_profile(turn)
+    elif turn.action == "delete":
+        await turn.goto(CONFIRM_DELETE)
+    else:
+        await turn.goto(MENU)
+
+
+async def confirm_delete(turn: Turn) -> None:
+    await turn.goto(CONFIRM_DELETE)
+
+
+async def ask_delete(turn: Turn) -> None:
+    turn.ask("delete.confirm", [("yes", turn.t("delete.yes")), ("no", turn.t("delete.no"))])
+
+
+async def delete_chosen(turn: Turn) -> None:
+    if turn.action != "yes":
+        turn.say("delete.kept")
+        return await turn.goto(MENU)
+    await turn.db.erasure.delete_user_data(turn.user.id)
+    turn.erased = True
+    turn.say("delete.done")

@@ -1,0 +1,94 @@
+"""The assessment and the result: grade, counts, annotated photos, doctor notice, advice, change since last time."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from conversations.assessor import Outcome
+from conversations.flows.names import ANALYSING, ANALYSIS_FAILED, MENU
+from conversations.flows.turn import Turn, Work
+from conversations.messages import Image, Text, Typing
+from conversations.summaries import advice_text, comparison_text, findings_text, grade_text, referral_text
+
+log = logging.getLogger(__name__)
+# A patient writing to a check-in this long after its analysis started finds it restarted: the process that
+# ran it has gone (a restart or a crash between the two transactions).
+ANALYSIS_TIMEOUT = timedelta(minutes=3)
+
+
+async def start_analysis(turn: Turn) -> None:
+    quiz = turn.data.pop("quiz", None)
+    checkin = turn.data["checkin"]
+    if quiz is not None:
+        checkin["answers"] = {**quiz["known"], **quiz["answers"]}
+    turn.data["analysis"] = {"started": turn.now.isoformat()}
+    await turn.goto(ANALYSING)
+    # A photo of this check-in stored twice (the same bytes) has one id: assess it once.
+    unique: dict[int, list] = {}
+    for p in checkin["photos"]:
+        if p["status"] == "ok":
+            unique.setdefault(p["id"], [p["id"], p["region"]])
+    photos = list(unique.values())
+    turn.work = Work("assess", {"checkin": checkin["id"], "photos": photos, "answers": checkin["answers"],
+                                "locale": turn.locale}, then="assessed")
+
+
+async def ask_to_wait(turn: Turn) -> None:
+    turn.expect("result.analysing")
+    turn.send(Typing())
+
+
+async def still_analysing(turn: Turn) -> None:
+    started = datetime.fromisoformat(turn.data.get("analysis", {}).get("started", turn.now.isoformat()))
+    if turn.now - started > ANALYSIS_TIMEOUT:
+        return await start_analysis(turn)
+    turn.say("result.still_analysing")
+
+
+async def ask_retry(turn: Turn) -> None:
+    turn.ask("result.retry_question", [("retry", turn.t("result.retry")), ("menu", turn.t("common.back_to_menu"))])
+
+
+async def retry_chosen(turn: Turn) -> None:
+    if turn.action == "retry":
+        return await start_analysis(turn)
+    turn.clear("checkin")
+    await turn.goto(MENU)
+
+
+async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> None:
+    checkin = turn.data.get("checkin")
+    if turn.step != ANALYSING or not checkin or checkin["id"] != args["checkin"]:
+        return  # cancelled, or restarted and answered by a later run
+    turn.clear("analysis")
+    if isinstance(outcome, BaseException):
+        log.error("assessment failed for user %s", turn.user.id, exc_info=outcome)
+        turn.say("result.failed")
+        return await turn.goto(ANALYSIS_FAILED)
+    if not outcome.ok:  # cannot happen with photos that passed their check, unless the pipeline changed
+        turn.clear("checkin")
+        turn.say("result.unusable")
+        return await turn.goto(MENU)
+    assessed_ids = [photo_id for photo_id, _ in args["photos"]]
+    rotated = {p["id"]: p.get("rotated", 0) for p in checkin["photos"] if "id" in p}
+    result = {**outcome.result, "photos": [{"id": photo_id, "region": region, "rotated": rotated.get(photo_id, 0)}
+                                           for photo_id, region in args["photos"]]}
+    previous = await turn.db.assessments.latest_assessment(turn.user.id)
+    saved = await turn.db.assessments.save_assessment(turn.user.id, result, assessed_ids)
+    send_result(turn, result, outcome.annotated)
+    if previous is not None:
+        turn.send(Text(comparison_text(turn.locale, previous, saved)))
+    turn.clear("checkin")
+    await turn.goto(MENU)
+
+
+def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...]) -> None:
+    locale = turn.locale
+    turn.send(Text(turn.t("result.title") + "\n" + grade_text(locale, result)))
+    referral = referral_text(locale, result)
+    if referral:
+        turn.send(Text(referral))
+    turn.send(Text(findings_text(locale, result)))
+    for i, picture in enumerate(pictures):
+        turn.send(Image(picture, turn.t("result.photo_caption"), f"checkin-{i + 1}.jpg"))
+    turn.send(Text(advice_text(locale, result)))

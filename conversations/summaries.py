@@ -1,0 +1,90 @@
+"""Stored results (pipeline.report.assessment_json, storage Assessment) -> the patient's texts, per locale."""
+from __future__ import annotations
+
+from typing import Any
+
+from conversations.i18n import t
+from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
+from storage import Assessment
+
+
+def region_label(locale: str, region: str) -> str:
+    """As a list item starts ("Left cheek"); Chinese has no capitals, so it is unchanged."""
+    name = t(locale, f"region.{region}")
+    return name[:1].upper() + name[1:]
+
+
+def grade_label(locale: str, grade: str) -> str:
+    return t(locale, f"grade.{grade.replace(' ', '_')}")
+
+
+def date_label(assessment: Assessment) -> str:
+    return assessment.created_at.date().isoformat()
+
+
+def grade_text(locale: str, result: dict[str, Any]) -> str:
+    lines = [t(locale, "result.grade", grade=grade_label(locale, result["grade"]), score=result["score"])]
+    personal = result.get("grade_personalised") or {}
+    if personal.get("grade") and personal["grade"] != result["grade"]:
+        lines.append(t(locale, "result.treatment_step", grade=grade_label(locale, personal["grade"]),
+                       reasons="; ".join(personal.get("reasons", []))))
+    return "\n".join(lines)
+
+
+def findings_text(locale: str, result: dict[str, Any]) -> str:
+    lines = [t(locale, "result.findings_title")]
+    for region in REGIONS:
+        found = result["regions"][region]
+        name = region_label(locale, region)
+        if not found["assessed"]:
+            lines.append(t(locale, "result.region_not_assessed", region=name))
+            continue
+        counts = ", ".join(f"{t(locale, f'lesion.{k}')} {n}" for k in ACNE_TYPES if (n := found["counts"].get(k)))
+        lines.append(t(locale, "result.region_counts", region=name, counts=counts or t(locale, "result.region_none")))
+    other = {k: sum(r["counts"].get(k, 0) for r in result["regions"].values() if r["assessed"]) for k in NON_ACNE_TYPES}
+    if any(other.values()):
+        lines.append(t(locale, "result.not_acne", items=", ".join(
+            f"{t(locale, f'lesion.{k}')} {n}" for k, n in other.items() if n)))
+    return "\n".join(lines)
+
+
+def referral_text(locale: str, result: dict[str, Any]) -> str | None:
+    refer = result.get("refer") or {}
+    if not refer.get("needed"):
+        return None
+    title = t(locale, "result.refer_urgent" if refer.get("urgent") else "result.refer")
+    return "\n".join([title] + [f"• {reason}" for reason in refer.get("reasons", [])])
+
+
+def advice_text(locale: str, result: dict[str, Any]) -> str:
+    lines = [t(locale, "result.advice_title")] + [f"• {a}" for a in result.get("advice", [])]
+    if result.get("avoid"):
+        lines += ["", t(locale, "result.avoid_title")] + [f"• {a}" for a in result["avoid"]]
+    lines += ["", result.get("notice") or t(locale, "result.notice")]
+    return "\n".join(lines)
+
+
+def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
+    """The change per region and lesion type from `before` to `after`."""
+    lines = [t(locale, "compare.header", before=date_label(before), after=date_label(after),
+               score_before=before.score, score_after=after.score, delta=f"{after.score - before.score:+d}",
+               grade_before=grade_label(locale, before.grade), grade_after=grade_label(locale, after.grade))]
+    for region in REGIONS:
+        old, new = before.counts.get(region), after.counts.get(region)
+        name = region_label(locale, region)
+        if old is None and new is None:
+            continue
+        if old is None or new is None:
+            lines.append(t(locale, "compare.not_assessed_before" if old is None else "compare.not_assessed_now",
+                           region=name))
+            continue
+        changes = [f"{t(locale, f'lesion.{k}')} {old.get(k, 0)} → {new.get(k, 0)}"
+                   for k in ACNE_TYPES + NON_ACNE_TYPES if old.get(k, 0) != new.get(k, 0)]
+        lines.append(t(locale, "compare.region", region=name,
+                       changes=", ".join(changes) or t(locale, "compare.no_change")))
+    return "\n".join(lines)
+
+
+def history_line(locale: str, number: int, assessment: Assessment) -> str:
+    return t(locale, "history.line", n=number, date=date_label(assessment),
+             grade=grade_label(locale, assessment.grade), score=assessment.score)

@@ -1,0 +1,149 @@
+"""Engine tests run on both databases: an SQLite file in tmp_path and PostgreSQL (ACNEBOT_TEST_POSTGRES_URL, default
+postgres@127.0.0.1:5432/test, trust auth) in a schema of this test session, dropped at the end; PostgreSQL tests
+skip with the reason when the server cannot be reached. Photos are real ones from ../shared/data; the pipeline
+is the real one with the shipped model (pipeline.classifier.load())."""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+from conversations import Assessor, Engine
+from storage import Database
+from storage.crypto import new_key_text
+from storage.engine import create_engine
+from storage.migrate import migrate
+from storage.models import Base
+from tests.conftest import FRONTAL, VALID_IMAGES, encode
+
+PG_URL = os.environ.get("ACNEBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+SECOND_VISIT = "00639_png_jpg.rf.642e8eeb4c01158b7ec40598a0d8a4dc.jpg"  # another frontal portrait
+OpenDb = Callable[[], Awaitable[Database]]
+
+
+async def _admin(sql: str) -> None:
+    engine = create_engine(PG_URL, connect_args={"timeout": 5})
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def conversation_pg_schema() -> Iterator[str | BaseException]:
+    schema = f"conversations_test_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        asyncio.run(_admin(f"CREATE SCHEMA {schema}"))
+    except Exception as error:  # refused, timed out, authentication failed: unusable either way
+        yield error
+        return
+    asyncio.run(migrate(PG_URL, schema=schema))
+    yield schema
+    asyncio.run(_admin(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated SQLite file, copied for each test (migrating each one costs more than its test)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "acnebot.db"
+    asyncio.run(migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest_asyncio.fixture
+async def open_db(backend: str, tmp_path: Path, conversation_pg_schema: str | BaseException,
+                  migrated_sqlite: Path) -> AsyncIterator[OpenDb]:
+    """Opens Database objects on one fresh, empty database (several = a restart, or replicas)."""
+    key = new_key_text()
+    opened: list[Database] = []
+    schema = None
+    if backend == "postgresql":
+        if isinstance(conversation_pg_schema, BaseException):
+            pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {conversation_pg_schema!r}")
+        schema = conversation_pg_schema
+        tables = ", ".join(f"{schema}.{t.name}" for t in Base.metadata.sorted_tables)
+        await _admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    else:
+        shutil.copyfile(migrated_sqlite, tmp_path / "acnebot.db")
+
+    async def open_() -> Database:
+        if schema:
+            db = await Database.open(PG_URL, schema=schema, data_dir=tmp_path, photo_key=key, run_migrations=False)
+        else:
+            db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
+                                     photo_key=key, run_migrations=False)
+        opened.append(db)
+        return db
+
+    yield open_
+    for db in opened:
+        await db.close()
+
+
+@pytest_asyncio.fixture
+async def db(open_db: OpenDb) -> Database:
+    return await open_db()
+
+
+@pytest.fixture(scope="session")
+def assessor() -> Iterator[Assessor]:
+    """One worker for the whole session: FaceMesh starts once per thread, and prepared photos stay cached."""
+    shared = Assessor(workers=1)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def engine(db: Database, assessor: Assessor) -> Engine:
+    return Engine(db, assessor)
+
+
+def _valid_photo(name: str) -> bytes:
+    if not VALID_IMAGES.is_dir():
+        pytest.skip(f"shared data not found at {VALID_IMAGES} (set ACNEBOT_SHARED_DATA)")
+    return (VALID_IMAGES / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def face_photo() -> bytes:
+    return _valid_photo(FRONTAL)
+
+
+@pytest.fixture(scope="session")
+def second_face_photo() -> bytes:
+    return _valid_photo(SECOND_VISIT)
+
+
+@pytest.fixture(scope="session")
+def dark_photo(face_photo: bytes) -> bytes:
+    import io
+
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(face_photo)).convert("RGB"))
+    return encode((pixels * 0.12).astype(np.uint8))
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The lesion model the service ships; assessments need it."""
+    from pipeline.classifier import ModelError, load
+
+    try:
+        return load()
+    except ModelError as error:
+        pytest.skip(f"lesion model unavailable: {error}")

@@ -1,0 +1,358 @@
+"""The patient's journey through Engine.handle on SQLite and PostgreSQL, with real photos and the real pipeline."""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conversation_support import Patient
+from conversations import Choices, Engine, Text, Typing, jobs
+
+pytestmark = pytest.mark.asyncio
+GRADE = re.compile(r"Severity: (clear|mild|moderate|severe|very severe) \(score \d+\)")
+
+
+async def consented(engine: Engine, user_id: str = "patient", locale: str = "en") -> Patient:
+    patient = Patient(engine, user_id, locale=locale)
+    await patient.command("start")
+    await patient.tap("yes")
+    return patient
+
+
+async def user_row_counts(db, patient: Patient) -> dict[str, int]:
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    counts = await db.erasure.count_rows_for_user(user.id)
+    return {table: n for table, n in counts.items() if n}
+
+
+async def test_declining_consent_stores_nothing_but_the_answer(engine, db):
+    patient = Patient(engine)
+    await patient.command("start")
+    assert "not a medical diagnosis" in patient.texts and "180 days" in patient.texts
+    assert [label for _, label in patient.choices.options][:2] == ["Accept", "Decline"]
+    await patient.text("hello")  # before consent everything brings the consent prompt back
+    assert "Do you agree" in patient.texts
+    await patient.tap("no")
+    assert "store nothing but your answer" in patient.texts
+    await patient.other()
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert user.consent == "declined"
+    assert await user_row_counts(db, patient) == {"users": 1}
+
+
+async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db, face_photo, second_face_photo,
+                                                                      shipped_model):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    assert "whole face" in patient.texts
+    await patient.photo(face_photo)
+    assert "✓ Photo received" in patient.texts and "How old are you?" in patient.texts
+    await patient.text("twenty")  # not a number: asked again
+    assert "between 1 and 120" in patient.texts and "How old are you?" in patient.texts
+    await patient.text("24 years")
+    await patient.tap("a.female")
+    while "Are you pregnant" not in patient.texts:
+        await patient.tap("skip")
+    await patient.tap("a.no")
+    await patient.skip_questions()
+
+    assert [type(m) for m in patient.progress] == [Text, Typing]  # sent before the assessment ran
+    assert "Analysing" in patient.progress[0].text
+    assert GRADE.search(patient.texts), patient.texts
+    assert "Found per area:" in patient.texts and "• Forehead:" in patient.texts
+    assert "What you can do:" in patient.texts and "not a medical diagnosis" in patient.texts
+    assert patient.images and patient.images[0].data[:2] == b"\xff\xd8"
+    assert "Change since" not in patient.texts  # nothing to compare with yet
+    assert isinstance(patient.replies[-1], Choices)  # back to the menu
+
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(second_face_photo)
+    assert "How old are you?" not in patient.texts  # the profile is answered once
+    while "weigh heavily on your mood" not in patient.texts:
+        await patient.tap("skip")
+    await patient.tap("a.yes")  # a red flag: the doctor notice comes right after the grade
+    assert GRADE.search(patient.texts)
+    notice = patient.texts.index("⚠️ Please see a doctor")
+    assert GRADE.search(patient.texts).end() < notice < patient.texts.index("Found per area:")
+    assert re.search(r"Change since \d{4}-\d\d-\d\d .*score \d+ → \d+ \([+-]\d+\)", patient.texts), patient.texts
+    assert "• Forehead:" in patient.texts.split("Change since")[1]
+
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    saved = await db.assessments.list_assessments(user.id)
+    assert len(saved) == 2 and all(len(a.photo_ids) == 1 for a in saved)
+    assert (await db.profiles.load_profile(user.id)).answers["age"] == 24
+    logged = await db.messages.list_messages(user.id, limit=500)
+    photos_in = [m for m in logged if m.direction == "in" and m.kind == "photo"]
+    assert [m.photo_id for m in photos_in] == [a.photo_ids[0] for a in saved]
+    assert await db.photos.load_photo(saved[0].photo_ids[0], user.id) == face_photo  # stored, decrypts
+
+
+async def test_region_checkin_reports_a_skipped_region_as_not_assessed(engine, db, face_photo, shipped_model):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("regions")
+    assert "forehead" in patient.texts
+    await patient.photo(face_photo)  # a close-up "of the forehead" (the whole portrait is skin enough)
+    assert "✓ Forehead: photo received" in patient.texts and "your nose" in patient.texts
+    for _ in range(4):  # nose, both cheeks, chin: no acne there
+        await patient.tap("skip")
+    assert "Chin: skipped" in patient.texts and "How old are you?" in patient.texts
+    await patient.skip_questions()
+    assert GRADE.search(patient.texts)
+    assert "• Nose: not assessed" in patient.texts and "• Chin: not assessed" in patient.texts
+    assert re.search(r"• Forehead: (no acne found|\w+ \d)", patient.texts)
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    (saved,) = await db.assessments.list_assessments(user.id)
+    assert saved.counts["nose"] is None and saved.counts["forehead"] is not None
+
+
+async def test_unusable_photos_get_a_retake_request_with_the_reason(engine, db, dark_photo):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(dark_photo)
+    assert "I can't use this photo" in patient.texts and "too dark" in patient.texts
+    assert "send one photo of your whole face" in patient.texts  # asked again
+    await patient.photo(b"%PDF-1.4 definitely not a photo")
+    assert "not a photo I can read" in patient.texts
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert await db.photos.list_photos(user.id) == []  # unusable photos are not kept
+
+
+async def test_history_lists_check_ins_draws_the_trend_and_compares_two(engine, db, face_photo, second_face_photo):
+    patient = await consented(engine)
+    await patient.tap("history")
+    assert "no check-ins yet" in patient.texts
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    for photo, score, papules in ((face_photo, 30, 5), (second_face_photo, 12, 2)):
+        photo_id = await db.photos.save_photo(user.id, photo)
+        await db.assessments.save_assessment(user.id, stored_result(score, papules), [photo_id])
+    await patient.tap("history")
+    assert "Your check-ins (2):" in patient.texts and "score 30" in patient.texts
+    (chart,) = patient.images
+    assert chart.filename == "trend.png" and chart.data.startswith(b"\x89PNG")
+    await patient.tap("compare")
+    first, second = [d.split(":", 1)[1] for d, _ in patient.choices.options[:2]]
+    await patient.tap(first)
+    assert first not in [d.split(":", 1)[1] for d, _ in patient.choices.options]  # the second is another one
+    await patient.tap(second)
+    assert "score 30 → 12 (-18)" in patient.texts and "papules 5 → 2" in patient.texts
+    (side_by_side,) = patient.images
+    assert side_by_side.data[:2] == b"\xff\xd8" and isinstance(patient.replies[-1], Choices)
+
+
+def stored_result(score: int, papules: int) -> dict:
+    counts = {"comedone": 1, "papule": papules, "pustule": 0, "nodule": 0, "spot": 0, "scar": 0, "mole": 0}
+    return {"quality": {"ok": True, "reasons": []},
+            "regions": {r: {"assessed": True, "counts": counts}
+                        for r in ("forehead", "nose", "left_cheek", "right_cheek", "chin")},
+            "lesions": [{"region": "forehead", "type": "papule", "x": 200, "y": 120, "w": 12, "h": 12,
+                         "confidence": 0.9}],
+            "score": score, "grade": "mild", "not_assessed": [], "advice": [], "avoid": [],
+            "refer": {"needed": False, "urgent": False, "reasons": [], "codes": []},
+            "grade_personalised": {"grade": "mild", "reasons": [], "codes": []}, "notice": "Not a diagnosis.",
+            "model": {"name": "test", "version": "1"}}
+
+
+async def test_delete_erases_every_row_of_the_patient(engine, db, face_photo):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+    await patient.text("30")
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    await db.assessments.save_assessment(user.id, stored_result(8, 1))
+    await patient.command("delete")
+    assert "cannot be undone" in patient.texts
+    await patient.tap("no")
+    assert "Nothing was deleted" in patient.texts
+    before = await user_row_counts(db, patient)
+    assert before["photos"] == 1 and before["assessments"] == 1 and before["profiles"] == 1
+    await patient.tap("data")
+    assert "check-ins: 1" in patient.texts and "• Age: 30" in patient.texts
+    await patient.tap("delete")
+    erase = patient.event("choice", patient.data_for("yes"))
+    await patient.send(erase)
+    assert "All your data has been deleted" in patient.texts
+    assert set((await db.erasure.count_rows_for_user(user.id)).values()) == {0}
+    assert await engine.handle(erase) == []  # a redelivery of the confirmation is still answered once
+    assert await db.users.find_user(patient.channel, patient.user_id) is None
+
+
+async def test_a_redelivered_message_is_handled_once(engine, db):
+    patient = await consented(engine)
+    event = patient.event("choice", patient.data_for("checkin"))
+    assert await patient.send(event)
+    assert await engine.handle(event) == []
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert sum(m.direction == "in" for m in await db.messages.list_messages(user.id)) == 2  # accept + checkin
+
+
+async def test_a_button_from_an_earlier_message_is_recognised(engine):
+    patient = await consented(engine)
+    old_menu_checkin = patient.data_for("checkin")
+    await patient.tap("reminders")
+    await patient.send(patient.event("choice", old_menu_checkin))
+    assert "from an earlier message" in patient.texts and "How often should I remind you?" in patient.texts
+    await patient.tap("weekly")
+    assert "remind you to check in: Every week" in patient.texts
+
+
+async def test_reminders_are_set_and_sent_back_into_the_menu(engine, db):
+    patient = await consented(engine)
+    await patient.tap("reminders")
+    await patient.tap("biweekly")
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    reminder = await db.reminders.get_reminder(user.id)
+    assert reminder.cadence == "biweekly" and reminder.state == "active"
+    patient.replies = await engine.reminder(user.id)
+    assert "Time for a check-in" in patient.texts and patient.choices.text == "What would you like to do?"
+    await patient.tap("checkin")  # the reminder's buttons are the current ones
+    assert "How would you like to take the photos?" in patient.texts
+    await patient.command("remind")
+    assert "now: Every 2 weeks" in patient.texts
+    await patient.tap("off")
+    assert (await db.reminders.get_reminder(user.id)).state == "stopped"
+
+
+async def test_unexpected_input_gets_a_helpful_answer(engine, face_photo):
+    patient = await consented(engine)
+    await patient.other()  # a sticker at the menu
+    assert "can't use stickers" in patient.texts and "tap one of the buttons" in patient.texts
+    assert isinstance(patient.replies[-1], Choices)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.text("here it comes")
+    assert "wasn't expecting a text" in patient.texts and "Please send a photo" in patient.texts
+    await patient.photo(face_photo)
+    await patient.tap("skip")  # age
+    await patient.photo(face_photo)  # a photo where a button is expected
+    assert "wasn't expecting a photo" in patient.texts and "What is your sex?" in patient.texts
+    await patient.command("nonsense")
+    assert "don't know that command" in patient.texts and "What is your sex?" in patient.texts
+
+
+async def test_cancel_mid_flow_returns_to_the_menu(engine, db, face_photo):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("regions")
+    await patient.photo(face_photo)
+    await patient.command("cancel")
+    assert "Cancelled." in patient.texts and patient.choices.text == "What would you like to do?"
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    state = await db.states.load_state(user.id, for_update=False)
+    assert state.step == "menu" and "checkin" not in state.data
+
+
+async def test_an_unfinished_check_in_resumes_after_a_restart(open_db, assessor, face_photo, shipped_model,
+                                                              monkeypatch):
+    first_db = await open_db()
+    patient = await consented(Engine(first_db, assessor))
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+    await patient.text("19")
+    question = patient.choices.text
+    await first_db.close()
+
+    db = await open_db()
+    patient.engine = Engine(db, assessor)  # the service restarted in the middle of the questions
+    await patient.command("start")
+    assert "continue your check-in" in patient.texts and patient.choices.text == question
+
+    async def dies(ctx, args):  # the service stops while the assessment runs
+        raise asyncio.CancelledError
+    monkeypatch.setitem(jobs.JOBS, "assess", dies)
+    with pytest.raises(asyncio.CancelledError):
+        await patient.skip_questions()
+    monkeypatch.undo()
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    state = await db.states.load_state(user.id, for_update=False)
+    assert state.step == "checkin.analysing"
+    state.data["analysis"]["started"] = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    await db.states.save_state(state)
+
+    patient.engine = Engine(db, assessor)  # started again: the patient's next message restarts the analysis
+    await patient.command("start")
+    assert GRADE.search(patient.texts) and patient.images
+    assert len(await db.assessments.list_assessments(user.id)) == 1
+
+
+async def test_album_photos_are_all_checked(engine, db, face_photo, second_face_photo):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    album = [patient.event("photo", photo=p, media_group="album-1") for p in (face_photo, second_face_photo)]
+    replies = await asyncio.gather(*(Patient.send(Patient(engine, patient.user_id), e) for e in album))
+    texts = "\n".join(m.text for r in replies for m in r if isinstance(m, (Text, Choices)))
+    assert texts.count("✓ Photo received") == 2 and texts.count("How old are you?") == 1
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    state = await db.states.load_state(user.id, for_update=False)
+    assert [p["status"] for p in state.data["checkin"]["photos"]] == ["ok", "ok"]
+    assert len(await db.photos.list_photos(user.id)) == 2
+
+
+async def test_a_full_queue_tells_the_patient_to_wait_and_drops_nothing(engine, assessor, face_photo):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    busy = [asyncio.create_task(assessor.run(time.sleep, 0.3)) for _ in range(assessor.workers)]
+    await asyncio.sleep(0.05)
+    await patient.photo(face_photo)
+    assert "number 1 in line" in patient.progress[0].text
+    assert "✓ Photo received" in patient.texts
+    await asyncio.gather(*busy)
+
+
+async def test_profile_answers_can_be_edited_from_my_data(engine, db):
+    patient = await consented(engine)
+    await patient.tap("data")
+    await patient.tap("edit")
+    await patient.text("41")
+    await patient.tap("a.male")
+    await patient.tap("skip")  # skin type: keep (unanswered)
+    await patient.tap("t.eczema")
+    assert patient.replies[-1].edit and "✓ Eczema" in [l for _, l in patient.choices.options]
+    await patient.tap("done")
+    while "Your answers are saved" not in patient.texts:
+        await patient.tap("skip")
+    assert "• Age: 41" in patient.texts and "• Sex: Male" in patient.texts and "Your skin history: Eczema" in patient.texts
+
+
+async def test_chinese_patients_get_chinese_texts(engine, dark_photo):
+    patient = Patient(engine, "zh-patient", locale="zh-CN")
+    await patient.command("start")
+    assert "不是医学诊断" in patient.texts and patient.choices.options[0][1] == "同意"
+    await patient.tap("yes")
+    assert patient.choices.text == "你想做什么？"
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(dark_photo)
+    assert "照片太暗" in patient.texts
+    await patient.command("language")
+    await patient.tap("lang.en")
+    assert "Language set to English." in patient.texts and "whole face" in patient.texts  # back where it was
+
+
+async def test_a_failed_assessment_keeps_the_check_in_for_a_retry(engine, db, face_photo, monkeypatch):
+    async def fails(ctx, args):
+        raise RuntimeError("model file missing")
+    monkeypatch.setitem(jobs.JOBS, "assess", fails)
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+    await patient.skip_questions()
+    assert "something went wrong" in patient.texts and patient.data_for("retry")
+    await patient.tap("retry")
+    assert "something went wrong" in patient.texts  # still failing: asked again, nothing lost
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    state = await db.states.load_state(user.id, for_update=False)
+    assert state.step == "checkin.analysis_failed" and state.data["checkin"]["photos"][0]["status"] == "ok"
+    await patient.tap("menu")
+    assert patient.choices.text == "What would you like to do?"

@@ -1,0 +1,123 @@
+"""Catalogues, message types and the questionnaire mapping: no database, no pipeline run."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import conversations
+from conversations import flows
+from conversations.flows.checkin import reason_key
+from conversations.flows.reminders import CADENCE_DAYS
+from conversations.flows.start import MENU_ITEMS
+from conversations.i18n import LOCALES, catalogue, resolve_locale, t
+from conversations.messages import OUTGOING_TYPES, Choices, Image, InboundEvent, Text, Typing
+from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS, parse_number, to_metadata
+from pipeline.intake import IntakeError
+from pipeline.quality import MESSAGES
+from pipeline.types import GRADES, NON_ACNE_TYPES, ACNE_TYPES, REGIONS, Metadata
+
+SOURCE = Path(conversations.__file__).parent
+NAMESPACES = {key.split(".")[0] for key in catalogue("en")}
+INTAKE_CODES = ("empty", "too_large", "unsupported_format", "too_many_pixels", "animated", "not_an_image", "corrupt")
+
+
+def keys_in_code() -> set[str]:
+    """Every string literal in conversations/ that looks like a key of our namespaces (f-string parts excluded)."""
+    found = set()
+    for path in SOURCE.rglob("*.py"):
+        if path.name == "names.py":  # step names, which look like keys
+            continue
+        for literal in re.findall(r'(?<![{\w])"([a-z_]+(?:\.[a-z0-9_]+)+)"', path.read_text(encoding="utf-8")):
+            if literal.split(".")[0] in NAMESPACES:
+                found.add(literal)
+        found |= set(re.findall(r'"([a-z_]+)"', path.read_text(encoding="utf-8"))) & set(catalogue("en"))
+    return found
+
+
+def keys_built_in_code() -> set[str]:
+    """The keys the code assembles from data (f"region.{region}" and the like)."""
+    keys = {f"region.{r}" for r in REGIONS} | {f"lesion.{k}" for k in ACNE_TYPES + NON_ACNE_TYPES}
+    keys |= {f"grade.{g.replace(' ', '_')}" for g in GRADES} | {f"menu.{i}" for i in MENU_ITEMS}
+    keys |= {f"unexpected.{kind}" for kind in ("text", "photo", "choice", "other")}
+    keys |= {f"command.{name}" for name in flows.COMMAND_MENU} | {f"reminders.cadence.{c}" for c in CADENCE_DAYS}
+    keys |= {reason_key(code) for code in (*MESSAGES, "check_failed")} | {reason_key(f"intake.{code}") for code in INTAKE_CODES}
+    keys |= {f"field.{q.id}" for q in PROFILE_QUESTIONS}
+    for q in QUESTIONS.values():
+        keys |= {f"q.{q.id}"} | {f"q.{q.id}.{option}" for option in q.options}
+    return keys
+
+
+def test_both_catalogues_have_the_same_keys_and_placeholders():
+    english, chinese = catalogue("en"), catalogue("zh")
+    assert set(english) == set(chinese)
+    for key, text in english.items():
+        assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", chinese[key])), key
+        assert text.strip() and chinese[key].strip(), key
+
+
+def test_every_key_the_code_uses_exists():
+    used = keys_in_code() | keys_built_in_code()
+    assert len(used) > 150
+    assert sorted(used - set(catalogue("en"))) == []
+
+
+def test_every_text_in_the_catalogue_is_used():
+    assert sorted(set(catalogue("en")) - keys_in_code() - keys_built_in_code() - {"quality.unknown"}) == []
+
+
+def test_every_quality_and_intake_code_has_its_own_text():
+    for code in list(MESSAGES) + [f"intake.{c}" for c in INTAKE_CODES]:
+        assert reason_key(code) != "quality.unknown", code
+    assert IntakeError("corrupt", "x").code in INTAKE_CODES
+
+
+@pytest.mark.parametrize("hint, locale", [("zh", "zh"), ("zh-hans", "zh"), ("zh-CN", "zh"), ("zh_TW", "zh"),
+                                          ("en-GB", "en"), ("de", "en"), (None, "en"), ("", "en")])
+def test_locale_from_the_client_hint(hint, locale):
+    assert resolve_locale(hint) == locale
+
+
+def test_texts_are_formatted_per_locale():
+    assert t("zh", "busy", n=3) == catalogue("zh")["busy"].format(n=3) and "3" in t("zh", "busy", n=3)
+    assert set(LOCALES) == {"en", "zh"}
+    assert conversations.command_descriptions("zh")[0] == ("checkin", "新的打卡")
+
+
+def test_outgoing_types_are_registered_by_name():
+    assert OUTGOING_TYPES == {"text": Text, "choices": Choices, "image": Image, "typing": Typing}
+    assert Text("hi").type == "text" and Typing().type == "typing"
+    assert Image(b"\x89PNG", filename="trend.png").mime_type == "image/png"
+    choices = Choices("Pick", [("a1b2:x", "X")])
+    assert choices.options == (("a1b2:x", "X"),) and hash(choices)
+
+
+def test_choice_data_fits_telegram_callback_data():
+    with pytest.raises(ValueError):
+        Choices("Pick", [("x" * 65, "too long")])
+    with pytest.raises(ValueError):
+        InboundEvent("test", "1", "1", "photo")  # a photo event without the photo
+    longest_action = max((f"a.{o}" for q in QUESTIONS.values() for o in q.options), key=len)
+    assert len(f"ffff:{longest_action}".encode()) <= 64
+
+
+def test_answers_map_to_pipeline_metadata():
+    metadata = to_metadata({"age": 24, "sex": "female", "skin_type": "oily", "allergies": ["sulfa"],
+                            "symptoms": ["bleeding"], "duration": "over_1_year", "frequency": "constant",
+                            "current_medication": ["doxycycline", "topical_retinoid", "other"],
+                            "pregnancy": "breastfeeding", "condition_after_treatment": "worsened",
+                            "distress": "prefer_not_to_say", "biopsy": None})
+    assert metadata == Metadata(age=24.0, sex="female", pregnancy="yes", allergies=("sulfa",),
+                                current_medication=("doxycycline", "topical retinoid"), symptoms=("bleeding",),
+                                duration="more than 1 year", frequency="constant",
+                                condition_after_treatment="worsened", distress="prefer_not_to_say")
+    assert to_metadata({"sex": "male", "pregnancy": "yes"}).pregnancy is None
+    assert to_metadata({}) == Metadata()
+
+
+def test_pregnancy_is_asked_of_females_only_and_ages_are_parsed():
+    pregnancy = QUESTIONS["pregnancy"]
+    assert pregnancy.asked({"sex": "female"}) and not pregnancy.asked({"sex": "male"}) and not pregnancy.asked({})
+    assert parse_number("24 years", QUESTIONS["age"]) == 24 and parse_number("24岁", QUESTIONS["age"]) == 24
+    assert parse_number("two hundred", QUESTIONS["age"]) is None and parse_number("300", QUESTIONS["age"]) is None
