@@ -1,9 +1,9 @@
 .PHONY: run test bench
 
-# Run the service (until the chat channels land: the CLI demo on the bundled sample photo).
+# Run the service: with no messenger token, the local web chat on http://127.0.0.1:8080 on SQLite.
 run:
 	scripts/setup.sh
-	.venv/bin/acnebot demo
+	.venv/bin/acnebot serve
 
 # Run the whole test suite (sets everything up first).
 test:

@@ -4,7 +4,7 @@ A predicted lesion is correct when its centre lies inside a ground-truth box (th
 Ground truth is restricted to boxes whose centre falls inside a region the pipeline assessed: boxes on the
 neck, ears or hair line are outside what the product grades. Prints a table; --json writes the figures.
 
-    .venv/bin/python bench/detection_accuracy.py [--limit N] [--json out.json]
+    .venv/bin/python bench/detection_accuracy.py [--split valid] [--limit N] [--json out.json]
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pipeline.assess import assess, prepare
 from pipeline.intake import IntakeError
 
 REPO = Path(__file__).resolve().parents[1]
-VALID = REPO.parent / "shared" / "data" / "acne-lesions" / "valid"
+DATA = REPO.parent / "shared" / "data" / "acne-lesions"
 # data.yaml: 0 acne, 1 mole1, 2 mole2, 3 pimple, 4 scar, 5 spot -> product classes (data README mapping)
 LABEL_TO_CLASS = {0: "comedone", 1: "mole", 2: "mole", 3: "papule", 4: "scar", 5: "spot"}
 ACNE = {"comedone", "papule", "pustule", "nodule"}
@@ -52,8 +52,9 @@ def _in_assessed_region(view, box) -> bool:
     return any(view.masks[r][iy, ix] and view.assessed.get(r) for r in view.masks)
 
 
-def evaluate(limit: int | None = None) -> dict:
-    images = sorted((VALID / "images").glob("*.jpg"))[:limit]
+def evaluate(split: str = "valid", limit: int | None = None, stride: int = 1) -> dict:
+    folder = DATA / split
+    images = sorted((folder / "images").glob("*.jpg"))[::stride][:limit]
     tally = Counter()
     per_class = {c: Counter() for c in sorted(set(LABEL_TO_CLASS.values()) | ACNE)}
     count_errors, unusable = [], Counter()
@@ -67,7 +68,7 @@ def evaluate(limit: int | None = None) -> dict:
             unusable[prepared.quality.reasons[0].code if prepared.quality.reasons else "rotated"] += 1
             continue
         result = assess([prepared])
-        truth = [b for b in ground_truth(VALID / "labels" / f"{path.stem}.txt", prepared.photo.width,
+        truth = [b for b in ground_truth(folder / "labels" / f"{path.stem}.txt", prepared.photo.width,
                                          prepared.photo.height) if _in_assessed_region(prepared.view, b)]
         preds = result.lesions
         tally["photos"] += 1
@@ -107,12 +108,20 @@ def _prf(hit: int, pred: int, found: int, true: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="valid", choices=("train", "valid"),
+                        help="valid reports held-out figures; train is for tuning thresholds")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--stride", type=int, default=1, help="every Nth photo (a spread-out subset)")
+    parser.add_argument("--min-confidence", type=float, help="override every class's threshold (tuning)")
     parser.add_argument("--json")
     args = parser.parse_args()
-    if not VALID.is_dir():
-        sys.exit(f"shared data not found at {VALID}")
-    figures = evaluate(args.limit)
+    if not (DATA / args.split).is_dir():
+        sys.exit(f"shared data not found at {DATA / args.split}")
+    if args.min_confidence is not None:
+        from pipeline import lesions
+
+        lesions.MIN_CONFIDENCE.update({k: args.min_confidence for k in lesions.MIN_CONFIDENCE})
+    figures = evaluate(args.split, args.limit, args.stride)
     print(f"photos assessed {figures['photos_assessed']}, refused {figures['photos_refused']}")
     print(f"{'class':10s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'pred':>6s} {'true':>6s}")
     for name, row in [("acne (any)", figures["acne"]), *figures["per_class"].items()]:

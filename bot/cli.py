@@ -1,4 +1,4 @@
-"""`acnebot` command line: assess photos, print advice for a grade, run the demo.
+"""`acnebot` command line: run the service, assess photos, print advice for a grade, run the demo.
 
 Exit status: 0 an assessment was made, 2 a photo is unusable (reason under "quality"), 1 usage error.
 """
@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--locale", default="en")
 
     sub.add_parser("demo", help="assess the bundled sample photo and write demo-annotated.jpg")
+
+    s = sub.add_parser("serve", help="run the service: Telegram with TELEGRAM_BOT_TOKEN, else the local web chat "
+                                     "(settings from environment variables, see README)")
+    s.add_argument("--host", help="address to listen on (default HOST, else 127.0.0.1 without a messenger token)")
+    s.add_argument("--port", type=int, help="port to listen on (default PORT, else 8080)")
     return parser
 
 
@@ -134,6 +139,12 @@ def _demo(args) -> int:
     return code
 
 
+def _serve(args) -> int:
+    from bot.app import run
+
+    return run(host=args.host, port=args.port)
+
+
 def _emit(args, payload: dict, text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -143,7 +154,7 @@ def _emit(args, payload: dict, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"assess": _assess, "advise": _advise, "demo": _demo}
+    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -17,3 +17,14 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# The web chat's browser test (tests/bot/test_webchat.py) drives Debian's chromium through Playwright, which
+# never downloads a browser of its own here. Installed only with the test extra, only as root, and a machine
+# without apt (or offline) still finishes the set-up: the browser test then skips, saying why.
+if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup.sh: could not install chromium; the web chat browser test will be skipped" >&2
+  else
+    echo "setup.sh: chromium is missing (as root: apt-get install chromium); the browser test will be skipped" >&2
+  fi
+fi

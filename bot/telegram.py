@@ -1,0 +1,381 @@
+"""Telegram, through python-telegram-bot, as a transport only: updates in, the engine's replies out.
+
+A message or button press becomes an InboundEvent: a command (one with a bot_command entity), text, a button
+press ("choice", answered at once so the button stops spinning), a photo (its largest size downloaded), a
+photo sent as a file (image/*), or anything else ("other": stickers, voice, locations...). The engine's replies
+are rendered by type name: Text -> sendMessage, Choices -> an inline keyboard (editMessageText when the prompt
+replaces the one just pressed), Image -> sendPhoto, Typing -> sendChatAction, repeated while the work goes on.
+Long polling by default (one replica: Telegram serves getUpdates to one poller); webhook mode
+(TELEGRAM_WEBHOOK_URL) takes updates POSTed to our aiohttp route, checks the secret-token header and answers once
+the update is handled, so a failure is redelivered by Telegram and any replica behind a load balancer can take
+any update (the engine deduplicates and locks per patient; the replicas share TELEGRAM_WEBHOOK_SECRET).
+One patient's updates are handled in order, different patients' concurrently (PerUserUpdateProcessor).
+Nothing here logs message texts, photos, or URLs (file URLs contain the bot token).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from aiohttp import web
+from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update)
+from telegram.constants import ChatAction, MessageLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
+                          CommandHandler, ContextTypes, MessageHandler, filters)
+
+from bot.settings import Settings
+from conversations import COMMAND_MENU, Engine, InboundEvent, command_descriptions
+from conversations.flows import COMMANDS
+from conversations.messages import Choices, Image, Outgoing, Text
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+COMMAND_LOCALES = {"": "en", "zh": "zh"}  # set_my_commands language_code -> our locale ("" = everyone else)
+MAX_DOWNLOAD = 20 * 1024 * 1024  # the Bot API's getFile limit
+POLL_TIMEOUT = 30  # seconds a getUpdates long poll waits
+CONCURRENT_UPDATES = 16  # updates handled at once, over all patients
+ATTEMPTS = 4  # per outbound call: flood control (429) and timeouts are retried
+MAX_RETRY_WAIT = 60.0  # seconds; a longer retry_after gives up
+ACTION_REFRESH = 4.5  # seconds: Telegram shows a chat action for 5 s
+
+PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
+
+
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """Different users' updates concurrently (at most `max_concurrent` at once), one user's one at a time and in
+    the order they arrived. A user's waiting updates hold no slot, so one busy patient never stalls the others."""
+
+    def __init__(self, max_concurrent: int = CONCURRENT_UPDATES):
+        super().__init__(max_concurrent_updates=10_000)  # the base class's bound; ours is self._slots
+        self._slots = asyncio.BoundedSemaphore(max_concurrent)
+        self._lanes: dict[int, tuple[asyncio.Lock, int]] = {}
+        self.on_done: list[Callable[[object], None]] = []  # called after each update (tests, benchmarks)
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _user_key(update)
+        try:
+            if key is None:
+                async with self._slots:
+                    await coroutine
+                return
+            lock, waiting = self._lanes.get(key) or (asyncio.Lock(), 0)
+            self._lanes[key] = (lock, waiting + 1)
+            try:
+                async with lock, self._slots:
+                    await coroutine
+            finally:
+                lock, waiting = self._lanes[key]
+                if waiting == 1:
+                    del self._lanes[key]
+                else:
+                    self._lanes[key] = (lock, waiting - 1)
+        finally:
+            for hook in self.on_done:
+                hook(update)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class TelegramTransport:
+    def __init__(self, settings: Settings, engine: Engine, *, max_concurrent: int = CONCURRENT_UPDATES):
+        self.settings = settings
+        self.engine = engine
+        self.webhook_secret = settings.webhook_secret() if settings.webhook_mode else None
+        self.processor = PerUserUpdateProcessor(max_concurrent)
+        builder = (ApplicationBuilder()
+                   .token(settings.reveal("telegram_bot_token"))
+                   .base_url(settings.telegram_base_url)
+                   .base_file_url(settings.telegram_base_file_url)
+                   .concurrent_updates(self.processor)
+                   .connect_timeout(10).read_timeout(20).write_timeout(20).media_write_timeout(60)
+                   .get_updates_read_timeout(POLL_TIMEOUT + 10))
+        if settings.webhook_mode:
+            builder = builder.updater(None)
+        self.application: Application = builder.build()
+        self._failed: set[int] = set()  # webhook updates whose handling raised: answered 500, redelivered
+        self._add_handlers()
+
+    @property
+    def mode(self) -> str:
+        return "webhook" if self.settings.webhook_mode else "polling"
+
+    def _add_handlers(self) -> None:
+        add = self.application.add_handler
+        add(CommandHandler(list(COMMANDS), self.command, filters=PRIVATE))
+        add(MessageHandler(PRIVATE & filters.COMMAND, self.command))  # commands the engine does not know
+        add(CallbackQueryHandler(self.choice))
+        add(MessageHandler(PRIVATE & filters.PHOTO, self.photo))
+        add(MessageHandler(PRIVATE & filters.Document.IMAGE, self.photo_file))
+        add(MessageHandler(PRIVATE & filters.TEXT, self.text))
+        add(MessageHandler(PRIVATE, self.other))
+        self.application.add_error_handler(self.error)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Checks the token (getMe), registers the command menus, then polls or sets the webhook."""
+        app = self.application
+        await app.initialize()
+        await self._register_commands()
+        if self.settings.webhook_mode:
+            await call_api(lambda: app.bot.set_webhook(self.settings.telegram_webhook_url,
+                                                       secret_token=self.webhook_secret,
+                                                       allowed_updates=ALLOWED_UPDATES), "setWebhook")
+        else:
+            await app.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                                            bootstrap_retries=-1)
+        await app.start()
+        log.info("Telegram: @%s, %s", app.bot.username, "webhook at " + self.settings.webhook_path
+                 if self.settings.webhook_mode else "long polling")
+
+    async def stop(self) -> None:
+        """Stops taking updates, lets the ones being handled finish, closes the connections. The webhook stays
+        set: the other replicas still serve it."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def _register_commands(self) -> None:
+        for language, locale in COMMAND_LOCALES.items():
+            commands = [BotCommand(name, description) for name, description in command_descriptions(locale)
+                        if name in COMMAND_MENU]
+            try:
+                await call_api(lambda: self.application.bot.set_my_commands(commands, language_code=language or None),
+                               "setMyCommands")
+            except TelegramError as error:  # the menu is a convenience; the bot works without it
+                log.warning("Telegram: could not register the %s command menu: %s", locale, type(error).__name__)
+
+    # -- webhook -----------------------------------------------------------------------------------------------
+    async def webhook(self, request: web.Request) -> web.Response:
+        """POST /telegram/...: one update from Telegram, answered after it is handled."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), (self.webhook_secret or "").encode()):
+            return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+        if not self.application.running:
+            return web.json_response({"ok": False, "error": "starting or stopping"}, status=503)
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.json_response({"ok": False, "error": "not an update"}, status=400)
+        await self.processor.process_update(update, self.application.process_update(update))
+        if update.update_id in self._failed:
+            self._failed.discard(update.update_id)
+            return web.json_response({"ok": False, "error": "failed; deliver again"}, status=500)
+        return web.json_response({"ok": True})
+
+    # -- one small function per kind of update ---------------------------------------------------------------
+    async def command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._turn(update, "command", update.message.text)
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._turn(update, "text", update.message.text)
+
+    async def choice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        with contextlib.suppress(BadRequest):  # too old to answer: the press still counts
+            await call_api(query.answer, "answerCallbackQuery")
+        if query.data is None or query.message is None:  # a game button, or a message too old to have one
+            return
+        await self._turn(update, "choice", query.data, pressed=query.message.message_id)
+
+    async def photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        await self._photo_turn(update, largest.file_id, largest.file_size, as_document=False)
+
+    async def photo_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        document = update.message.document
+        await self._photo_turn(update, document.file_id, document.file_size, as_document=True)
+
+    async def other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._turn(update, "other")
+
+    async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("Telegram update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
+        if update_id is not None and self.settings.webhook_mode:
+            self._failed.add(update_id)
+
+    # -- the turn ----------------------------------------------------------------------------------------------
+    async def _photo_turn(self, update: Update, file_id: str, size: int | None, *, as_document: bool) -> None:
+        message = update.message
+        try:
+            if size is not None and size > MAX_DOWNLOAD:
+                raise BadRequest("File is too big")
+            file = await call_api(lambda: self.application.bot.get_file(file_id), "getFile")
+            data = bytes(await call_api(file.download_as_bytearray, "file download"))
+        except BadRequest as error:  # too big for the Bot API, or gone: the engine says what it can take
+            log.info("Telegram update %s: photo not downloadable (%s)", update.update_id, type(error).__name__)
+            return await self._turn(update, "other")
+        await self._turn(update, "photo", photo=data, photo_as_document=as_document,
+                         media_group=message.media_group_id)
+
+    async def _turn(self, update: Update, kind: str, payload: str | None = "", *, pressed: int | None = None,
+                    **fields: Any) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        event = InboundEvent(CHANNEL, str(user.id), message_key(update), kind, payload or "",
+                             locale_hint=user.language_code, **fields)
+        log.debug("Telegram update %s: %s", update.update_id, kind)
+        reply = Reply(self.application, chat.id, pressed)
+        try:
+            messages = await self.engine.handle(event, on_progress=reply.progress)
+            reply.stop_action()
+            await reply.render(messages)
+        except Forbidden:  # the patient blocked the bot: nothing more can reach them
+            log.info("Telegram chat %s: bot blocked; reply dropped", chat.id)
+        finally:
+            reply.stop_action()
+
+
+class Reply:
+    """Renders the engine's messages into one chat, by type name (a table lookup, not an if-chain)."""
+
+    def __init__(self, application: Application, chat_id: int, pressed: int | None = None):
+        self.bot = application.bot
+        self.chat_id = chat_id
+        self.pressed = pressed  # the message whose button was pressed: a Choices with edit replaces it
+        self._action: asyncio.Task | None = None
+
+    async def render(self, messages: Sequence[Outgoing]) -> None:
+        for index, message in enumerate(messages):
+            await RENDERERS[message.type](self, message, messages[index + 1:])
+
+    async def progress(self, messages: Sequence[Outgoing]) -> None:
+        """Messages sent while the work goes on ("analysing…", a place in line): one that cannot be delivered
+        must not stop the assessment, whose result is sent afterwards."""
+        try:
+            await self.render(messages)
+        except TelegramError as error:
+            log.warning("Telegram chat %s: progress message not delivered (%s)", self.chat_id, type(error).__name__)
+
+    async def text(self, message: Text, following: Sequence[Outgoing]) -> None:
+        for part in split_text(message.text):
+            await call_api(lambda: self.bot.send_message(self.chat_id, part), "sendMessage")
+
+    async def choices(self, message: Choices, following: Sequence[Outgoing]) -> None:
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]
+                                         for data, label in message.options])
+        *before, last = split_text(message.text)
+        for part in before:
+            await call_api(lambda: self.bot.send_message(self.chat_id, part), "sendMessage")
+        if message.edit and self.pressed is not None and not before:
+            pressed, self.pressed = self.pressed, None  # one edit per press
+            try:
+                await call_api(lambda: self.bot.edit_message_text(last, self.chat_id, pressed,
+                                                                  reply_markup=keyboard), "editMessageText")
+                return
+            except BadRequest as error:
+                if "not modified" in str(error).lower():
+                    return
+                log.info("Telegram chat %s: edit refused (%s); sending instead", self.chat_id, error.message)
+        await call_api(lambda: self.bot.send_message(self.chat_id, last, reply_markup=keyboard), "sendMessage")
+
+    async def image(self, message: Image, following: Sequence[Outgoing]) -> None:
+        caption = message.caption if len(message.caption) <= MessageLimit.CAPTION_LENGTH else ""
+        await call_api(lambda: self.bot.send_photo(self.chat_id, InputFile(message.data, filename=message.filename),
+                                                   caption=caption or None), "sendPhoto")
+        if message.caption and not caption:
+            await self.text(Text(message.caption), following)
+
+    async def typing(self, message: Outgoing, following: Sequence[Outgoing]) -> None:
+        """"Working on it", kept up (Telegram shows an action for 5 s) until the turn's replies are sent."""
+        action = ChatAction.UPLOAD_PHOTO if any(isinstance(m, Image) for m in following) else ChatAction.TYPING
+        self.stop_action()
+        await call_api(lambda: self.bot.send_chat_action(self.chat_id, action), "sendChatAction")
+        self._action = asyncio.create_task(self._keep_action(action))
+
+    async def _keep_action(self, action: str) -> None:
+        while True:
+            await asyncio.sleep(ACTION_REFRESH)
+            try:
+                await self.bot.send_chat_action(self.chat_id, action)
+            except TelegramError:
+                return
+
+    def stop_action(self) -> None:
+        if self._action is not None:
+            self._action.cancel()
+            self._action = None
+
+
+RENDERERS: dict[str, Callable[[Reply, Any, Sequence[Outgoing]], Awaitable[None]]] = {
+    "text": Reply.text,
+    "choices": Reply.choices,
+    "image": Reply.image,
+    "typing": Reply.typing,
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+def message_key(update: Update) -> str:
+    """The platform's id of what the patient did, the same on every delivery of it: chat and message id, or
+    the callback query's id (update ids are not: a re-sent update may carry a new one)."""
+    if update.callback_query is not None:
+        return f"cb:{update.callback_query.id}"
+    message: Message = update.effective_message
+    return f"{message.chat_id}:{message.message_id}"
+
+
+def _user_key(update: object) -> int | None:
+    if isinstance(update, Update):
+        user = update.effective_user
+        if user is not None:
+            return user.id
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+    return None
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """A text cut into messages Telegram accepts, at line breaks where possible."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*parts, text]
+
+
+async def call_api(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """One Bot API call; flood control (429 retry_after) and timeouts or dropped connections are retried."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await call()
+        except RetryAfter as error:
+            delay = _seconds(error)
+            problem = f"flood control, retry after {delay:g} s"
+        except BadRequest:
+            raise
+        except NetworkError as error:  # TimedOut included
+            delay = 0.5 * 2 ** (attempt - 1)
+            problem = type(error).__name__
+        if attempt == ATTEMPTS or delay > MAX_RETRY_WAIT:
+            raise
+        log.warning("Telegram %s: %s (attempt %d of %d)", what, problem, attempt, ATTEMPTS)
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():  # int vs timedelta: v22 deprecates the int form
+        warnings.simplefilter("ignore")
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

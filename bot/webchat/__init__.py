@@ -1,0 +1,33 @@
+"""The local web chat: the whole patient journey in a browser, on the same engine as the messengers.
+
+    app = web.Application()
+    bot.webchat.setup(app, engine)      # the page at /, its API under /api/ (see routes.py)
+
+A small static page (HTML, CSS and a little vanilla JavaScript in static/, nothing loaded from elsewhere) shows
+the bot's messages as bubbles, Choices as buttons (a toggled multiple-choice prompt is updated in place), and
+the bot's pictures; the patient types text or /commands and sends photos. Each browser is an anonymous patient
+identified by an HttpOnly cookie; its pictures are served to it alone.
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.webchat.routes import (ASSET_FILES, CONFIG, ENGINE, IMAGES, Assets, WebChatConfig, routes,
+                                security_headers)
+from bot.webchat.store import ImageStore
+from conversations.engine import Engine
+
+
+def setup(app: web.Application, engine: Engine, *, config: WebChatConfig | None = None,
+          images: ImageStore | None = None) -> None:
+    """Mounts the web chat on `app` (at `/`), answering through `engine`."""
+    config = config or WebChatConfig()
+    app[ENGINE] = engine
+    app[CONFIG] = config
+    app[IMAGES] = images or ImageStore()
+    app[ASSET_FILES] = Assets.load(config)
+    app.add_routes(routes)
+    app.on_response_prepare.append(security_headers)
+
+
+__all__ = ["ImageStore", "WebChatConfig", "setup"]
