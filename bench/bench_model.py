@@ -108,6 +108,20 @@ def main(argv: list[str] | None = None) -> None:
         share = r_32 * 2 * macs / 1e9 / best_peak
         print(f"{bs:>5} {r_t:>9.0f} {r_32:>11.0f} {r_8:>11.0f} {r_32 / r_t:>9.2f}x {r_8 / r_32:>9.2f}x {share:>11.1%}")
 
+    # The student's group width was chosen by this comparison (same architecture rule, untrained weights).
+    x = np.random.rand(64, 3, PATCH_SIZE, PATCH_SIZE).astype(np.float32)
+    rates = {}
+    for g in (8, 16):
+        path = tmp / f"student_g{g}.onnx"
+        m = student(g).eval()
+        to_onnx(m, path)
+        s = sess(path)
+        rates[g] = rate(lambda: s.run(None, {"input": x}), 64, args.seconds)
+        c = complexity(m, PATCH_SIZE)
+        print(f"group width {g:>2}: {c['params_m']:.2f} M params, {c['gmacs'] * 1e3:.1f} MMACs, "
+              f"ort fp32 batch 64: {rates[g]:.0f} patches/s")
+    print(f"group width 16 vs 8 speed: {rates[16] / rates[8]:.2f}x")
+
 
 if __name__ == "__main__":
     main()
