@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from sqlalchemy import text
 
 from bot.app import TELEGRAM, create_app
 from bot.settings import Settings
@@ -24,12 +22,10 @@ from conversations import Assessor
 from conversations.i18n import catalogue, t
 from storage import Database
 from storage.crypto import new_key_text
-from storage.engine import create_engine
-from storage.migrate import migrate
 from storage.models import Base
+from tests.pg_support import PG_URL, admin, migrated_schema
 from tests.fakes.telegram_api import Call, FakeTelegram, FakeUser
 
-PG_URL = os.environ.get("ACNEBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("ACNEBOT_SHARED_DATA", REPO.parent / "shared" / "data"))
 VALID_IMAGES = SHARED_DATA / "acne-lesions" / "valid" / "images"
@@ -39,26 +35,9 @@ HANDLED_TIMEOUT = 90.0  # seconds for one update, assessment included (2 shared 
 
 
 # -- databases -------------------------------------------------------------------------------------------------
-async def _admin(sql: str) -> None:
-    engine = create_engine(PG_URL, connect_args={"timeout": 5})
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def telegram_pg_schema() -> Iterator[str | BaseException]:
-    schema = f"telegram_test_{os.getpid()}_{secrets.token_hex(3)}"
-    try:
-        asyncio.run(_admin(f"CREATE SCHEMA {schema}"))
-    except Exception as error:  # refused, timed out, authentication failed: unusable either way
-        yield error
-        return
-    asyncio.run(migrate(PG_URL, schema=schema))
-    yield schema
-    asyncio.run(_admin(f"DROP SCHEMA {schema} CASCADE"))
+    yield from migrated_schema("telegram_test")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -73,7 +52,7 @@ async def db(backend: str, tmp_path: Path, telegram_pg_schema: str | BaseExcepti
         if isinstance(telegram_pg_schema, BaseException):
             pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {telegram_pg_schema!r}")
         tables = ", ".join(f"{telegram_pg_schema}.{table.name}" for table in Base.metadata.sorted_tables)
-        await _admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # every test starts empty
+        await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # every test starts empty
         database = await Database.open(PG_URL, schema=telegram_pg_schema, data_dir=tmp_path, photo_key=key,
                                        run_migrations=False)
     else:

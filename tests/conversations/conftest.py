@@ -5,8 +5,6 @@ is the real one with the shipped model (pipeline.classifier.load())."""
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -14,41 +12,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
 
 from conversations import Assessor, Engine
 from storage import Database
 from storage.crypto import new_key_text
-from storage.engine import create_engine
 from storage.migrate import migrate
 from storage.models import Base
+from tests.pg_support import PG_URL, admin, migrated_schema
 from tests.conftest import FRONTAL, VALID_IMAGES, encode
 
-PG_URL = os.environ.get("ACNEBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SECOND_VISIT = "00639_png_jpg.rf.642e8eeb4c01158b7ec40598a0d8a4dc.jpg"  # another frontal portrait
 OpenDb = Callable[[], Awaitable[Database]]
 
 
-async def _admin(sql: str) -> None:
-    engine = create_engine(PG_URL, connect_args={"timeout": 5})
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def conversation_pg_schema() -> Iterator[str | BaseException]:
-    schema = f"conversations_test_{os.getpid()}_{secrets.token_hex(3)}"
-    try:
-        asyncio.run(_admin(f"CREATE SCHEMA {schema}"))
-    except Exception as error:  # refused, timed out, authentication failed: unusable either way
-        yield error
-        return
-    asyncio.run(migrate(PG_URL, schema=schema))
-    yield schema
-    asyncio.run(_admin(f"DROP SCHEMA {schema} CASCADE"))
+    yield from migrated_schema("conversations_test")
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +55,7 @@ async def open_db(backend: str, tmp_path: Path, conversation_pg_schema: str | Ba
             pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {conversation_pg_schema!r}")
         schema = conversation_pg_schema
         tables = ", ".join(f"{schema}.{t.name}" for t in Base.metadata.sorted_tables)
-        await _admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     else:
         shutil.copyfile(migrated_sqlite, tmp_path / "acnebot.db")
 

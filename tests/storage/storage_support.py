@@ -5,21 +5,7 @@ import os
 import secrets
 
 import pytest
-from sqlalchemy import text
-
-from storage.engine import create_engine
-
-PG_URL = os.environ.get("ACNEBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-async def admin(sql: str) -> None:
-    """Runs one statement on PostgreSQL outside any test schema."""
-    engine = create_engine(PG_URL, connect_args={"timeout": 5})
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
+from tests.pg_support import PG_URL, admin  # noqa: F401  (re-exported for the storage tests)
 
 
 def new_pg_schema(prefix: str = "storage_test") -> str:
