@@ -53,7 +53,6 @@ from conversations.i18n import t  # noqa: E402
 from storage import Database  # noqa: E402
 from storage.crypto import new_key_text  # noqa: E402
 
-PG_URL = os.environ.get("ACNEBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SHARED_DATA = Path(os.environ.get("ACNEBOT_SHARED_DATA", REPO.parent / "shared" / "data"))
 VALID_IMAGES = SHARED_DATA / "acne-lesions" / "valid" / "images"
 GRADE = re.compile(r"\(score \d+\)")
@@ -155,10 +154,8 @@ class Backend:
 @contextlib.asynccontextmanager
 async def open_backend(name: str, folder: Path) -> AsyncIterator[Backend]:
     """A fresh, migrated database: an SQLite file in `folder`, or a PostgreSQL schema of its own (dropped after)."""
-    from sqlalchemy import text
-
-    from storage.engine import create_engine
     from storage.migrate import migrate
+    from tests.pg_support import PG_URL, admin
 
     key = new_key_text()
     if name == "sqlite":
@@ -168,14 +165,6 @@ async def open_backend(name: str, folder: Path) -> AsyncIterator[Backend]:
         finally:
             await db.close()
         return
-
-    async def admin(sql: str) -> None:
-        engine = create_engine(PG_URL, connect_args={"timeout": 5})
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(text(sql))
-        finally:
-            await engine.dispose()
 
     schema = f"bench_conversations_{os.getpid()}_{secrets.token_hex(3)}"
     try:

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from pipeline.preprocess import PATCH_SIZE, enhance, resize, scale_for_closeup, scale_for_face
-from pipeline.regions import FaceLandmarks, _skin_colour, assessable, region_masks
+from pipeline.regions import FaceLandmarks, skin_like, assessable, region_masks
 from pipeline.types import REGIONS
 
 FACE_MARGIN = 0.12  # of the face height, kept around the landmarks so border tiles have context
@@ -65,7 +65,7 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     ch, cw = canon.shape[:2]
     centre = np.zeros((ch, cw), bool)
     centre[ch // 4: 3 * ch // 4, cw // 4: 3 * cw // 4] = True
-    skin = _skin_colour(canon, centre) if _looks_like_skin(canon[centre]) else np.zeros((ch, cw), bool)
+    skin = skin_like(canon, centre) if _looks_like_skin(canon[centre]) else np.zeros((ch, cw), bool)
     masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
     assessed = {r: False for r in REGIONS}
     assessed[region] = bool(skin.sum() >= PATCH_SIZE * PATCH_SIZE)

@@ -114,7 +114,7 @@ def _hull(mask_shape, points: np.ndarray, grow_px: float = 0.0) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _skin_colour(rgb: np.ndarray, seed: np.ndarray) -> np.ndarray:
+def skin_like(rgb: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """Pixels whose colour is close to the face's own skin: removes hair, glasses, shadows and background.
 
     Bounds are wide on purpose: red papules must stay inside the skin mask.
@@ -164,7 +164,7 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
         "right_cheek": cheeks & ~image_right,
         "chin": chin,
     }
-    skin = _skin_colour(rgb, masks["left_cheek"] | masks["right_cheek"] | masks["forehead"])
+    skin = skin_like(rgb, masks["left_cheek"] | masks["right_cheek"] | masks["forehead"])
     return {name: m & skin for name, m in masks.items()}
 
 

@@ -18,6 +18,7 @@ SAMPLE = REPO / "pipeline" / "samples" / "astronaut.jpg"
 # both from the held-out valid split.
 FRONTAL = "31887_png_jpg.rf.6eecb0777416a7e6124c33afde771d4b.jpg"
 THREE_QUARTER = "4554_jpg.rf.9c7fa5f6e8bd08a6e3f25ec615fdc9af.jpg"
+SECOND_VISIT = "00639_png_jpg.rf.642e8eeb4c01158b7ec40598a0d8a4dc.jpg"  # another frontal portrait
 
 
 def shared_image(name: str | None = None) -> np.ndarray:
@@ -49,3 +50,29 @@ def model():
     from pipeline.classifier import load
 
     return load()
+
+
+def _valid_photo(name: str) -> bytes:
+    if not VALID_IMAGES.is_dir():
+        pytest.skip(f"shared data not found at {VALID_IMAGES} (set ACNEBOT_SHARED_DATA)")
+    return (VALID_IMAGES / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def face_photo() -> bytes:
+    return _valid_photo(FRONTAL)
+
+
+@pytest.fixture(scope="session")
+def second_face_photo() -> bytes:
+    return _valid_photo(SECOND_VISIT)
+
+
+@pytest.fixture(scope="session")
+def assessor():
+    """One worker for the whole session: FaceMesh starts once per thread, and prepared photos stay cached."""
+    from conversations import Assessor
+
+    shared = Assessor(workers=1)
+    yield shared
+    shared.close()

@@ -6,7 +6,6 @@ test session, dropped at the end; skipped with the reason when the server cannot
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,11 +25,6 @@ from storage.models import Base
 from tests.pg_support import PG_URL, admin, migrated_schema
 from tests.fakes.telegram_api import Call, FakeTelegram, FakeUser
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = Path(os.environ.get("ACNEBOT_SHARED_DATA", REPO.parent / "shared" / "data"))
-VALID_IMAGES = SHARED_DATA / "acne-lesions" / "valid" / "images"
-FRONTAL = "31887_png_jpg.rf.6eecb0777416a7e6124c33afde771d4b.jpg"  # a frontal portrait with acne
-SECOND_VISIT = "00639_png_jpg.rf.642e8eeb4c01158b7ec40598a0d8a4dc.jpg"  # another frontal portrait
 HANDLED_TIMEOUT = 90.0  # seconds for one update, assessment included (2 shared cores)
 
 
@@ -62,31 +56,7 @@ async def db(backend: str, tmp_path: Path, telegram_pg_schema: str | BaseExcepti
     await database.close()
 
 
-@pytest.fixture(scope="session")
-def assessor() -> Iterator[Assessor]:
-    """One worker for the session: FaceMesh starts once per thread, and prepared photos stay cached."""
-    shared = Assessor(workers=1)
-    yield shared
-    shared.close()
-
-
 # -- photos ----------------------------------------------------------------------------------------------------
-def _valid_photo(name: str) -> bytes:
-    if not VALID_IMAGES.is_dir():
-        pytest.skip(f"shared data not found at {VALID_IMAGES} (set ACNEBOT_SHARED_DATA)")
-    return (VALID_IMAGES / name).read_bytes()
-
-
-@pytest.fixture(scope="session")
-def face_photo() -> bytes:
-    return _valid_photo(FRONTAL)
-
-
-@pytest.fixture(scope="session")
-def second_face_photo() -> bytes:
-    return _valid_photo(SECOND_VISIT)
-
-
 @pytest.fixture(scope="session")
 def shipped_model():
     """The lesion model the service ships; assessments need it."""

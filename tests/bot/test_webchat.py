@@ -30,7 +30,7 @@ from bot.webchat.routes import COOKIE, CSRF_HEADER, CSRF_VALUE
 from conversations import Assessor, Engine, Text, Typing
 from storage import Database
 from storage.crypto import new_key_text
-from tests.conftest import FRONTAL, REPO, VALID_IMAGES
+from tests.conftest import REPO, VALID_IMAGES
 
 HEADERS = {CSRF_HEADER: CSRF_VALUE}
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,20 +42,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 # -- fixtures --------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def assessor() -> Iterator[Assessor]:
-    shared = Assessor(workers=1)
-    yield shared
-    shared.close()
-
-
-@pytest.fixture(scope="module")
-def face_photo() -> bytes:
-    if not VALID_IMAGES.is_dir():
-        pytest.skip(f"shared data not found at {VALID_IMAGES} (set ACNEBOT_SHARED_DATA)")
-    return (VALID_IMAGES / FRONTAL).read_bytes()
-
-
 async def _open_db(folder: Path) -> Database:
     return await Database.open(f"sqlite+aiosqlite:///{folder / 'acnebot.db'}", data_dir=folder,
                                photo_key=new_key_text())

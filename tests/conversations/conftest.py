@@ -19,9 +19,8 @@ from storage.crypto import new_key_text
 from storage.migrate import migrate
 from storage.models import Base
 from tests.pg_support import PG_URL, admin, migrated_schema
-from tests.conftest import FRONTAL, VALID_IMAGES, encode
+from tests.conftest import encode
 
-SECOND_VISIT = "00639_png_jpg.rf.642e8eeb4c01158b7ec40598a0d8a4dc.jpg"  # another frontal portrait
 OpenDb = Callable[[], Awaitable[Database]]
 
 
@@ -78,33 +77,9 @@ async def db(open_db: OpenDb) -> Database:
     return await open_db()
 
 
-@pytest.fixture(scope="session")
-def assessor() -> Iterator[Assessor]:
-    """One worker for the whole session: FaceMesh starts once per thread, and prepared photos stay cached."""
-    shared = Assessor(workers=1)
-    yield shared
-    shared.close()
-
-
 @pytest.fixture
 def engine(db: Database, assessor: Assessor) -> Engine:
     return Engine(db, assessor)
-
-
-def _valid_photo(name: str) -> bytes:
-    if not VALID_IMAGES.is_dir():
-        pytest.skip(f"shared data not found at {VALID_IMAGES} (set ACNEBOT_SHARED_DATA)")
-    return (VALID_IMAGES / name).read_bytes()
-
-
-@pytest.fixture(scope="session")
-def face_photo() -> bytes:
-    return _valid_photo(FRONTAL)
-
-
-@pytest.fixture(scope="session")
-def second_face_photo() -> bytes:
-    return _valid_photo(SECOND_VISIT)
 
 
 @pytest.fixture(scope="session")
