@@ -76,3 +76,14 @@ def assessor():
     shared = Assessor(workers=1)
     yield shared
     shared.close()
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The lesion model the service ships; assessments need it."""
+    from pipeline.classifier import ModelError, load
+
+    try:
+        return load()
+    except ModelError as error:
+        pytest.skip(f"lesion model unavailable: {error}")

@@ -56,17 +56,6 @@ async def db(backend: str, tmp_path: Path, telegram_pg_schema: str | BaseExcepti
     await database.close()
 
 
-# -- photos ----------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def shipped_model():
-    """The lesion model the service ships; assessments need it."""
-    from pipeline.classifier import ModelError, load
-
-    try:
-        return load()
-    except ModelError as error:
-        pytest.skip(f"lesion model unavailable: {error}")
-
 
 # -- the fake Bot API and the service --------------------------------------------------------------------------
 @pytest_asyncio.fixture

@@ -90,14 +90,3 @@ def dark_photo(face_photo: bytes) -> bytes:
 
     pixels = np.asarray(Image.open(io.BytesIO(face_photo)).convert("RGB"))
     return encode((pixels * 0.12).astype(np.uint8))
-
-
-@pytest.fixture(scope="session")
-def shipped_model():
-    """The lesion model the service ships; assessments need it."""
-    from pipeline.classifier import ModelError, load
-
-    try:
-        return load()
-    except ModelError as error:
-        pytest.skip(f"lesion model unavailable: {error}")
