@@ -24,8 +24,9 @@ def alembic_config() -> Config:
     return config
 
 
-async def migrate(url_or_engine: str | AsyncEngine, revision: str = "head", *, schema: str | None = None) -> None:
-    """Upgrades the database to `revision`; a no-op when it is there already."""
+async def migrate(url_or_engine: str | AsyncEngine, revision: str = "heads", *, schema: str | None = None) -> None:
+    """Upgrades the database to `revision` (default: every head, so features that each add a migration on top of
+    the same parent need no merge revision); a no-op when it is there already."""
     await _with_connection(url_or_engine, schema, lambda config: command.upgrade(config, revision))
 
 
