@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class Sealed:
 class PhotoCipher:
     def __init__(self, current: bytes, older: tuple[bytes, ...] = ()):
         self.current_id = key_id(current)
+        self._current = current
         self._keys = {key_id(k): AESGCM(k) for k in (*older, current)}
 
     def seal(self, plaintext: bytes, owner: int) -> Sealed:
@@ -85,6 +87,10 @@ class PhotoCipher:
     @property
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A secret for another use, derived from the current key (every replica has it already)."""
+        return hmac.digest(self._current, b"acnebot derived key\0" + purpose.encode(), "sha256")
 
     def open(self, sealed: Sealed, owner: int, photo_id: int) -> bytes:
         aead = self._keys.get(sealed.key_id)

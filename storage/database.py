@@ -43,7 +43,7 @@ class Database:
         self.users = UserRepository(self._tx)
         self.profiles = ProfileRepository(self._tx)
         self.states = StateRepository(self._tx)
-        self.dedup = DedupRepository(self._tx)
+        self.dedup = DedupRepository(self._tx, cipher.derived_key("processed message ids"))
         self.messages = MessageRepository(self._tx)
         self.photos = PhotoRepository(self._tx, cipher)
         self.assessments = AssessmentRepository(self._tx)
