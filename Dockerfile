@@ -16,8 +16,7 @@ COPY storage ./storage
 COPY models ./models
 # No extras: torch and the training tools ("train") and the test tools ("test") stay out.
 RUN /opt/acnebot/bin/pip install --prefer-binary . \
-    && ! /opt/acnebot/bin/pip show torch >/dev/null 2>&1 \
-    && /opt/acnebot/bin/python -c "from pipeline.classifier import load; load()"
+    && ! /opt/acnebot/bin/pip show torch >/dev/null 2>&1
 
 # -- run -------------------------------------------------------------------------------------------------------
 FROM python:3.11-slim
@@ -27,6 +26,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/acnebot --create-home acnebot
 COPY --from=build /opt/acnebot /opt/acnebot
+# The image fails to build unless the baked-in lesion model loads and the pipeline imports.
+RUN /opt/acnebot/bin/python -c "from pipeline.classifier import load; import pipeline.assess; load()"
 ENV PATH=/opt/acnebot/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     ACNEBOT_DATA_DIR=/var/lib/acnebot \
