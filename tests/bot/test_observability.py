@@ -132,7 +132,7 @@ def test_json_and_text_logs_keep_redacting_secrets(tmp_path):
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-async def test_create_app_runs_the_retention_loop(start_service, db):
+async def test_create_app_runs_the_retention_loop(start_service, make_patient, db):
     user = await db.users.get_or_create_user("telegram", "1", "en")
     old = await db.photos.save_photo(user.id, b"an old photo")
     kept = await db.photos.save_photo(user.id, b"a recent photo")
@@ -143,3 +143,6 @@ async def test_create_app_runs_the_retention_loop(start_service, db):
     await asyncio.wait_for(housekeeping.swept.wait(), 30)
     assert housekeeping.last["photos"] == 1
     assert [p.id for p in await db.photos.list_photos(user.id)] == [kept]
+    patient = make_patient(service)
+    await patient.command("/start")  # the consent text tells the configured period
+    assert "30 days" in patient.texts and "180 days" not in patient.texts
