@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rotate-photo-key", help="re-encrypt every stored photo with the new key (ACNEBOT_PHOTO_KEY "
                                                 "or --new-key); the old ones in ACNEBOT_PHOTO_OLD_KEYS")
     r.add_argument("--new-key", metavar="FILE", help="file holding the new key (default ACNEBOT_PHOTO_KEY)")
-    r.add_argument("--batch", type=int, default=100, help="photos per transaction (default 100)")
+    r.add_argument("--batch", type=int, default=20, help="photos per transaction (default 20)")
 
     p = sub.add_parser("purge-photos", help="delete stored photos older than DAYS (assessment results stay)")
     p.add_argument("--older-than", type=int, required=True, metavar="DAYS")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from storage.database import Database
 
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = 20  # photos of up to 25 MB each: a batch stays well under a gigabyte in memory
 
 
 @dataclass
