@@ -1,21 +1,46 @@
-# acnebot service image. Build: docker build -t acnebot .   Run: docker run --rm -p 8080:8080 acnebot
-# Everything the service needs (FaceMesh models inside the mediapipe wheel, the lesion model in
-# models/weights/) is in the image: nothing is downloaded at run time.
-FROM python:3.11-slim
+# acnebot service image: python:3.11-slim, no compiler or torch in the final image, lesion model baked in
+# (installed with the package: models/weights/*.onnx), runs as an unprivileged user.
+#   docker build -t acnebot .
+#   docker run --env-file acnebot.env -p 8080:8080 -v acnebot-data:/var/lib/acnebot acnebot
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 ACNEBOT_DATA_DIR=/var/lib/acnebot
-# mediapipe's OpenCV needs these shared libraries
-RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
-    && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
+# -- build: a virtualenv with acnebot and its run-time dependencies (wheels: slim has no compiler) ------------
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/acnebot
+WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY bot bot
-COPY conversations conversations
-COPY pipeline pipeline
-COPY models models
-COPY storage storage
-RUN pip install --no-cache-dir . && useradd --system --home /var/lib/acnebot --create-home acnebot
+COPY bot ./bot
+COPY conversations ./conversations
+COPY pipeline ./pipeline
+COPY storage ./storage
+COPY models ./models
+# No extras: torch and the training tools ("train") and the test tools ("test") stay out.
+RUN /opt/acnebot/bin/pip install --prefer-binary . \
+    && ! /opt/acnebot/bin/pip show torch >/dev/null 2>&1
+
+# -- run -------------------------------------------------------------------------------------------------------
+FROM python:3.11-slim
+# OpenCV (from mediapipe) needs libGL and GLib at run time; nothing else is installed.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/acnebot --create-home acnebot
+COPY --from=build /opt/acnebot /opt/acnebot
+# The image fails to build unless the baked-in lesion model loads and the pipeline imports.
+RUN /opt/acnebot/bin/python -c "from pipeline.classifier import load; import pipeline.assess; load()"
+ENV PATH=/opt/acnebot/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    ACNEBOT_DATA_DIR=/var/lib/acnebot \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    CONSOLE_HOST=0.0.0.0 \
+    CONSOLE_PORT=8081 \
+    LOG_FORMAT=json
 USER acnebot
+WORKDIR /var/lib/acnebot
+VOLUME ["/var/lib/acnebot"]
 EXPOSE 8080 8081
-ENTRYPOINT ["acnebot"]
-CMD ["demo"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('PORT', '8080'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"]
+STOPSIGNAL SIGTERM
+CMD ["acnebot", "serve"]

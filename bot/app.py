@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import text
 
+from bot import housekeeping, metrics
+from bot.health import database_problem
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from storage import Database
@@ -41,7 +42,6 @@ RouteHook = Callable[[web.Application, Engine], None]
 WEB_ROUTE_HOOKS: list[RouteHook] = []
 WEBCHAT = "bot.webchat"  # mounted at / when the package is there: bot.webchat.setup(app, engine)
 MAX_REQUEST_BYTES = 26 * 1024 * 1024  # the web chat uploads photos of up to 25 MB (the intake limit)
-HEALTH_TIMEOUT = 5.0
 
 routes = web.RouteTableDef()
 
@@ -53,11 +53,9 @@ async def healthz(request: web.Request) -> web.Response:
     db = app[DATABASE]
     body = {"status": "ok", "database": "ok", "dialect": db.dialect,
             "telegram": app[TELEGRAM].mode if TELEGRAM in app else "off"}
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT), db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as error:  # any failure means "not healthy"; say which kind, not the details
-        body.update(status="error", database=type(error).__name__)
+    problem = await database_problem(db)
+    if problem:
+        body.update(status="error", database=problem)
         return web.json_response(body, status=503)
     return web.json_response(body)
 
@@ -82,16 +80,21 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
     owns_db = db is None
     if db is None:
         db = await Database.open(settings.reveal("database_url"), data_dir=settings.data_dir,
-                                 photo_key=settings.reveal("photo_key"))
+                                 photo_key=settings.reveal("photo_key"),
+                                 old_photo_keys=settings.reveal("photo_old_keys"))
     try:
         owns_assessor = assessor is None
         assessor = assessor or Assessor(workers=settings.assessment_workers)
-        engine = Engine(db, assessor)
+        engine = Engine(db, assessor, photo_retention_days=settings.photo_retention_days,
+                        observer=metrics.EngineMetrics(assessor))
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
+        app[housekeeping.HOUSEKEEPING] = housekeeping.Housekeeping(
+            db, photo_retention_days=settings.photo_retention_days, interval_s=settings.housekeeping_interval_s)
         app.cleanup_ctx.append(_closing(db.close if owns_db else None))
         app.cleanup_ctx.append(_closing(assessor.close if owns_assessor else None))
         app.cleanup_ctx.append(_model_check)
+        app.cleanup_ctx.append(housekeeping.run_while_serving)
         app.router.add_routes(routes)
         if settings.telegram_enabled:
             from bot.telegram import TelegramTransport
@@ -228,15 +231,31 @@ class Redact(logging.Filter):
         return True
 
 
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(settings: Settings, stream=None) -> logging.Handler:
+    """One handler on the root logger: JSON lines (LOG_FORMAT=json, or auto when stderr is not a terminal:
+    containers, systemd) or plain text, both behind the Redact filter."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(log_formatter(settings.log_format, handler.stream))
     handler.addFilter(Redact([settings.reveal("telegram_bot_token") or "", settings.reveal("database_url") or "",
-                              settings.reveal("telegram_webhook_secret") or ""]))
+                              settings.reveal("telegram_webhook_secret") or "", settings.reveal("photo_key") or "",
+                              *(settings.reveal("photo_old_keys") or "").replace(",", " ").split()]))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     quiet_libraries()
+    return handler
+
+
+def log_formatter(log_format: str, stream) -> logging.Formatter:
+    if log_format == "text" or (log_format == "auto" and getattr(stream, "isatty", lambda: False)()):
+        return logging.Formatter(TEXT_FORMAT)
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
 
 
 def quiet_libraries() -> None:

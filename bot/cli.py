@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
                                      "(settings from environment variables, see README)")
     s.add_argument("--host", help="address to listen on (default HOST, else 127.0.0.1 without a messenger token)")
     s.add_argument("--port", type=int, help="port to listen on (default PORT, else 8080)")
+
+    r = sub.add_parser("rotate-photo-key", help="re-encrypt every stored photo with the new key (ACNEBOT_PHOTO_KEY "
+                                                "or --new-key); the old ones in ACNEBOT_PHOTO_OLD_KEYS")
+    r.add_argument("--new-key", metavar="FILE", help="file holding the new key (default ACNEBOT_PHOTO_KEY)")
+    r.add_argument("--batch", type=int, default=20, help="photos per transaction (default 20)")
+
+    p = sub.add_parser("purge-photos", help="delete stored photos older than DAYS (assessment results stay)")
+    p.add_argument("--older-than", type=int, required=True, metavar="DAYS")
     return parser
 
 
@@ -145,6 +153,18 @@ def _serve(args) -> int:
     return run(host=args.host, port=args.port)
 
 
+def _rotate(args) -> int:
+    from bot.maintenance import rotate_photo_key
+
+    return rotate_photo_key(args.new_key, args.batch)
+
+
+def _purge(args) -> int:
+    from bot.maintenance import purge_photos
+
+    return purge_photos(args.older_than)
+
+
 def _emit(args, payload: dict, text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -154,7 +174,8 @@ def _emit(args, payload: dict, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve}
+    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve,
+                "rotate-photo-key": _rotate, "purge-photos": _purge}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -14,11 +14,15 @@ lives in the repository.
 | DATABASE_URL | SQLite file in the data dir | postgresql+asyncpg://… for production and replicas |
 | ACNEBOT_DATA_DIR | ./var | the SQLite file, generated keys and secrets |
 | ACNEBOT_PHOTO_KEY | generated into <data dir>/photo.key | the key photos are encrypted with |
+| ACNEBOT_PHOTO_OLD_KEYS | none | older photo keys, still readable (comma-separated; during a key rotation) |
+| PHOTO_RETENTION_DAYS | 180 | photos older than this are deleted (their assessments' numbers stay) |
+| HOUSEKEEPING_INTERVAL_S | 3600 | how often each replica deletes expired photos, dedup marks and cache rows |
 | HOST / PORT | 127.0.0.1 without a messenger token, else 0.0.0.0 / 8080 | web chat, webhooks, /healthz |
 | CONSOLE_HOST / CONSOLE_PORT | 127.0.0.1 / 8081 | the staff console and /metrics |
 | ASSESSMENT_WORKERS | 2 | assessments run at once (threads) |
 | ASSESSMENT_QUEUE | 100 | assessments that may wait for a worker (kept for the Assessor; unused yet) |
 | LOG_LEVEL | INFO | |
+| LOG_FORMAT | auto | json (one object a line), text, or auto: json unless stderr is a terminal |
 
 Secrets are `SecretStr`: they print as `**********`, so logging a Settings object leaks nothing.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -50,6 +55,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None  # may hold a password
     data_dir: Path = Field(Path("var"), validation_alias="ACNEBOT_DATA_DIR")
     photo_key: SecretStr | None = Field(None, validation_alias="ACNEBOT_PHOTO_KEY")
+    photo_old_keys: SecretStr | None = Field(None, validation_alias="ACNEBOT_PHOTO_OLD_KEYS")
+    photo_retention_days: int = Field(180, ge=1)
+    housekeeping_interval_s: float = Field(3600, gt=0)
 
     port: int = Field(8080, ge=0, le=65535)
     host_setting: str | None = Field(None, validation_alias="HOST")
@@ -59,6 +67,7 @@ class Settings(BaseSettings):
     assessment_workers: int = Field(2, ge=1)
     assessment_queue: int = Field(100, ge=0)
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     @field_validator("telegram_webhook_url")
     @classmethod

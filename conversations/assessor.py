@@ -91,6 +91,11 @@ class Assessor:
         finally:
             slots.release()
 
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for a worker (the queue depth)."""
+        return self._waiting
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 

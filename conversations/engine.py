@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -23,6 +24,7 @@ from conversations.flows.turn import Turn
 from conversations.i18n import resolve_locale, t
 from conversations.jobs import JOBS, JobContext
 from conversations.messages import Choices, Image, InboundEvent, Outgoing, Text, Typing
+from conversations.observer import Observer, job_outcome
 from storage import ConversationState, Database, NotFound, StaleState, User
 from storage.columns import utcnow
 
@@ -32,15 +34,20 @@ ATTEMPTS = 3  # a turn that lost a race on the state row (StaleState) is handled
 
 
 class Engine:
-    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180):
+    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180,
+                 observer: Observer | None = None):
         self.db = db
         self.assessor = assessor
         self.photo_retention_days = photo_retention_days
+        self.observer = observer or Observer()
 
     async def handle(self, event: InboundEvent, on_progress: OnProgress | None = None) -> list[Outgoing]:
+        started = time.perf_counter()
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return await self._handle(event, on_progress)
+                replies = await self._handle(event, on_progress)
+                self.observer.turn_handled(event.channel, event.kind, time.perf_counter() - started)
+                return replies
             except StaleState:
                 if attempt == ATTEMPTS:
                     raise
@@ -86,11 +93,13 @@ class Engine:
                 notes.append(note)
                 await emit([note])
 
+            job_started = time.perf_counter()
             try:
                 outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user.id, event, queued), work.args)
             except Exception as error:  # the continuation tells the patient; the loop must go on
                 log.warning("job %s for user %s failed: %s", work.job, user.id, type(error).__name__)
                 outcome = error
+            self.observer.job_done(work.job, job_outcome(outcome), time.perf_counter() - job_started)
             try:
                 async with self.db.transaction():
                     user = await self.db.users.get_user(user.id)

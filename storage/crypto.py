@@ -2,13 +2,14 @@
 data (a ciphertext copied onto another user's row does not decrypt).
 
 Keys are named by a fingerprint (`key_id`, stored per row), so a keyring can hold old keys for reading while
-new photos use the current one: that is what a later rotation needs.
+new photos use the current one: `acnebot rotate-photo-key` (storage/rotation.py) re-encrypts the rest.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -75,12 +76,21 @@ class Sealed:
 class PhotoCipher:
     def __init__(self, current: bytes, older: tuple[bytes, ...] = ()):
         self.current_id = key_id(current)
+        self._current = current
         self._keys = {key_id(k): AESGCM(k) for k in (*older, current)}
 
     def seal(self, plaintext: bytes, owner: int) -> Sealed:
         nonce = secrets.token_bytes(NONCE_BYTES)
         ciphertext = self._keys[self.current_id].encrypt(nonce, plaintext, _aad(owner))
         return Sealed(self.current_id, nonce, ciphertext)
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A secret for another use, derived from the current key (every replica has it already)."""
+        return hmac.digest(self._current, b"acnebot derived key\0" + purpose.encode(), "sha256")
 
     def open(self, sealed: Sealed, owner: int, photo_id: int) -> bytes:
         aead = self._keys.get(sealed.key_id)
@@ -97,8 +107,19 @@ def _aad(owner: int) -> bytes:
     return f"acnebot photo of user {owner}".encode()
 
 
-def cipher_from_settings(photo_key: str | None, data_dir: Path) -> PhotoCipher:
-    """`ACNEBOT_PHOTO_KEY` when given, else the key file in the data folder."""
+def parse_old_keys(text: str | None) -> tuple[bytes, ...]:
+    """`ACNEBOT_PHOTO_OLD_KEYS`: keys kept for reading only, separated by commas or whitespace."""
+    return tuple(parse_key(part) for part in (text or "").replace(",", " ").split())
+
+
+def cipher_from_settings(photo_key: str | None, data_dir: Path, old_keys: str | None = None) -> PhotoCipher:
+    """`ACNEBOT_PHOTO_KEY` when given, else the key file in the data folder; `old_keys` stay readable.
+    With ACNEBOT_PHOTO_KEY set, a key file left in the data folder (the key used before one was configured)
+    stays readable too, so moving from the generated key to a configured one loses no photo."""
+    older = parse_old_keys(old_keys)
     if photo_key:
-        return PhotoCipher(parse_key(photo_key))
-    return PhotoCipher(load_or_create_key_file(data_dir))
+        kept = data_dir / KEY_FILE
+        if kept.exists():
+            older = (*older, parse_key(kept.read_text()))
+        return PhotoCipher(parse_key(photo_key), older)
+    return PhotoCipher(load_or_create_key_file(data_dir), older)

@@ -43,7 +43,7 @@ class Database:
         self.users = UserRepository(self._tx)
         self.profiles = ProfileRepository(self._tx)
         self.states = StateRepository(self._tx)
-        self.dedup = DedupRepository(self._tx)
+        self.dedup = DedupRepository(self._tx, cipher.derived_key("processed message ids"))
         self.messages = MessageRepository(self._tx)
         self.photos = PhotoRepository(self._tx, cipher)
         self.assessments = AssessmentRepository(self._tx)
@@ -55,14 +55,16 @@ class Database:
 
     @classmethod
     async def open(cls, url: str | None = None, *, data_dir: Path | None = None, photo_key: str | None = None,
-                   schema: str | None = None, run_migrations: bool = True, **engine_options: Any) -> Database:
+                   old_photo_keys: str | None = None, schema: str | None = None, run_migrations: bool = True, **engine_options: Any) -> Database:
         """Connects (and migrates to the latest schema unless told not to).
 
         url: default `DATABASE_URL`, else `<data dir>/acnebot.db`. data_dir: default `ACNEBOT_DATA_DIR` or
         ./var. photo_key: default `ACNEBOT_PHOTO_KEY`, else a key generated once into `<data dir>/photo.key`.
+        old_photo_keys: default `ACNEBOT_PHOTO_OLD_KEYS`, keys photos may still be encrypted with (rotation).
         """
         folder = data_dir or default_data_dir()
-        cipher = cipher_from_settings(photo_key or os.environ.get("ACNEBOT_PHOTO_KEY"), folder)
+        cipher = cipher_from_settings(photo_key or os.environ.get("ACNEBOT_PHOTO_KEY"), folder,
+                                      old_photo_keys or os.environ.get("ACNEBOT_PHOTO_OLD_KEYS"))
         engine = create_engine(url or database_url({**os.environ, "ACNEBOT_DATA_DIR": str(folder)}),
                                schema=schema, **engine_options)
         try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import undefer
 
 from storage import models
 from storage.columns import utcnow
 from storage.crypto import PhotoCipher, Sealed
 from storage.domain import PhotoInfo
-from storage.errors import NotFound
+from storage.errors import NotFound, PhotoKeyError
 from storage.repositories._sql import rowcount
 from storage.units import Transactions
 
@@ -25,6 +25,10 @@ class PhotoRepository:
     def __init__(self, tx: Transactions, cipher: PhotoCipher):
         self._tx = tx
         self._cipher = cipher
+
+    @property
+    def current_key_id(self) -> str:
+        return self._cipher.current_id
 
     async def save_photo(self, user_id: int, data: bytes, region: str | None = None) -> int:
         """The photo's id; an identical photo this user already stored keeps its id (and region)."""
@@ -69,3 +73,38 @@ class PhotoRepository:
         """Retention: drops photos stored before `cutoff`; assessments and their numbers stay."""
         async with self._tx.begin() as session:
             return rowcount(await session.execute(delete(models.Photo).where(models.Photo.created_at < cutoff)))
+
+    async def count_by_key(self) -> dict[str, int]:
+        """Photos per key id (the current key's included when it has any)."""
+        async with self._tx.begin() as session:
+            rows = (await session.execute(select(models.Photo.key_id, func.count())
+                                          .group_by(models.Photo.key_id))).all()
+        return {key: int(n) for key, n in rows}
+
+    async def reseal_batch(self, after_id: int, limit: int) -> tuple[int | None, int, list[int]]:
+        """Re-encrypts with the current key up to `limit` photos with an id above `after_id` that use another
+        key, in one transaction. Returns (last id looked at, or None when there was none; photos re-encrypted;
+        ids whose key is not configured or that fail authentication, left as they are).
+
+        Each row is updated only if it still has the key it was read with, so a concurrent rotation or a
+        photo deleted meanwhile is harmless: running it again (or twice at once) is idempotent."""
+        P = models.Photo
+        current = self._cipher.current_id
+        async with self._tx.begin() as session:
+            rows = (await session.execute(
+                select(P.id, P.user_id, P.key_id, P.nonce, P.ciphertext)
+                .where(P.id > after_id, P.key_id != current).order_by(P.id).limit(limit))).all()
+            if not rows:
+                return None, 0, []
+            resealed, unreadable = 0, []
+            for row in rows:
+                try:
+                    plain = self._cipher.open(Sealed(row.key_id, row.nonce, row.ciphertext), row.user_id, row.id)
+                except PhotoKeyError:
+                    unreadable.append(row.id)
+                    continue
+                sealed = self._cipher.seal(plain, owner=row.user_id)
+                resealed += rowcount(await session.execute(
+                    update(P).where(P.id == row.id, P.key_id == row.key_id)
+                    .values(key_id=sealed.key_id, nonce=sealed.nonce, ciphertext=sealed.ciphertext)))
+            return rows[-1].id, resealed, unreadable

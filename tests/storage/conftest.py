@@ -54,13 +54,13 @@ async def open_db(backend: str, tmp_path: Path, pg_schema: str | BaseException,
         tables = ", ".join(f"{schema}.{t.name}" for t in Base.metadata.sorted_tables)
         await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
-    async def open_(key: str | None = None) -> Database:
+    async def open_(key: str | None = None, old_keys: str | None = None) -> Database:
         if schema:
             db = await Database.open(PG_URL, schema=schema, data_dir=tmp_path, photo_key=key or photo_key,
-                                     run_migrations=False)
+                                     old_photo_keys=old_keys, run_migrations=False)
         else:
             db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
-                                     photo_key=key or photo_key)
+                                     photo_key=key or photo_key, old_photo_keys=old_keys)
         opened.append(db)
         return db
 
