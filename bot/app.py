@@ -24,6 +24,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import text
 
+from bot.handover import HandoverService
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from storage import Database
@@ -35,6 +36,7 @@ DATABASE = web.AppKey("database", Database)
 ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
+HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes, pushed by channel (the console)
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -89,18 +91,21 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
         engine = Engine(db, assessor)
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
+        couriers: dict = {}
         app.cleanup_ctx.append(_closing(db.close if owns_db else None))
         app.cleanup_ctx.append(_closing(assessor.close if owns_assessor else None))
         app.cleanup_ctx.append(_model_check)
         app.router.add_routes(routes)
         if settings.telegram_enabled:
-            from bot.telegram import TelegramTransport
+            from bot.telegram import TelegramHandoverCourier, TelegramTransport
 
             transport = TelegramTransport(settings, engine)
             app[TELEGRAM] = transport
+            couriers["telegram"] = TelegramHandoverCourier(transport)
             if settings.webhook_mode:
                 app.router.add_post(settings.webhook_path, transport.webhook)
             app.cleanup_ctx.append(_telegram)
+        app[HANDOVERS] = HandoverService(engine, couriers)
         add_routes(app, engine)
     except BaseException:
         if owns_db:

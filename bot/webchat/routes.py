@@ -14,11 +14,13 @@ without a CORS preflight that is never granted) and, where the browser says, the
 Replies stream as NDJSON, one line per batch: {"messages": [...]} for what the engine says before slow work
 ("analysing…", typing), then {"messages": [...], "done": true}; a failure after the first line is
 {"error": "..."}. Messages render by type name: text {text}, choices {text, options: [{data, label}], edit},
-image {url, caption}, typing {}.
+image {url, caption}, file {name, mime_type, data (base64), caption}, typing {}. A file (the data export) travels
+inside the reply itself and the page offers it as a download: the server keeps no copy of it.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -35,7 +37,7 @@ from aiohttp.multipart import BodyPartReader
 
 from bot.webchat.store import ImageStore
 from conversations.engine import Engine
-from conversations.messages import MAX_CHOICE_DATA_BYTES, Choices, Image, InboundEvent, Outgoing, Text
+from conversations.messages import MAX_CHOICE_DATA_BYTES, Choices, File, Image, InboundEvent, Outgoing, Text
 from pipeline.intake import MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -295,12 +297,17 @@ def _image(request: web.Request, session: Session, message: Image) -> dict[str, 
     return {"url": str(url), "caption": message.caption}
 
 
+def _file(request: web.Request, session: Session, message: File) -> dict[str, Any]:
+    return {"name": message.name, "mime_type": message.mime_type, "caption": message.caption,
+            "data": base64.b64encode(message.data).decode("ascii")}
+
+
 def _typing(request: web.Request, session: Session, message: Outgoing) -> dict[str, Any]:
     return {}
 
 
 RENDERERS: dict[str, Callable[[web.Request, Session, Any], dict[str, Any]]] = {
-    "text": _text, "choices": _choices, "image": _image, "typing": _typing}
+    "text": _text, "choices": _choices, "image": _image, "file": _file, "typing": _typing}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------

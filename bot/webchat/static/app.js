@@ -160,6 +160,18 @@
       el.append(img);
       if (message.caption) el.append(paragraph(message.caption, "caption"));
     },
+    file(message) {
+      // The file came inside the reply (the server keeps no copy): offered as a download from memory.
+      const bytes = Uint8Array.from(atob(message.data), (c) => c.charCodeAt(0));
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([bytes], { type: message.mime_type }));
+      link.download = message.name;
+      link.textContent = `⬇ ${message.name}`;
+      link.className = "download";
+      const el = bubble("bot");
+      el.append(link);
+      if (message.caption) el.append(paragraph(message.caption, "caption"));
+    },
     typing() { /* the dots show while any request is pending */ },
   };
 
