@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 
+import conversations.export
 import conversations.pictures
 from bot.app import HANDOVERS
 from conversations.flows.handover import HandoverNotHeld
@@ -71,7 +72,7 @@ def zip_received(patient):
 
 
 async def test_export_sends_a_zip_of_checkins_photos_and_summary(alice, db, tmp_path, face_photo,
-                                                                 second_face_photo):
+                                                                 second_face_photo, monkeypatch):
     user = await consented(alice, db)
     first, latest = await two_checkins(db, user, face_photo, second_face_photo)
     files_before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -107,6 +108,16 @@ async def test_export_sends_a_zip_of_checkins_photos_and_summary(alice, db, tmp_
     assert sorted(p.name for p in tmp_path.rglob("*")) == files_before
     logged = [m.text for m in await db.messages.list_messages(user.id) if m.kind == "file"]
     assert len(logged) == 2 and all(text.startswith("[acnebot-export-") for text in logged)
+
+    # over the size bound, the oldest photos are left out (and the summary says so); the CSV stays whole
+    monkeypatch.setattr(conversations.export, "MAX_PHOTOS", 1)
+    await db.users.set_locale(user.id, "en")
+    await alice.command("/export")
+    _, archive = zip_received(alice)
+    (photo,) = [n for n in archive.namelist() if n.startswith("photos/")]
+    assert photo.startswith(f"photos/{latest.created_at.date().isoformat()}_checkin2_")
+    assert alice.t("export.photos_left_out", n=1) in archive.read("summary.html").decode()
+    assert len(archive.read("checkins.csv").decode().splitlines()) == 3
 
 
 async def test_first_vs_latest_picture(alice, db, face_photo, second_face_photo, monkeypatch):
