@@ -18,7 +18,7 @@ from PIL import Image
 
 import conversations.export
 import conversations.pictures
-from bot.app import HANDOVERS
+from bot.app import ENGINE, HANDOVERS
 from conversations.flows.handover import HandoverNotHeld
 from pipeline.intake import load_photo
 from pipeline.render import BEFORE_AFTER_GAP, BEFORE_AFTER_HEADER, BEFORE_AFTER_PANEL
@@ -152,7 +152,7 @@ async def test_first_vs_latest_picture(alice, db, face_photo, second_face_photo,
     assert alice.buttons[0] == alice.t("menu.checkin")
 
 
-async def test_handover_to_a_person(service, alice, db, fake):
+async def test_handover_to_a_person(service, alice, db, fake, face_photo):
     user = await consented(alice, db)
     ann = await db.staff.create_staff("ann", "hash")
     bob = await db.staff.create_staff("bob", "hash")
@@ -168,6 +168,7 @@ async def test_handover_to_a_person(service, alice, db, fake):
     assert alice.texts == alice.t("person.ack")
     for send in (alice.text("Is that normal?"), alice.command("/checkin"), alice.sticker()):
         assert await send == []
+    assert await service.app[ENGINE].reminder(user.id) == []  # no reminder while a person has the chat
     inbound = [m.text for m in await db.messages.list_messages(user.id) if m.direction == "in"]
     assert inbound[-4:] == ["My cheeks got worse after the new cream", "Is that normal?", "/checkin", None]
 
