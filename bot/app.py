@@ -37,6 +37,7 @@ ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
 HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes, pushed by channel (the console)
+COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports register theirs
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -92,6 +93,7 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
         couriers: dict = {}
+        app[COURIERS] = couriers
         app.cleanup_ctx.append(_closing(db.close if owns_db else None))
         app.cleanup_ctx.append(_closing(assessor.close if owns_assessor else None))
         app.cleanup_ctx.append(_model_check)

@@ -33,7 +33,7 @@ class Delivery:
 class HandoverService:
     def __init__(self, engine: Engine, couriers: Mapping[str, Courier]):
         self.engine = engine
-        self.couriers = dict(couriers)
+        self.couriers = couriers  # by reference: a transport set up later (the web chat) adds its own
 
     async def reply(self, user_id: int, staff_id: int, text: str) -> Delivery:
         """Raises conversations.flows.handover.HandoverNotHeld unless this staff member holds the handover."""

@@ -271,6 +271,20 @@
     sendPhoto(file);
   });
 
+  // -- messages pushed outside a reply (a person from the team answering), collected every few seconds ------
+  const POLL_MS = 4000;
+  function collectPushed() {
+    if (document.hidden || pending > 0) return;
+    enqueue(async () => {  // in the queue, so they never land in the middle of a reply
+      try {
+        const response = await fetch("/api/pushed", { headers: HEADERS, cache: "no-store" });
+        if (!response.ok) return;
+        for (const message of (await response.json()).messages || []) show(message, null);
+      } catch { /* offline for a moment: the next poll collects them */ }
+    });
+  }
+  setInterval(collectPushed, POLL_MS);
+
   function notice(text) {
     bubble("notice").append(paragraph(text));
     scrollDown();
