@@ -6,8 +6,8 @@
         show(delivery.problem)                 # "cannot be delivered", or a failure worth retrying
 
 The transcript and the audit log are written by the engine before the push, so a reply that could not be
-delivered is still on record (and the console can say so). A channel without a Courier (the local web chat)
-cannot be pushed to: "cannot be delivered". Message texts are never logged here.
+delivered is still on record (and the console can say so). A channel without a Courier cannot be pushed to:
+"cannot be delivered". Message texts are never logged here.
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from conversations.flows import checkin, handover, history, mydata, questions, reminders, result, start
 from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHECKIN_MODE, COMPARE_FIRST, COMPARE_SECOND,
-                                       CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU, MY_DATA, QUESTION,
-                                       REGION_PHOTO, REMINDERS)
+                                       CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU, MY_DATA,
+                                       QUESTION, REGION_PHOTO, REMINDERS)
 from conversations.flows.turn import Handler, Step, Turn, Work
 
 STEPS: dict[str, Step] = {
@@ -94,10 +94,9 @@ async def run(turn: Turn) -> None:
         return await start.before_consent(turn)
     if turn.step not in STEPS:
         turn.step = MENU
-    if turn.step == HANDOVER and event.kind != "choice" and name not in handover.COMMANDS_THAT_END_IT:
-        return await handover.patient_message(turn)  # for the person, not the flows
-    if turn.step == HANDOVER and event.kind == "command":
-        return await handover.back_to_bot(turn)
+    if turn.step == HANDOVER and event.kind != "choice":  # for the person, not the flows (but /bot, /cancel)
+        ends = name in handover.COMMANDS_THAT_END_IT
+        return await (handover.back_to_bot if ends else handover.patient_message)(turn)
     if event.kind == "command":
         return await COMMANDS.get(name, start.unknown_command)(turn)
     step = STEPS[turn.step]

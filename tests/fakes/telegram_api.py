@@ -186,7 +186,8 @@ class FakeTelegram:
 
     def _methods(self) -> dict[str, Callable[[dict, dict], Any]]:
         return {"getme": lambda p, f: BOT, "getupdates": self._get_updates, "sendmessage": self._send_message,
-                "sendphoto": self._send_photo, "senddocument": self._send_document, "sendchataction": self._send_chat_action,
+                "sendphoto": self._send_photo, "senddocument": self._send_document,
+                "sendchataction": self._send_chat_action,
                 "getfile": self._get_file, "answercallbackquery": self._answer_callback_query,
                 "editmessagetext": self._edit_message_text, "setmycommands": self._set_my_commands,
                 "getmycommands": self._get_my_commands, "deletemycommands": self._delete_my_commands,
