@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from bot import housekeeping, metrics
 from bot.health import database_problem
+from bot.handover import HandoverService
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from storage import Database
@@ -36,6 +37,8 @@ DATABASE = web.AppKey("database", Database)
 ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
+HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes, pushed by channel (the console)
+COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports register theirs
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -91,19 +94,23 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
         app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
         app[housekeeping.HOUSEKEEPING] = housekeeping.Housekeeping(
             db, photo_retention_days=settings.photo_retention_days, interval_s=settings.housekeeping_interval_s)
+        couriers: dict = {}
+        app[COURIERS] = couriers
         app.cleanup_ctx.append(_closing(db.close if owns_db else None))
         app.cleanup_ctx.append(_closing(assessor.close if owns_assessor else None))
         app.cleanup_ctx.append(_model_check)
         app.cleanup_ctx.append(housekeeping.run_while_serving)
         app.router.add_routes(routes)
         if settings.telegram_enabled:
-            from bot.telegram import TelegramTransport
+            from bot.telegram import TelegramHandoverCourier, TelegramTransport
 
             transport = TelegramTransport(settings, engine)
             app[TELEGRAM] = transport
+            couriers["telegram"] = TelegramHandoverCourier(transport)
             if settings.webhook_mode:
                 app.router.add_post(settings.webhook_path, transport.webhook)
             app.cleanup_ctx.append(_telegram)
+        app[HANDOVERS] = HandoverService(engine, couriers)
         add_routes(app, engine)
     except BaseException:
         if owns_db:

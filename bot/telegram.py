@@ -4,7 +4,8 @@ A message or button press becomes an InboundEvent: a command (one with a bot_com
 press ("choice", answered at once so the button stops spinning), a photo (its largest size downloaded), a
 photo sent as a file (image/*), or anything else ("other": stickers, voice, locations...). The engine's replies
 are rendered by type name: Text -> sendMessage, Choices -> an inline keyboard (editMessageText when the prompt
-replaces the one just pressed), Image -> sendPhoto, Typing -> sendChatAction, repeated while the work goes on.
+replaces the one just pressed), Image -> sendPhoto, File -> sendDocument, Typing -> sendChatAction, repeated
+while the work goes on.
 Long polling by default (one replica: Telegram serves getUpdates to one poller); webhook mode
 (TELEGRAM_WEBHOOK_URL) takes updates POSTed to our aiohttp route, checks the secret-token header and answers once
 the update is handled, so a failure is redelivered by Telegram and any replica behind a load balancer can take
@@ -30,10 +31,11 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
                           CommandHandler, ContextTypes, MessageHandler, filters)
 
+from bot.delivery import DeliveryFailed, Purpose, Undeliverable
 from bot.settings import Settings
 from conversations import COMMAND_MENU, Engine, InboundEvent, command_descriptions
 from conversations.flows import COMMANDS
-from conversations.messages import Choices, Image, Outgoing, Text
+from conversations.messages import Choices, File, Image, Outgoing, Text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -288,11 +290,22 @@ class Reply:
         await call_api(lambda: self.bot.send_message(self.chat_id, last, reply_markup=keyboard), "sendMessage")
 
     async def image(self, message: Image, following: Sequence[Outgoing]) -> None:
-        caption = message.caption if len(message.caption) <= MessageLimit.CAPTION_LENGTH else ""
-        await call_api(lambda: self.bot.send_photo(self.chat_id, InputFile(message.data, filename=message.filename),
-                                                   caption=caption or None), "sendPhoto")
-        if message.caption and not caption:
-            await self.text(Text(message.caption), following)
+        upload = InputFile(message.data, filename=message.filename)
+        await self._upload(lambda caption: self.bot.send_photo(self.chat_id, upload, caption=caption), "sendPhoto",
+                           message.caption, following)
+
+    async def file(self, message: File, following: Sequence[Outgoing]) -> None:
+        upload = InputFile(message.data, filename=message.name)
+        await self._upload(lambda caption: self.bot.send_document(self.chat_id, upload, caption=caption),
+                           "sendDocument", message.caption, following)
+
+    async def _upload(self, send: Callable[[str | None], Awaitable[Any]], what: str, caption: str,
+                      following: Sequence[Outgoing]) -> None:
+        """A photo or file with its caption; a caption too long for one goes in a message after it."""
+        fits = caption if len(caption) <= MessageLimit.CAPTION_LENGTH else ""
+        await call_api(lambda: send(fits or None), what)
+        if caption and not fits:
+            await self.text(Text(caption), following)
 
     async def typing(self, message: Outgoing, following: Sequence[Outgoing]) -> None:
         """"Working on it", kept up (Telegram shows an action for 5 s) until the turn's replies are sent."""
@@ -319,6 +332,7 @@ RENDERERS: dict[str, Callable[[Reply, Any, Sequence[Outgoing]], Awaitable[None]]
     "text": Reply.text,
     "choices": Reply.choices,
     "image": Reply.image,
+    "file": Reply.file,
     "typing": Reply.typing,
 }
 
@@ -379,3 +393,32 @@ def _seconds(error: RetryAfter) -> float:
         warnings.simplefilter("ignore")
         value = error.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# -- pushes outside a reply (extras branch) -----------------------------------------------------------------------
+# A minimal Courier (bot/delivery.py) for staff replies during a handover. The reminders branch gives
+# TelegramTransport a deliver() of its own; once both are merged, callers can use that and this can go.
+class TelegramHandoverCourier:
+    channel = CHANNEL
+
+    def __init__(self, transport: TelegramTransport):
+        self.transport = transport
+
+    async def deliver(self, platform_user_id: str, messages: Sequence[Outgoing], *, purpose: Purpose) -> None:
+        await deliver_to_telegram_chat(self.transport.application, platform_user_id, messages)
+
+
+async def deliver_to_telegram_chat(application: Application, platform_user_id: str,
+                                   messages: Sequence[Outgoing]) -> None:
+    """Sends messages to a patient's private chat (its id is the user's id); Undeliverable when the patient
+    blocked the bot or the chat is gone, DeliveryFailed for anything that may pass."""
+    try:
+        await Reply(application, int(platform_user_id)).render(messages)
+    except Forbidden as error:
+        raise Undeliverable(f"Telegram: {type(error).__name__}") from error
+    except BadRequest as error:
+        if "chat not found" in error.message.lower():
+            raise Undeliverable("Telegram: chat not found") from error
+        raise DeliveryFailed(f"Telegram: {type(error).__name__}") from error
+    except TelegramError as error:
+        raise DeliveryFailed(f"Telegram: {type(error).__name__}") from error

@@ -2,13 +2,13 @@
 
     engine = Engine(await Database.open(), Assessor())
     for message in await engine.handle(InboundEvent("webchat", "u1", "m1", "command", "/start")):
-        ...  # render by message.type: "text", "choices", "image", "typing"
+        ...  # render by message.type: "text", "choices", "image", "file", "typing"
 """
 from conversations.assessor import Assessor
 from conversations.engine import Engine
 from conversations.flows import COMMAND_MENU
 from conversations.i18n import LOCALES, resolve_locale, t
-from conversations.messages import OUTGOING_TYPES, Choices, Image, InboundEvent, Outgoing, Text, Typing
+from conversations.messages import OUTGOING_TYPES, Choices, File, Image, InboundEvent, Outgoing, Text, Typing
 
 
 def command_descriptions(locale: str) -> list[tuple[str, str]]:
@@ -16,5 +16,5 @@ def command_descriptions(locale: str) -> list[tuple[str, str]]:
     return [(name, t(locale, f"command.{name}")) for name in COMMAND_MENU]
 
 
-__all__ = ["Assessor", "Choices", "COMMAND_MENU", "Engine", "Image", "InboundEvent", "LOCALES", "OUTGOING_TYPES",
-           "Outgoing", "Text", "Typing", "command_descriptions", "resolve_locale"]
+__all__ = ["Assessor", "Choices", "COMMAND_MENU", "Engine", "File", "Image", "InboundEvent", "LOCALES",
+           "OUTGOING_TYPES", "Outgoing", "Text", "Typing", "command_descriptions", "resolve_locale"]

@@ -20,10 +20,11 @@ from dataclasses import replace
 
 from conversations import flows
 from conversations.assessor import Assessor
+from conversations.flows.handover import HandoverNotHeld
 from conversations.flows.turn import Turn
 from conversations.i18n import resolve_locale, t
 from conversations.jobs import JOBS, JobContext
-from conversations.messages import Choices, Image, InboundEvent, Outgoing, Text, Typing
+from conversations.messages import Choices, File, Image, InboundEvent, Outgoing, Text, Typing
 from conversations.observer import Observer, job_outcome
 from storage import ConversationState, Database, NotFound, StaleState, User
 from storage.columns import utcnow
@@ -129,6 +130,33 @@ class Engine:
             await self._store(turn, state, log_inbound=False)
         return turn.out
 
+    async def staff_reply(self, user_id: int, staff_id: int, text: str) -> list[Outgoing]:
+        """A staff member's reply during a handover they hold: kept in the transcript and the audit log; the
+        messages to push to the patient (bot.handover delivers them). Raises HandoverNotHeld otherwise."""
+        async with self.db.transaction():
+            held = await self.db.handovers.active_handover(user_id)
+            if held is None or held.status != "taken" or held.taken_by != staff_id:
+                raise HandoverNotHeld(f"no handover of user {user_id} held by staff {staff_id}")
+            user = await self.db.users.get_user(user_id)
+            await self.db.messages.log_message(user_id, "out", "staff", text)
+            await self.db.audit.record("handover.reply", staff_id=staff_id, subject_user_id=user_id,
+                                       detail={"handover": held.id})
+        return [Text(t(resolve_locale(user.locale), "person.staff_says", text=text))]
+
+    async def close_handover(self, handover_id: int, staff_id: int) -> list[Outgoing]:
+        """Staff close a handover: the patient is back at the menu; returns the notice to push ([] when it was
+        closed already)."""
+        async with self.db.transaction():
+            handover = await self.db.handovers.get_handover(handover_id)
+            user = await self.db.users.get_user(handover.user_id)
+            state = await self.db.states.load_state(user.id, for_update=True)  # no patient turn in between
+            if await self.db.handovers.close(handover_id, staff_id) is None:
+                return []
+            turn = self._turn(user, None, state)
+            await flows.handover.closed_by_staff(turn)
+            await self._store(turn, state, log_inbound=False)
+        return turn.out
+
     def _turn(self, user: User, event: InboundEvent | None, state: ConversationState) -> Turn:
         return Turn(db=self.db, user=user, event=event, step=state.step, data=copy.deepcopy(state.data),
                     steps=flows.STEPS, now=utcnow(), photo_retention_days=self.photo_retention_days)
@@ -162,4 +190,6 @@ def _loggable(message: Outgoing) -> str | None:
         return f"{message.text}\n[{' | '.join(label for _, label in message.options)}]"
     if isinstance(message, Image):
         return message.caption
+    if isinstance(message, File):
+        return f"[{message.name}] {message.caption}"
     return message.text

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from conversations.assessor import Assessor, OnQueued, Outcome, PhotoVerdict
 from conversations.messages import InboundEvent
-from conversations.pictures import VisitPhoto
+from conversations.pictures import RegionPhoto, VisitPhoto, first_vs_latest
 from conversations.questionnaire import to_metadata
 from storage import Database, NotFound, PhotoKeyError
 
@@ -34,18 +35,40 @@ async def trend(ctx: JobContext, args: dict) -> bytes:
     return await ctx.assessor.trend_chart(args["points"])
 
 
-async def side_by_side(ctx: JobContext, args: dict) -> bytes | None:
+async def _stored_photo(ctx: JobContext, visit: dict | None) -> bytes | None:
     """None when a visit has no photo any more (deleted by retention, or a key that changed)."""
+    if visit is None:
+        return None
+    try:
+        return await ctx.db.photos.load_photo(visit["photo_id"], ctx.user_id)
+    except (NotFound, PhotoKeyError):
+        return None
+
+
+async def side_by_side(ctx: JobContext, args: dict) -> bytes | None:
     visits = []
     for visit in args["visits"]:
-        if visit is None:
-            return None
-        try:
-            data = await ctx.db.photos.load_photo(visit["photo_id"], ctx.user_id)
-        except (NotFound, PhotoKeyError):
+        data = await _stored_photo(ctx, visit)
+        if data is None:
             return None
         visits.append(VisitPhoto(data, tuple(visit["lesions"]), visit["rotated"], visit["label"]))
     return await ctx.assessor.side_by_side(*visits)
+
+
+async def first_and_latest(ctx: JobContext, args: dict) -> bytes | None:
+    shots = []
+    for visit in (args["first"], args["latest"]):
+        data = await _stored_photo(ctx, visit)
+        if data is None:
+            return None
+        shots.append(RegionPhoto(data, visit["declared"], date.fromisoformat(visit["day"])))
+    return await ctx.assessor.run(first_vs_latest, *shots, args["region"])
+
+
+async def export(ctx: JobContext, args: dict) -> bytes:
+    from conversations.export import make_export  # flows import this module; the export imports a flow
+
+    return await make_export(ctx.db, ctx.assessor, ctx.user_id, args["locale"])
 
 
 JOBS: dict[str, Callable[[JobContext, dict], Awaitable[Any]]] = {
@@ -53,4 +76,6 @@ JOBS: dict[str, Callable[[JobContext, dict], Awaitable[Any]]] = {
     "assess": assess,
     "trend": trend,
     "side_by_side": side_by_side,
+    "first_vs_latest": first_and_latest,
+    "export": export,
 }

@@ -3,7 +3,8 @@
 Outgoing types are registered by type name (as wechatpy registers its replies), so an adapter renders by table
 lookup instead of an if-chain:
 
-    RENDERERS = {"text": send_text, "choices": send_keyboard, "image": send_photo, "typing": send_action}
+    RENDERERS = {"text": send_text, "choices": send_keyboard, "image": send_photo, "file": send_document,
+                 "typing": send_action}
     for message in await engine.handle(event):
         await RENDERERS[message.type](chat, message)
 """
@@ -93,6 +94,21 @@ class Image(Outgoing):
     @property
     def mime_type(self) -> str:
         return "image/png" if self.filename.lower().endswith(".png") else "image/jpeg"
+
+
+@register("file")
+@dataclass(frozen=True)
+class File(Outgoing):
+    """A document for the patient to keep (the data export): sent as a file, never stored by the adapter."""
+
+    name: str  # the file name the patient sees; its extension says the type
+    data: bytes = field(repr=False)
+    caption: str = ""
+
+    @property
+    def mime_type(self) -> str:
+        return {"zip": "application/zip", "csv": "text/csv", "html": "text/html"}.get(
+            self.name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
 @register("typing")

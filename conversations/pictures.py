@@ -1,14 +1,17 @@
-"""The side-by-side picture of two check-ins: each visit's first photo, annotated from its stored result."""
+"""Pictures of past check-ins: the side-by-side of two visits (each visit's first photo, annotated from its stored
+result) and the first-vs-latest picture of one region."""
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.assess import prepare
 from pipeline.intake import load_photo
-from pipeline.render import annotate
+from pipeline.render import Box, annotate, before_after
 from pipeline.types import Lesion
 
 PANEL_HEIGHT = 480
@@ -23,13 +26,23 @@ class VisitPhoto:
     label: str  # e.g. the visit's date
 
 
-def _panel(visit: VisitPhoto) -> Image.Image:
+def upright_pixels(visit: VisitPhoto) -> np.ndarray:
+    """The stored photo turned the way the pipeline saw it (its lesion boxes are in this frame)."""
     pixels = load_photo(visit.data).pixels
     if visit.rotated % 360:
         pixels = np.ascontiguousarray(np.rot90(pixels, k=-(visit.rotated // 90)))
+    return pixels
+
+
+def annotated(visit: VisitPhoto) -> bytes:
+    """JPEG of the stored photo re-annotated from its stored result (the export's photos, the side-by-side)."""
     lesions = [Lesion(l["region"], l["type"], l["x"], l["y"], l["w"], l["h"], l.get("confidence", 1.0))
                for l in visit.lesions]
-    image = Image.open(io.BytesIO(annotate(pixels, None, lesions)))
+    return annotate(upright_pixels(visit), None, lesions)
+
+
+def _panel(visit: VisitPhoto) -> Image.Image:
+    image = Image.open(io.BytesIO(annotated(visit)))
     width = max(1, round(image.width * PANEL_HEIGHT / image.height))
     image = image.resize((width, PANEL_HEIGHT))
     framed = Image.new("RGB", (width, PANEL_HEIGHT + LABEL_HEIGHT), (255, 255, 255))
@@ -48,3 +61,34 @@ def side_by_side(left: VisitPhoto, right: VisitPhoto) -> bytes:
     out = io.BytesIO()
     canvas.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class RegionPhoto:
+    """One visit's photo for the first-vs-latest picture."""
+
+    data: bytes = field(repr=False)
+    declared: str | None  # the region the patient sent it as (a close-up), None for a full-face photo
+    day: date
+
+
+def region_box(data: bytes, declared: str | None, region: str) -> tuple[np.ndarray, Box | None]:
+    """The photo turned upright as the pipeline saw it, and where `region` is in it (None: all of it, for a
+    close-up of that region or when the face is not found again)."""
+    prepared = prepare(data, declared)
+    pixels = prepared.photo.pixels
+    view = prepared.view
+    if declared is not None or view is None or not view.masks[region].any():
+        return pixels, None
+    ys, xs = np.nonzero(view.masks[region])
+    (ox, oy), f = view.offset, view.factor
+    return pixels, (int(ox + xs.min() / f), int(oy + ys.min() / f), int(ox + (xs.max() + 1) / f),
+                    int(oy + (ys.max() + 1) / f))
+
+
+def first_vs_latest(first: RegionPhoto, latest: RegionPhoto, region: str) -> bytes:
+    """JPEG: the same region cropped from the first and the latest check-in, side by side, dates on top."""
+    first_pixels, first_box = region_box(first.data, first.declared, region)
+    latest_pixels, latest_box = region_box(latest.data, latest.declared, region)
+    return before_after(first_pixels, latest_pixels, region, first.day, latest.day, first_box=first_box,
+                        latest_box=latest_box)

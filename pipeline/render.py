@@ -107,3 +107,42 @@ def trend_chart(points: Sequence[tuple[date | datetime, float]], *, title: str =
     out = io.BytesIO()
     fig.savefig(out, format="png")
     return out.getvalue()
+
+
+BEFORE_AFTER_PANEL = 480  # each side: the region's crop fitted into a square of this many pixels
+BEFORE_AFTER_HEADER = 44  # the date strip above each panel
+BEFORE_AFTER_GAP = 12
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the photo's pixels
+
+
+def before_after(first: np.ndarray, latest: np.ndarray, region: str | None, first_date: date, latest_date: date,
+                 *, first_box: Box | None = None, latest_box: Box | None = None) -> bytes:
+    """JPEG: the same area of two photos side by side (first on the left), each under its date.
+
+    first/latest: RGB pixels; *_box: the area to show in each (None: the whole photo), widened by a margin and
+    fitted, aspect kept, into equal squares, so the output is always (2 * panel + gap) x (header + panel)."""
+    label = REGION_LABELS.get(region or "", "")
+    panels = [_before_after_panel(pixels, box, f"{day.isoformat()}  {label}".strip())
+              for pixels, box, day in ((first, first_box, first_date), (latest, latest_box, latest_date))]
+    size = BEFORE_AFTER_PANEL
+    canvas = Image.new("RGB", (2 * size + BEFORE_AFTER_GAP, BEFORE_AFTER_HEADER + size), (255, 255, 255))
+    canvas.paste(panels[0], (0, 0))
+    canvas.paste(panels[1], (size + BEFORE_AFTER_GAP, 0))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _before_after_panel(pixels: np.ndarray, box: Box | None, label: str) -> Image.Image:
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = box or (0, 0, w, h)
+    margin = round(0.15 * max(x1 - x0, y1 - y0))
+    x0, y0, x1, y1 = max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin)
+    crop = Image.fromarray(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
+    size = BEFORE_AFTER_PANEL
+    k = size / max(crop.width, crop.height)
+    crop = crop.resize((max(1, round(crop.width * k)), max(1, round(crop.height * k))))
+    panel = Image.new("RGB", (size, BEFORE_AFTER_HEADER + size), (255, 255, 255))
+    panel.paste(crop, ((size - crop.width) // 2, BEFORE_AFTER_HEADER + (size - crop.height) // 2))
+    ImageDraw.Draw(panel).text((8, 10), label, fill=(0, 0, 0), font=_font(22))
+    return panel

@@ -7,9 +7,11 @@ from storage.domain import (
                             Assessment,
                             AuditEntry,
                             ConversationState,
+                            Handover,
                             LoggedMessage,
                             PhotoInfo,
                             Profile,
+                            QueuedHandover,
                             Reminder,
                             StaffAccount,
                             User,
@@ -17,6 +19,6 @@ from storage.domain import (
 from storage.errors import NotFound, PhotoKeyError, StaleState, StorageError
 from storage.migrate import downgrade, migrate
 
-__all__ = ["Assessment", "AuditEntry", "ConversationState", "Database", "LoggedMessage", "NotFound", "PhotoInfo",
-           "PhotoKeyError", "Profile", "Reminder", "StaffAccount", "StaleState", "StorageError", "User",
-           "downgrade", "migrate"]
+__all__ = ["Assessment", "AuditEntry", "ConversationState", "Database", "Handover", "LoggedMessage", "NotFound",
+           "PhotoInfo", "PhotoKeyError", "Profile", "QueuedHandover", "Reminder", "StaffAccount", "StaleState",
+           "StorageError", "User", "downgrade", "migrate"]

@@ -110,3 +110,27 @@ class AuditEntry:
     action: str
     subject_user_id: int | None
     detail: dict[str, Any] | None
+
+
+HandoverStatus = Literal["open", "taken", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    id: int
+    user_id: int
+    status: HandoverStatus
+    taken_by: int | None
+    opened_at: datetime
+    taken_at: datetime | None
+    closed_at: datetime | None
+    closed_by: int | None  # None on a closed handover: the patient went back to the bot
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedHandover:
+    """A handover in the console's queue: who asked, and their latest check-in (None before the first)."""
+
+    handover: Handover
+    user: User
+    last_assessment: Assessment | None

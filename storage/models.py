@@ -165,3 +165,20 @@ class KeyValue(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Handover(Base):
+    """A patient's request to talk to a person: open (waiting), taken (a staff member has it), closed."""
+
+    __tablename__ = "handovers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = user_fk(index=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | taken | closed
+    taken_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_accounts.id", ondelete="SET NULL"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_accounts.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_handovers_status_opened_at", "status", "opened_at"),)

@@ -6,13 +6,15 @@
 A small static page (HTML, CSS and a little vanilla JavaScript in static/, nothing loaded from elsewhere) shows
 the bot's messages as bubbles, Choices as buttons (a toggled multiple-choice prompt is updated in place), and
 the bot's pictures; the patient types text or /commands and sends photos. Each browser is an anonymous patient
-identified by an HttpOnly cookie; its pictures are served to it alone.
+identified by an HttpOnly cookie; its pictures are served to it alone. Messages pushed outside a reply (a staff
+member's answer) wait in an Outbox the page polls; setup() registers its Courier where the application keeps them.
 """
 from __future__ import annotations
 
 from aiohttp import web
 
-from bot.webchat.routes import (ASSET_FILES, CONFIG, ENGINE, IMAGES, Assets, WebChatConfig, routes,
+from bot.webchat.push import CHANNEL, Outbox, WebChatCourier
+from bot.webchat.routes import (ASSET_FILES, CONFIG, ENGINE, IMAGES, PUSHED, Assets, WebChatConfig, routes,
                                 security_headers)
 from bot.webchat.store import ImageStore
 from conversations.engine import Engine
@@ -26,8 +28,13 @@ def setup(app: web.Application, engine: Engine, *, config: WebChatConfig | None 
     app[CONFIG] = config
     app[IMAGES] = images or ImageStore()
     app[ASSET_FILES] = Assets.load(config)
+    app[PUSHED] = Outbox()
     app.add_routes(routes)
+    from bot.app import COURIERS  # the service's couriers by channel (staff replies), when it has them
+
+    if COURIERS in app:
+        app[COURIERS][CHANNEL] = WebChatCourier(app[PUSHED])
     app.on_response_prepare.append(security_headers)
 
 
-__all__ = ["ImageStore", "WebChatConfig", "setup"]
+__all__ = ["ImageStore", "Outbox", "WebChatConfig", "setup"]

@@ -5,6 +5,7 @@
     POST /api/message          {"id", "kind": text|command|choice, "payload", "locale"} -> replies (NDJSON)
     POST /api/photo            multipart: id, locale, photo (the file)                  -> replies (NDJSON)
     GET  /api/images/{id}      a picture the bot sent to this session, and to no other
+    GET  /api/pushed           {"messages": [...]}: what was pushed to this session since (staff replies)
 
 A browser session is an anonymous patient: a random token in an HttpOnly, SameSite=Strict cookie; the engine
 sees only a hash of it as the user id (channel "webchat"), so the database holds nothing that opens a session.
@@ -14,11 +15,13 @@ without a CORS preflight that is never granted) and, where the browser says, the
 Replies stream as NDJSON, one line per batch: {"messages": [...]} for what the engine says before slow work
 ("analysing…", typing), then {"messages": [...], "done": true}; a failure after the first line is
 {"error": "..."}. Messages render by type name: text {text}, choices {text, options: [{data, label}], edit},
-image {url, caption}, typing {}.
+image {url, caption}, file {name, mime_type, data (base64), caption}, typing {}. A file (the data export) travels
+inside the reply itself and the page offers it as a download: the server keeps no copy of it.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -33,9 +36,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.multipart import BodyPartReader
 
+from bot.webchat.push import Outbox
 from bot.webchat.store import ImageStore
 from conversations.engine import Engine
-from conversations.messages import MAX_CHOICE_DATA_BYTES, Choices, Image, InboundEvent, Outgoing, Text
+from conversations.messages import MAX_CHOICE_DATA_BYTES, Choices, File, Image, InboundEvent, Outgoing, Text
 from pipeline.intake import MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ ENGINE = web.AppKey("webchat_engine", Engine)
 CONFIG = web.AppKey("webchat_config", WebChatConfig)
 IMAGES = web.AppKey("webchat_images", ImageStore)
 ASSET_FILES = web.AppKey("webchat_assets", Assets)
+PUSHED = web.AppKey("webchat_pushed", Outbox)
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,17 @@ async def image(request: web.Request) -> web.Response:
                                  "Content-Disposition": f'inline; filename="{found.filename}"'})
 
 
+@routes.get("/api/pushed", name="webchat.pushed")
+async def pushed(request: web.Request) -> web.Response:
+    """Polled by the page: messages pushed to this session outside a reply, each handed out once."""
+    session = guard(request)
+    messages = render(request, session, request.app[PUSHED].take(session.user_id))
+    return web.json_response({"messages": messages}, headers={"Cache-Control": "no-store"})
+
+
 def guard(request: web.Request) -> Session:
-    """What every POST must show: the custom header, the same origin where the browser says, a session."""
+    """What every POST (and the poll) must show: the custom header, the same origin where the browser says, a
+    session."""
     if request.headers.get(CSRF_HEADER) != CSRF_VALUE:
         raise _error(web.HTTPForbidden, f"missing {CSRF_HEADER} header")
     origin = request.headers.get("Origin")
@@ -295,12 +309,17 @@ def _image(request: web.Request, session: Session, message: Image) -> dict[str, 
     return {"url": str(url), "caption": message.caption}
 
 
+def _file(request: web.Request, session: Session, message: File) -> dict[str, Any]:
+    return {"name": message.name, "mime_type": message.mime_type, "caption": message.caption,
+            "data": base64.b64encode(message.data).decode("ascii")}
+
+
 def _typing(request: web.Request, session: Session, message: Outgoing) -> dict[str, Any]:
     return {}
 
 
 RENDERERS: dict[str, Callable[[web.Request, Session, Any], dict[str, Any]]] = {
-    "text": _text, "choices": _choices, "image": _image, "typing": _typing}
+    "text": _text, "choices": _choices, "image": _image, "file": _file, "typing": _typing}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------

@@ -6,15 +6,16 @@ New check-in -> CHECKIN_MODE: full face (FACE_PHOTO) or by region (REGION_PHOTO:
 each skippable) -> each photo checked at once, retake with the reason when unusable -> QUESTION: profile
 questions not yet answered, then the visit questions, each skippable -> ANALYSING -> result (grade, counts,
 annotated photos, doctor notice, advice, change since last time) -> MENU. My history -> HISTORY (list + trend
-chart) -> COMPARE_FIRST -> COMPARE_SECOND -> side by side. My data -> MY_DATA (edit answers) -> CONFIRM_DELETE.
+chart) -> COMPARE_FIRST -> COMPARE_SECOND -> side by side. My data -> MY_DATA (edit answers,
+export) -> CONFIRM_DELETE. Talk to a person (/human) -> HANDOVER until "Back to the bot" (/bot) or staff close it.
 /cancel from anywhere -> MENU. Anything unexpected: say so, say what is expected, ask again.
 """
 from __future__ import annotations
 
-from conversations.flows import checkin, history, mydata, questions, reminders, result, start
+from conversations.flows import checkin, handover, history, mydata, questions, reminders, result, start
 from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHECKIN_MODE, COMPARE_FIRST, COMPARE_SECOND,
-                                       CONFIRM_DELETE, FACE_PHOTO, HISTORY, LANGUAGE, MENU, MY_DATA, QUESTION,
-                                       REGION_PHOTO, REMINDERS)
+                                       CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU, MY_DATA,
+                                       QUESTION, REGION_PHOTO, REMINDERS)
 from conversations.flows.turn import Handler, Step, Turn, Work
 
 STEPS: dict[str, Step] = {
@@ -35,6 +36,8 @@ STEPS: dict[str, Step] = {
     MY_DATA: Step(mydata.show_my_data, "expects.button", on_choice=mydata.my_data_choice),
     CONFIRM_DELETE: Step(mydata.ask_delete, "expects.button", on_choice=mydata.delete_chosen),
     REMINDERS: Step(reminders.ask_reminders, "expects.button", on_choice=reminders.reminder_chosen),
+    HANDOVER: Step(handover.ask_handover, "expects.person", on_choice=handover.handover_choice,
+                   on_text=handover.patient_message, on_photo=handover.patient_message),
 }
 
 MENU_ACTIONS: dict[str, Handler] = {
@@ -44,6 +47,7 @@ MENU_ACTIONS: dict[str, Handler] = {
     "data": mydata.my_data,
     "help": start.help_,
     "language": start.choose_language,
+    "human": handover.talk_to_person,
 }
 
 COMMANDS: dict[str, Handler] = {
@@ -56,14 +60,19 @@ COMMANDS: dict[str, Handler] = {
     "remind": reminders.reminders,
     "data": mydata.my_data,
     "delete": mydata.confirm_delete,
+    "export": mydata.export,
+    "human": handover.talk_to_person,
+    "bot": handover.back_to_bot,
 }
 # Shown in the platform's command menu (Telegram set_my_commands), described by `command.<name>` texts.
-COMMAND_MENU: tuple[str, ...] = ("checkin", "history", "remind", "data", "delete", "language", "help", "cancel")
+COMMAND_MENU: tuple[str, ...] = ("checkin", "history", "remind", "data", "export", "delete", "human", "language",
+                                 "help", "cancel")
 
 CONTINUATIONS = {
     "photo_checked": checkin.photo_checked,
     "assessed": result.assessed,
     "picture_ready": history.picture_ready,
+    "export_ready": mydata.export_ready,
 }
 
 
@@ -85,6 +94,9 @@ async def run(turn: Turn) -> None:
         return await start.before_consent(turn)
     if turn.step not in STEPS:
         turn.step = MENU
+    if turn.step == HANDOVER and event.kind != "choice":  # for the person, not the flows (but /bot, /cancel)
+        ends = name in handover.COMMANDS_THAT_END_IT
+        return await (handover.back_to_bot if ends else handover.patient_message)(turn)
     if event.kind == "command":
         return await COMMANDS.get(name, start.unknown_command)(turn)
     step = STEPS[turn.step]

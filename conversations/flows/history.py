@@ -1,4 +1,5 @@
-"""My history: the past check-ins, a trend chart, and a side-by-side of any two check-ins."""
+"""My history: the past check-ins, a trend chart, a side-by-side of any two check-ins, and the first check-in
+against the latest (the change in score and counts, and one region's photos side by side)."""
 from __future__ import annotations
 
 import secrets
@@ -6,7 +7,8 @@ import secrets
 from conversations.flows.names import COMPARE_FIRST, COMPARE_SECOND, HISTORY, MENU
 from conversations.flows.turn import Turn, Work
 from conversations.messages import Image, Text
-from conversations.summaries import comparison_text, date_label, grade_label, history_line
+from conversations.summaries import comparison_text, date_label, grade_label, history_line, region_label
+from pipeline.types import ACNE_TYPES, REGIONS
 from storage import Assessment, NotFound
 
 LISTED = 10  # check-ins listed and offered for comparison: the latest ones
@@ -29,12 +31,31 @@ async def show_history(turn: Turn) -> None:
 async def ask_history_next(turn: Turn) -> None:
     options = [("menu", turn.t("common.back_to_menu"))]
     if len(await turn.db.assessments.list_assessments(turn.user.id, limit=2)) == 2:
-        options.insert(0, ("compare", turn.t("history.compare")))
+        options[:0] = [("first_latest", turn.t("history.first_vs_latest")), ("compare", turn.t("history.compare"))]
     turn.ask("history.what_next", options)
 
 
 async def history_choice(turn: Turn) -> None:
+    if turn.action == "first_latest":
+        return await first_vs_latest(turn)
     await turn.goto(COMPARE_FIRST if turn.action == "compare" else MENU)
+
+
+async def first_vs_latest(turn: Turn) -> None:
+    """The change since the first visit, then the same region of both visits' photos side by side."""
+    everything = await turn.db.assessments.list_assessments(turn.user.id)
+    if len(everything) < 2:
+        return await turn.goto(MENU)
+    first, latest = everything[0], everything[-1]
+    turn.send(Text(turn.t("history.since_first") + "\n" + comparison_text(turn.locale, first, latest)))
+    region = _common_region(first, latest)
+    if region is None:
+        turn.say("history.no_common_photo")
+        return await turn.goto(MENU)
+    shots = {"first": _region_photo(first, region), "latest": _region_photo(latest, region), "region": region}
+    _then_picture(turn, MENU, Work("first_vs_latest", shots, then="picture_ready"),
+                  caption="history.first_latest_caption", filename="first-vs-latest.jpg",
+                  values={"region": region_label(turn.locale, region)}, missing="history.no_common_photo")
 
 
 async def ask_first(turn: Turn) -> None:
@@ -72,18 +93,22 @@ async def second_picked(turn: Turn) -> None:
 async def picture_ready(turn: Turn, args: dict, picture: bytes | None | BaseException) -> None:
     """The chart or side-by-side picture, then the prompt that was waiting for it (unless the patient moved on)."""
     if isinstance(picture, bytes):
-        turn.send(Image(picture, turn.t(args["caption"]), args["filename"]))
+        turn.send(Image(picture, turn.t(args["caption"], **args["values"]), args["filename"]))
+    elif args["missing"]:
+        turn.say(args["missing"])
     if turn.step == args["step"] and turn.data.get("waiting") == args["waiting"]:
         turn.clear("waiting")
         await turn.reprompt()
 
 
-def _then_picture(turn: Turn, step: str, work: Work, *, caption: str, filename: str) -> None:
-    """Go to `step`, but ask its question only after the picture (made between two transactions) is sent."""
+def _then_picture(turn: Turn, step: str, work: Work, *, caption: str, filename: str, values: dict | None = None,
+                  missing: str | None = None) -> None:
+    """Go to `step`, but ask its question only after the picture (made between two transactions) is sent.
+    values: the caption's placeholders; missing: what to say when the picture cannot be made (photos gone)."""
     turn.step = step
     turn.data["waiting"] = waiting = secrets.token_hex(2)
     turn.work = Work(work.job, {**work.args, "step": step, "waiting": waiting, "caption": caption,
-                                "filename": filename}, work.then)
+                                "filename": filename, "values": values or {}, "missing": missing}, work.then)
 
 
 async def _ask_pick(turn: Turn, key: str, exclude: int | None) -> None:
@@ -114,3 +139,24 @@ def _visit_photo(assessment: Assessment) -> dict | None:
     lesions = [l for l in assessment.result.get("lesions", []) if l.get("photo", 0) == 0]
     return {"photo_id": assessment.photo_ids[0], "lesions": lesions, "rotated": photos[0].get("rotated", 0),
             "label": date_label(assessment)}
+
+
+def _photos_of(assessment: Assessment) -> list[dict]:
+    return assessment.result.get("photos") or [{"id": p, "region": None} for p in assessment.photo_ids]
+
+
+def _common_region(first: Assessment, latest: Assessment) -> str | None:
+    """The region assessed at both visits with the most acne lesions at the first (the one to look at)."""
+    both = [r for r in REGIONS if first.counts.get(r) is not None and latest.counts.get(r) is not None
+            and _region_photo(first, r) and _region_photo(latest, r)]
+    return max(both, key=lambda r: sum(first.counts[r].get(k, 0) for k in ACNE_TYPES), default=None)
+
+
+def _region_photo(assessment: Assessment, region: str) -> dict | None:
+    """The visit's photo showing `region`: its close-up if it has one, else its (first) full-face photo."""
+    photos = _photos_of(assessment)
+    chosen = (next((p for p in photos if p.get("region") == region), None)
+              or next((p for p in photos if p.get("region") is None), None))
+    if chosen is None:
+        return None
+    return {"photo_id": chosen["id"], "declared": chosen.get("region"), "day": date_label(assessment)}

@@ -1,9 +1,12 @@
-"""My data: what is stored about the patient, editing the profile answers, and erasing everything."""
+"""My data: what is stored about the patient, editing the profile answers, exporting it all, erasing everything."""
 from __future__ import annotations
+
+import secrets
 
 from conversations.flows.names import CONFIRM_DELETE, MENU, MY_DATA
 from conversations.flows.questions import answer_label, edit_profile
-from conversations.flows.turn import Turn
+from conversations.flows.turn import Turn, Work
+from conversations.messages import File, Typing
 from conversations.questionnaire import PROFILE_QUESTIONS
 
 
@@ -20,13 +23,15 @@ async def show_my_data(turn: Turn) -> None:
              "", turn.t("data.profile_title")]
     lines += [f"• {turn.t(f'field.{q.id}')}: {answer_label(turn, q, answers.get(q.id))}" for q in PROFILE_QUESTIONS]
     lines += ["", turn.t("data.how_long", photo_days=turn.photo_retention_days)]
-    turn.ask_text("\n".join(lines), [("edit", turn.t("data.edit")), ("delete", turn.t("data.delete")),
-                                     ("menu", turn.t("common.back_to_menu"))])
+    turn.ask_text("\n".join(lines), [("edit", turn.t("data.edit")), ("export", turn.t("data.export")),
+                                     ("delete", turn.t("data.delete")), ("menu", turn.t("common.back_to_menu"))])
 
 
 async def my_data_choice(turn: Turn) -> None:
     if turn.action == "edit":
         await edit_profile(turn)
+    elif turn.action == "export":
+        await export(turn)
     elif turn.action == "delete":
         await turn.goto(CONFIRM_DELETE)
     else:
@@ -48,3 +53,22 @@ async def delete_chosen(turn: Turn) -> None:
     await turn.db.erasure.delete_user_data(turn.user.id)
     turn.erased = True
     turn.say("delete.done")
+
+
+async def export(turn: Turn) -> None:
+    """/export: the ZIP is built between two transactions (engine: Work), then sent; the menu follows it."""
+    turn.say("export.preparing")
+    turn.send(Typing())
+    turn.step = MENU
+    turn.data["waiting"] = waiting = secrets.token_hex(2)
+    turn.work = Work("export", {"locale": turn.locale, "waiting": waiting}, then="export_ready")
+
+
+async def export_ready(turn: Turn, args: dict, archive: bytes | BaseException) -> None:
+    if isinstance(archive, bytes):
+        turn.send(File(f"acnebot-export-{turn.now.date().isoformat()}.zip", archive, turn.t("export.caption")))
+    else:
+        turn.say("export.failed")
+    if turn.step == MENU and turn.data.get("waiting") == args["waiting"]:
+        turn.clear("waiting")
+        await turn.reprompt()

@@ -14,5 +14,6 @@ COMPARE_SECOND = "history.compare_second"
 MY_DATA = "data"
 CONFIRM_DELETE = "data.confirm_delete"
 REMINDERS = "reminders"
+HANDOVER = "handover"
 
 CHECKIN_STEPS = (CHECKIN_MODE, FACE_PHOTO, REGION_PHOTO, QUESTION, ANALYSING, ANALYSIS_FAILED)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from conversations.flows.names import MENU, REMINDERS
+from conversations.flows.names import HANDOVER, MENU, REMINDERS
 from conversations.flows.turn import Turn
 
 CADENCE_DAYS = {"weekly": 7, "biweekly": 14, "monthly": 30}
@@ -40,6 +40,8 @@ def next_due(now: datetime, days: int) -> datetime:
 
 async def remind(turn: Turn) -> None:
     """The reminder itself (sent by the dispatcher through Engine.reminder): back to where the patient is."""
+    if turn.step == HANDOVER:  # a person is talking with the patient: no reminder in between
+        return
     turn.say("reminders.due")
     if "checkin" in turn.data and turn.step in turn.steps:
         turn.say("reminders.due_unfinished")

@@ -71,8 +71,9 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
         return await turn.goto(MENU)
     assessed_ids = [photo_id for photo_id, _ in args["photos"]]
     rotated = {p["id"]: p.get("rotated", 0) for p in checkin["photos"] if "id" in p}
-    result = {**outcome.result, "photos": [{"id": photo_id, "region": region, "rotated": rotated.get(photo_id, 0)}
-                                           for photo_id, region in args["photos"]]}
+    photos = [{"id": photo_id, "region": region, "rotated": rotated.get(photo_id, 0)}
+              for photo_id, region in args["photos"]]
+    result = {**outcome.result, "answers": args["answers"], "photos": photos}  # answers: for the export
     previous = await turn.db.assessments.latest_assessment(turn.user.id)
     saved = await turn.db.assessments.save_assessment(turn.user.id, result, assessed_ids)
     send_result(turn, result, outcome.annotated)

@@ -36,7 +36,7 @@ async def before_consent(turn: Turn) -> None:
 
 
 # -- menu ------------------------------------------------------------------------------------------------------
-MENU_ITEMS = ("checkin", "history", "reminders", "data", "help", "language")
+MENU_ITEMS = ("checkin", "history", "reminders", "data", "human", "help", "language")
 
 
 async def show_menu(turn: Turn) -> None:

@@ -86,6 +86,7 @@ async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db
     saved = await db.assessments.list_assessments(user.id)
     assert len(saved) == 2 and all(len(a.photo_ids) == 1 for a in saved)
     assert (await db.profiles.load_profile(user.id)).answers["age"] == 24
+    assert saved[0].result["answers"]["age"] == 24  # each visit keeps its answers (for the export)
     logged = await db.messages.list_messages(user.id, limit=500)
     photos_in = [m for m in logged if m.direction == "in" and m.kind == "photo"]
     assert [m.photo_id for m in photos_in] == [a.photo_ids[0] for a in saved]

@@ -12,7 +12,7 @@ from conversations.flows.checkin import reason_key
 from conversations.flows.reminders import CADENCE_DAYS
 from conversations.flows.start import MENU_ITEMS
 from conversations.i18n import LOCALES, catalogue, resolve_locale, t
-from conversations.messages import OUTGOING_TYPES, Choices, Image, InboundEvent, Text, Typing
+from conversations.messages import OUTGOING_TYPES, Choices, File, Image, InboundEvent, Text, Typing
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS, parse_number, to_metadata
 from pipeline.intake import IntakeError
 from pipeline.quality import MESSAGES
@@ -86,7 +86,8 @@ def test_texts_are_formatted_per_locale():
 
 
 def test_outgoing_types_are_registered_by_name():
-    assert OUTGOING_TYPES == {"text": Text, "choices": Choices, "image": Image, "typing": Typing}
+    assert OUTGOING_TYPES == {"text": Text, "choices": Choices, "image": Image, "file": File, "typing": Typing}
+    assert File("export.zip", b"PK").mime_type == "application/zip"
     assert Text("hi").type == "text" and Typing().type == "typing"
     assert Image(b"\x89PNG", filename="trend.png").mime_type == "image/png"
     choices = Choices("Pick", [("a1b2:x", "X")])

@@ -9,7 +9,7 @@
     await fake.stop()
 
 The bot side: /bot<token>/<method> for getMe, getUpdates (long poll: offset confirms, timeout waits),
-sendMessage, sendPhoto (multipart upload or file_id), sendChatAction, getFile, answerCallbackQuery,
+sendMessage, sendPhoto (multipart upload or file_id), sendDocument (multipart upload), sendChatAction, getFile, answerCallbackQuery,
 editMessageText, setMyCommands / getMyCommands, setWebhook / deleteWebhook / getWebhookInfo; files at
 /file/bot<token>/<path>. Parameters come as form fields (non-strings JSON-encoded, as python-telegram-bot sends
 them), multipart (with uploads) or a JSON body. Every call is recorded in `calls`; requests are validated the
@@ -46,7 +46,8 @@ CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "recor
 STRING_PARAMS = {"text", "caption", "parse_mode", "callback_query_id", "file_id", "url", "secret_token",
                  "action", "language_code", "inline_message_id", "ip_address", "certificate",
                  "business_connection_id", "message_effect_id"}
-SENDING = ("sendMessage", "sendPhoto", "editMessageText", "sendChatAction")
+SENDING = ("sendMessage", "sendPhoto", "sendDocument", "editMessageText", "sendChatAction")
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # what a bot may upload
 
 
 class ApiError(Exception):
@@ -185,7 +186,8 @@ class FakeTelegram:
 
     def _methods(self) -> dict[str, Callable[[dict, dict], Any]]:
         return {"getme": lambda p, f: BOT, "getupdates": self._get_updates, "sendmessage": self._send_message,
-                "sendphoto": self._send_photo, "sendchataction": self._send_chat_action,
+                "sendphoto": self._send_photo, "senddocument": self._send_document,
+                "sendchataction": self._send_chat_action,
                 "getfile": self._get_file, "answercallbackquery": self._answer_callback_query,
                 "editmessagetext": self._edit_message_text, "setmycommands": self._set_my_commands,
                 "getmycommands": self._get_my_commands, "deletemycommands": self._delete_my_commands,
@@ -234,15 +236,20 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message is too long")
         return self._bot_message(chat, {"text": text}, params)
 
-    def _send_photo(self, params: dict, files: dict) -> dict:
+    def _media(self, params: dict, files: dict, name: str) -> tuple[int, dict, Any]:
+        """The chat, the caption fields and the uploaded file (or file_id) of a sendPhoto/sendDocument."""
         chat = self._chat(params)
         caption = params.get("caption") or ""
         if len(caption) > 1024:
             raise ApiError(400, "Bad Request: message caption is too long")
-        photo = params.get("photo")
-        if isinstance(photo, str) and photo.startswith("attach://"):
-            photo = files.get(photo[len("attach://"):])
-        elif "photo" in files:
+        media = params.get(name)
+        if isinstance(media, str) and media.startswith("attach://"):
+            media = files.get(media[len("attach://"):])
+        return chat, {"caption": caption} if caption else {}, media
+
+    def _send_photo(self, params: dict, files: dict) -> dict:
+        chat, fields, photo = self._media(params, files, "photo")
+        if "photo" in files and not isinstance(photo, bytes):
             photo = files["photo"]
         if isinstance(photo, bytes):
             if not photo:
@@ -254,10 +261,17 @@ class FakeTelegram:
             sizes = [{"file_id": photo, "file_unique_id": "u" + photo, "width": 1, "height": 1}]
         else:
             raise ApiError(400, "Bad Request: there is no photo in the request")
-        fields = {"photo": sizes}
-        if caption:
-            fields["caption"] = caption
-        return self._bot_message(chat, fields, params)
+        return self._bot_message(chat, {"photo": sizes, **fields}, params)
+
+    def _send_document(self, params: dict, files: dict) -> dict:
+        chat, fields, document = self._media(params, files, "document")
+        if not isinstance(document, bytes) or not document:
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        if len(document) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        file_id = self._store_file(document, "documents", "bin")
+        return self._bot_message(chat, {"document": {"file_id": file_id, "file_unique_id": "u" + file_id,
+                                                     "file_size": len(document)}, **fields}, params)
 
     def _send_chat_action(self, params: dict, files: dict) -> bool:
         self._chat(params)
@@ -607,9 +621,9 @@ def _describe_call(call: Call) -> str:
         return f"{head} {call.params.get('action')}"
     if call.method == "answerCallbackQuery":
         return head
-    if call.method == "sendPhoto":
+    if call.method in ("sendPhoto", "sendDocument"):
         size = len(next(iter(call.files.values()), b""))
-        body = f"[photo, {size} bytes] {call.text}"
+        body = f"[{call.method[4:].lower()}, {size} bytes] {call.text}"
     else:
         body = call.text
         if call.method == "editMessageText":

@@ -160,6 +160,18 @@
       el.append(img);
       if (message.caption) el.append(paragraph(message.caption, "caption"));
     },
+    file(message) {
+      // The file came inside the reply (the server keeps no copy): offered as a download from memory.
+      const bytes = Uint8Array.from(atob(message.data), (c) => c.charCodeAt(0));
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([bytes], { type: message.mime_type }));
+      link.download = message.name;
+      link.textContent = `⬇ ${message.name}`;
+      link.className = "download";
+      const el = bubble("bot");
+      el.append(link);
+      if (message.caption) el.append(paragraph(message.caption, "caption"));
+    },
     typing() { /* the dots show while any request is pending */ },
   };
 
@@ -258,6 +270,20 @@
     scrollDown();
     sendPhoto(file);
   });
+
+  // -- messages pushed outside a reply (a person from the team answering), collected every few seconds ------
+  const POLL_MS = 4000;
+  function collectPushed() {
+    if (document.hidden || pending > 0) return;
+    enqueue(async () => {  // in the queue, so they never land in the middle of a reply
+      try {
+        const response = await fetch("/api/pushed", { headers: HEADERS, cache: "no-store" });
+        if (!response.ok) return;
+        for (const message of (await response.json()).messages || []) show(message, null);
+      } catch { /* offline for a moment: the next poll collects them */ }
+    });
+  }
+  setInterval(collectPushed, POLL_MS);
 
   function notice(text) {
     bubble("notice").append(paragraph(text));
