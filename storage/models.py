@@ -165,3 +165,14 @@ class KeyValue(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChannelContact(Base):
+    """How a patient can be reached on their messenger (WeChat: the 48-hour window, unsubscribed)."""
+
+    __tablename__ = "channel_contacts"
+
+    user_id: Mapped[int] = user_fk(primary_key=True)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # unsubscribed/blocked since
+    prompt_options: Mapped[list[str] | None] = mapped_column(Json)  # data of the last numbered prompt's options
