@@ -35,6 +35,7 @@ DATABASE = web.AppKey("database", Database)
 ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
+WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat, imported only when it is used
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -101,6 +102,14 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             if settings.webhook_mode:
                 app.router.add_post(settings.webhook_path, transport.webhook)
             app.cleanup_ctx.append(_telegram)
+        if settings.wechat_enabled:
+            from bot.wechat import WeChatTransport
+
+            wechat = WeChatTransport(settings, engine)
+            app[WECHAT] = wechat
+            app.router.add_get(settings.wechat_callback_path, wechat.verify)
+            app.router.add_post(settings.wechat_callback_path, wechat.callback)
+            app.cleanup_ctx.append(_wechat)
         add_routes(app, engine)
     except BaseException:
         if owns_db:
@@ -132,6 +141,13 @@ async def _model_check(app: web.Application) -> AsyncIterator[None]:
 
 async def _telegram(app: web.Application) -> AsyncIterator[None]:
     transport = app[TELEGRAM]
+    await transport.start()
+    yield
+    await transport.stop()
+
+
+async def _wechat(app: web.Application) -> AsyncIterator[None]:
+    transport = app[WECHAT]
     await transport.start()
     yield
     await transport.stop()
@@ -232,7 +248,8 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(Redact([settings.reveal("telegram_bot_token") or "", settings.reveal("database_url") or "",
-                              settings.reveal("telegram_webhook_secret") or ""]))
+                              settings.reveal("telegram_webhook_secret") or "",
+                              settings.reveal("wechat_app_secret") or "", settings.reveal("wechat_aes_key") or ""]))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
