@@ -286,13 +286,15 @@ class FakeWeChat:
                 f"<Encrypt><![CDATA[{sealed['Encrypt']}]]></Encrypt></xml>")
         return body, {**query, "openid": "x", "encrypt_type": "aes", "msg_signature": sealed["MsgSignature"]}
 
-    async def post(self, xml: str, *, query: dict[str, str] | None = None, raw: bool = False) -> Reply:
-        """POSTs a message as WeChat does (signed; sealed in safe mode unless raw) and reads the answer."""
+    async def post(self, xml: str, *, query: dict[str, str] | None = None, raw: bool = False,
+                   url: str | None = None) -> Reply:
+        """POSTs a message as WeChat does (signed; sealed in safe mode unless raw) and reads the answer; to
+        `url` (another replica's callback) instead of callback_url if given."""
         query = query or self.signed_query()
         body = xml
         if self.aes and not raw:
             body, query = self.envelope(xml, query)
-        async with self._session.post(self.callback_url, params=query, data=body.encode(),
+        async with self._session.post(url or self.callback_url, params=query, data=body.encode(),
                                       headers={"Content-Type": "text/xml"}) as response:
             reply = Reply(response.status, await response.text())
         if reply.status == 200 and reply.body not in ("", "success"):
