@@ -35,6 +35,7 @@ from bot.wechat_inbound import CallbackGuard, Refused
 from conversations import Engine, InboundEvent
 from conversations.i18n import resolve_locale, t
 from conversations.messages import Choices, Image, Outgoing, Text
+from storage import User
 from storage.columns import utcnow
 
 log = logging.getLogger(__name__)
@@ -100,55 +101,68 @@ class WeChatTransport:
         if key in self._in_flight:  # WeChat's retry of a message still being handled here
             return web.Response(text=SUCCESS)
         self._in_flight.add(key)
-        try:
-            text = await self._answer(message, key)
-        finally:
-            self._in_flight.discard(key)
+        exchange = Exchange(self, message.source)
+        turn = asyncio.create_task(self._handle(message, key, exchange))
+        turn.add_done_callback(lambda _: self._in_flight.discard(key))
+        text = await self._answer(turn, exchange, key)
         if not text:
             return web.Response(text=SUCCESS)
         reply = TextReply(message=message, content=text).render()
         return web.Response(text=self.guard.reply(reply, request.query), content_type="application/xml")
 
-    async def _answer(self, message: BaseMessage, key: str) -> str | None:
+    async def _answer(self, turn: asyncio.Task, exchange: Exchange, key: str) -> str | None:
         """The passive reply's text, or None ("success") when the replies go, or went, the other way."""
-        if message.type == "event" and message.event == "unsubscribe":
-            await self._unsubscribed(message.source)
-            return None
-        event = await self._event(message, key)
-        if event is None:
-            return None
-        exchange = Exchange(self, message.source)
-        turn = asyncio.create_task(self._turn(event, exchange))
         done, _ = await asyncio.wait({turn}, timeout=self.deadline)
         if done:
             try:
                 replies = exchange.take() + turn.result()
-            except Exception as error:
+            except Exception as error:  # answered "success"; the engine's dedup mark was rolled back
                 log.error("WeChat message %s failed: %s", key, type(error).__name__, exc_info=error)
                 return None
             passive = passive_text(replies, exchange.locale)
             if passive is None:
-                self._spawn(self.push(message.source, replies, exchange.locale))
+                self._spawn(self.push(exchange.openid, replies, exchange.locale))
             return passive
         # Too slow for the passive reply: what is ready may still go passively, the rest is pushed later.
         ready = exchange.take()
-        passive = passive_text(ready, LOCALE) if ready else None
+        passive = passive_text(ready, exchange.locale) if ready else None
         exchange.push_from_now(() if passive is not None else ready)
         self._spawn(exchange.finish(turn, key))
         return passive
 
-    async def _event(self, message: BaseMessage, key: str) -> InboundEvent | None:
-        """The message as the engine's event; None for events that need no answer (VIEW, template receipts)."""
+    async def _handle(self, message: BaseMessage, key: str, exchange: Exchange) -> list[Outgoing]:
+        """The message through the engine (photo download included, so the deadline covers it)."""
         openid = message.source
+        user = await self.db.users.find_user(CHANNEL, openid)
+        if user is not None:
+            exchange.locale = resolve_locale(user.locale or LOCALE)
+        if message.type == "event" and message.event == "unsubscribe":
+            await self._unsubscribed(openid)
+            return []
+        event = await self._event(message, key, user)
+        if event is None:
+            return []
+        replies = await self.engine.handle(event, on_progress=exchange.progress)
+        user = await self.db.users.find_user(CHANNEL, openid)
+        if user is not None:  # None: the patient erased their data in this turn
+            exchange.locale = resolve_locale(user.locale or LOCALE)
+            await self.db.contacts.record_inbound(user.id)
+            prompts = [m for m in [*exchange.seen, *replies] if isinstance(m, Choices)]
+            if prompts:
+                await self.db.contacts.set_prompt_options(user.id, [data for data, _ in prompts[-1].options])
+        return replies
+
+    async def _event(self, message: BaseMessage, key: str, user: User | None) -> InboundEvent | None:
+        """The message as the engine's event; None for events that need no answer (VIEW, template receipts)."""
         make = lambda kind, payload="", **fields: InboundEvent(  # noqa: E731
-            CHANNEL, openid, key, kind, payload, locale_hint=LOCALE, **fields)
+            CHANNEL, message.source, key, kind, payload, locale_hint=LOCALE, **fields)
         if message.type == "text":
-            return make(*await self._text_or_choice(openid, message.content or ""))
+            return make(*await self._text_or_choice(user, message.content or ""))
         if message.type == "image":
             photo = await self._fetch_photo(message, key)
             return make("photo", photo=photo) if photo else make("other")
         if message.type == "event":
-            if message.event in ("subscribe", "subscribe_scan"):  # reachable again: _turn records it
+            if message.event in ("subscribe", "subscribe_scan"):  # reachable again: _handle records it
                 return make("command", "/start")
             if message.event == "click":
                 command = next((name for name, _ in MENU if name == message.key), None)
@@ -156,12 +170,11 @@ class WeChatTransport:
             return None
         return make(MESSAGE_KINDS.get(message.type, "other"))
 
-    async def _text_or_choice(self, openid: str, text: str) -> tuple[str, str]:
+    async def _text_or_choice(self, user: User | None, text: str) -> tuple[str, str]:
         """A number answers the last numbered prompt (its options live in the database, for every replica)."""
         stripped = text.strip().rstrip(".")
-        if stripped.isdigit():
-            user = await self.db.users.find_user(CHANNEL, openid)
-            options = (await self.db.contacts.get_contact(user.id)).prompt_options if user else ()
+        if stripped.isdigit() and user is not None:
+            options = (await self.db.contacts.get_contact(user.id)).prompt_options
             if 1 <= int(stripped) <= len(options):
                 return "choice", options[int(stripped) - 1]
         return "text", text
@@ -176,17 +189,6 @@ class WeChatTransport:
             except (WeChatError, aiohttp.ClientError, asyncio.TimeoutError) as error:
                 log.warning("WeChat message %s: image by %s failed (%s)", key, what, type(error).__name__)
         return None
-
-    async def _turn(self, event: InboundEvent, exchange: Exchange) -> list[Outgoing]:
-        replies = await self.engine.handle(event, on_progress=exchange.progress)
-        user = await self.db.users.find_user(CHANNEL, event.user_id)
-        if user is not None:  # None: the patient erased their data in this turn
-            exchange.locale = resolve_locale(user.locale or LOCALE)
-            await self.db.contacts.record_inbound(user.id)
-            prompts = [m for m in [*exchange.seen, *replies] if isinstance(m, Choices)]
-            if prompts:
-                await self.db.contacts.set_prompt_options(user.id, [data for data, _ in prompts[-1].options])
-        return replies
 
     async def _unsubscribed(self, openid: str) -> None:
         """The data stays (deletion is the patient's choice, or the retention's); nothing is sent any more."""
