@@ -47,6 +47,7 @@ WINDOW = timedelta(hours=48)  # customer-service messages are allowed this long 
 SUCCESS = "success"  # "received, no reply": WeChat then neither retries nor tells the patient of a failure
 MENU = (("checkin", "menu.checkin"), ("history", "menu.history"), ("remind", "menu.reminders"))  # CLICK key, label
 MESSAGE_KINDS = {"voice": "other", "video": "other", "shortvideo": "other", "location": "other", "link": "other"}
+TEMPLATE_CHARS = 200  # a template field shows a short text
 STOP_WAIT = 60.0  # seconds the pushes still in hand may take at shutdown
 
 
@@ -147,10 +148,14 @@ class WeChatTransport:
         if user is not None:  # None: the patient erased their data in this turn
             exchange.locale = resolve_locale(user.locale or LOCALE)
             await self.db.contacts.record_inbound(user.id)
-            prompts = [m for m in [*exchange.seen, *replies] if isinstance(m, Choices)]
-            if prompts:
-                await self.db.contacts.set_prompt_options(user.id, [data for data, _ in prompts[-1].options])
+            await self._remember_prompt(user.id, [*exchange.seen, *replies])
         return replies
+
+    async def _remember_prompt(self, user_id: int, messages: Sequence[Outgoing]) -> None:
+        """The last numbered prompt's option data, so that the number the patient answers maps back to it."""
+        prompts = [m for m in messages if isinstance(m, Choices)]
+        if prompts:
+            await self.db.contacts.set_prompt_options(user_id, [data for data, _ in prompts[-1].options])
 
     async def _event(self, message: BaseMessage, key: str, user: User | None) -> InboundEvent | None:
         """The message as the engine's event; None for events that need no answer (VIEW, template receipts)."""
@@ -234,7 +239,8 @@ class WeChatTransport:
         last = contact.last_inbound_at
         if last is not None and utcnow() - last < WINDOW:
             try:
-                return await self._send(platform_user_id, messages, locale)
+                await self._send(platform_user_id, messages, locale)
+                return await self._remember_prompt(user.id, messages)
             except WeChatError as error:
                 if error.code == UNSUBSCRIBED:
                     await self._unsubscribed(platform_user_id)
@@ -248,9 +254,8 @@ class WeChatTransport:
         if purpose != "reminder" or not template:
             raise Undeliverable("outside WeChat's 48-hour window" + ("" if purpose != "reminder" else
                                                                      " and no reminder template set"))
-        text = "\n".join(render_text(m, locale) for m in messages if isinstance(m, (Text, Choices)))
         try:
-            await self.api.send_template(platform_user_id, template, {"content": text})
+            await self.api.send_template(platform_user_id, template, {"content": template_text(messages)})
         except WeChatError as error:
             if error.code == UNSUBSCRIBED:
                 await self._unsubscribed(platform_user_id)
@@ -345,6 +350,13 @@ def packed(messages: Sequence[Outgoing], locale: str) -> list[str | Image]:
             else:
                 items.extend(split_text(text))
     return items
+
+
+def template_text(messages: Sequence[Outgoing]) -> str:
+    """A template message's content: the texts (a prompt's options cannot be answered from a template)."""
+    texts = [m.text for m in messages if isinstance(m, Text)] or [m.text for m in messages if isinstance(m, Choices)]
+    text = "\n".join(texts)
+    return text if len(text) <= TEMPLATE_CHARS else text[:TEMPLATE_CHARS - 1] + "…"
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from bot.app import WECHAT, create_app, quiet_libraries
+from bot.app import ENGINE, WECHAT, create_app, quiet_libraries
 from bot.delivery import Undeliverable
 from bot.settings import Settings
 from bot.wechat import split_text
@@ -394,6 +394,29 @@ async def test_outside_the_window_and_unsubscribed(services, lite_db, fake, capl
     assert alice.t("start.welcome_back") in alice.texts
     await transport.deliver(OPENID, [Text("hello again")], purpose="staff")
     assert fake.sent(OPENID)[-1].text == "hello again"
+
+
+async def test_a_reminder_is_answered_by_number(services, lite_db, fake):
+    service = await services(lite_db, wechat_reminder_template_id="TPL_reminder_1")
+    alice = await consented(service)
+    await alice.click("remind")  # the custom menu's Reminders
+    await alice.choose("reminders.cadence.weekly")
+    assert alice.t("reminders.set", cadence=alice.t("reminders.cadence.weekly")) in alice.texts
+    user = await lite_db.users.find_user("wechat", OPENID)
+    assert (await lite_db.reminders.get_reminder(user.id)).cadence == "weekly"
+
+    reminder = await service.app[ENGINE].reminder(user.id)  # what the reminder dispatcher sends
+    mark = len(fake.calls)
+    await service.transport.deliver(OPENID, reminder, purpose="reminder")  # within 48 h: customer-service
+    alice.reply, alice.pushed = None, fake.calls[mark:]
+    assert alice.t("reminders.due") in alice.texts and alice.t("menu.title") in alice.texts
+    await alice.choose("menu.checkin")  # the number of an option of the pushed prompt
+    assert alice.t("checkin.mode") in alice.texts
+
+    await lite_db.contacts.record_inbound(user.id, at=utcnow() - timedelta(hours=72))
+    await service.transport.deliver(OPENID, await service.app[ENGINE].reminder(user.id), purpose="reminder")
+    (template,) = fake.called("/cgi-bin/message/template/send")
+    assert template.text.startswith(alice.t("reminders.due")) and "1. " not in template.text
 
 
 async def test_other_kinds_and_photo_by_pic_url(services, lite_db, fake, face_photo, shipped_model, caplog):
