@@ -19,7 +19,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from bot.app import ENGINE, WECHAT, create_app, quiet_libraries
-from bot.delivery import Undeliverable
+from bot.delivery import DeliveryFailed, Undeliverable
 from bot.settings import Settings
 from bot.wechat import split_text
 from bot.wechat_api import WeChatAPI
@@ -377,7 +377,15 @@ async def test_outside_the_window_and_unsubscribed(services, lite_db, fake, capl
     await transport.deliver(OPENID, [Text(alice.t("reminders.due"))], purpose="reminder")  # falls back to a template
     (template,) = fake.called("/cgi-bin/message/template/send")
     assert template.body["template_id"] == "TPL_reminder_1" and template.touser == OPENID
+    assert template.body["data"]["content"]["value"] == alice.t("reminders.due")
     fake.outside_window.clear()
+
+    fake.fail_next(SEND, 45047)  # too many customer-service messages since the patient last wrote
+    with pytest.raises(DeliveryFailed):  # passes once the patient writes again
+        await transport.deliver(OPENID, [Text("a staff reply")], purpose="staff")
+    fake.fail_next(SEND, 45047)
+    await transport.deliver(OPENID, [Text(alice.t("reminders.due"))], purpose="reminder")
+    assert len(fake.called("/cgi-bin/message/template/send")) == 2
 
     await lite_db.contacts.record_inbound(user.id, at=utcnow() - timedelta(hours=49))
     mark = len(fake.calls)
