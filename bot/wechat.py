@@ -31,7 +31,7 @@ from wechatpy.replies import TextReply
 from bot.delivery import DeliveryFailed, Purpose, Undeliverable
 from bot.settings import Settings
 from bot.wechat_api import OUTSIDE_WINDOW, TOO_MANY_MESSAGES, UNSUBSCRIBED, WeChatAPI, WeChatError
-from bot.wechat_inbound import CallbackGuard, Refused
+from bot.wechat_inbound import MAX_BODY, CallbackGuard, Refused
 from conversations import Engine, InboundEvent
 from conversations.i18n import resolve_locale, t
 from conversations.messages import Choices, Image, Outgoing, Text
@@ -95,7 +95,9 @@ class WeChatTransport:
 
     async def callback(self, request: web.Request) -> web.Response:
         try:
-            message = self.guard.message(request.query, await request.content.read(MAX_READ))
+            if (request.content_length or 0) > MAX_BODY:
+                raise Refused(400, "body too large")
+            message = self.guard.message(request.query, await request.read())
         except Refused as refused:
             return _refuse(request, refused)
         key = message_key(message)
@@ -239,33 +241,30 @@ class WeChatTransport:
         last = contact.last_inbound_at
         if last is not None and utcnow() - last < WINDOW:
             try:
-                await self._send(platform_user_id, messages, locale)
+                await self._delivering(platform_user_id, self._send(platform_user_id, messages, locale))
                 return await self._remember_prompt(user.id, messages)
-            except WeChatError as error:
-                if error.code == UNSUBSCRIBED:
-                    await self._unsubscribed(platform_user_id)
-                    raise Undeliverable("the patient unsubscribed") from error
-                if error.code not in (OUTSIDE_WINDOW, TOO_MANY_MESSAGES) or purpose != "reminder":
-                    raise (DeliveryFailed if error.code != OUTSIDE_WINDOW else Undeliverable)(
-                        _describe(error)) from error
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                raise DeliveryFailed(_describe(error)) from error
+            except (Undeliverable, DeliveryFailed) as error:  # a reminder may still go as a template
+                if purpose != "reminder" or getattr(error.__cause__, "code", None) not in (OUTSIDE_WINDOW,
+                                                                                            TOO_MANY_MESSAGES):
+                    raise
         template = self.settings.wechat_reminder_template_id
         if purpose != "reminder" or not template:
             raise Undeliverable("outside WeChat's 48-hour window" + ("" if purpose != "reminder" else
                                                                      " and no reminder template set"))
+        await self._delivering(platform_user_id,
+                               self.api.send_template(platform_user_id, template, {"content": template_text(messages)}))
+
+    async def _delivering(self, openid: str, sending: Awaitable[None]) -> None:
+        """A send for deliver(), WeChat's refusals turned into the Courier's two exceptions."""
         try:
-            await self.api.send_template(platform_user_id, template, {"content": template_text(messages)})
+            await sending
         except WeChatError as error:
             if error.code == UNSUBSCRIBED:
-                await self._unsubscribed(platform_user_id)
+                await self._unsubscribed(openid)
                 raise Undeliverable("the patient unsubscribed") from error
-            raise DeliveryFailed(_describe(error)) from error
+            raise (Undeliverable if error.code == OUTSIDE_WINDOW else DeliveryFailed)(_describe(error)) from error
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise DeliveryFailed(_describe(error)) from error
-
-
-MAX_READ = 1024 * 1024  # read at most this much of a body; the guard refuses anything over its own limit
 
 
 class Exchange:
