@@ -131,10 +131,7 @@ class WeChatAPI:
                 request = self.session.post(url, params=query, data=body, headers=headers)
             async with request as response:
                 if raw and not _is_json(response):
-                    data = await response.content.read(MAX_MEDIA_BYTES + 1)
-                    if len(data) > MAX_MEDIA_BYTES:
-                        raise WeChatError(-2, "media too large")
-                    return data
+                    return await _read_media(response)
                 body = await _json(response)
             code = int(body.get("errcode") or 0)
             if code in TOKEN_ERRORS and attempt == 1:
@@ -153,10 +150,7 @@ class WeChatAPI:
         """A picture by its PicUrl (WeChat's CDN; no token)."""
         async with self.session.get(url) as response:
             response.raise_for_status()
-            data = await response.content.read(MAX_MEDIA_BYTES + 1)
-        if len(data) > MAX_MEDIA_BYTES:
-            raise WeChatError(-2, "media too large")
-        return data
+            return await _read_media(response)
 
     async def upload_image(self, data: bytes, filename: str, mime_type: str) -> str:
         """A temporary image (kept 3 days by WeChat); returns its media_id."""
@@ -179,6 +173,18 @@ class WeChatAPI:
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
         await self.call("/cgi-bin/menu/create", menu)
+
+
+async def _read_media(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refused past MAX_MEDIA_BYTES (a photo for the pipeline, whose intake has the same limit)."""
+    if (response.content_length or 0) > MAX_MEDIA_BYTES:
+        raise WeChatError(-2, "media too large")
+    data = bytearray()
+    async for chunk in response.content.iter_chunked(256 * 1024):
+        data += chunk
+        if len(data) > MAX_MEDIA_BYTES:
+            raise WeChatError(-2, "media too large")
+    return bytes(data)
 
 
 def _is_json(response: aiohttp.ClientResponse) -> bool:

@@ -28,6 +28,7 @@ from conversations.i18n import t
 from storage import Database
 from storage.columns import utcnow
 from storage.crypto import new_key_text
+from tests.conftest import encode
 from tests.fakes.wechat_api import (ACCOUNT_ID, AES_KEY, APP_ID, APP_SECRET, TOKEN, Call, FakeWeChat, Reply)
 
 pytestmark = pytest.mark.asyncio
@@ -427,7 +428,7 @@ async def test_a_reminder_is_answered_by_number(services, lite_db, fake):
     assert template.text.startswith(alice.t("reminders.due")) and "1. " not in template.text
 
 
-async def test_other_kinds_and_photo_by_pic_url(services, lite_db, fake, face_photo, shipped_model, caplog):
+async def test_other_kinds_and_photo_by_pic_url(services, lite_db, fake, portrait_rgb, shipped_model, caplog):
     quiet_libraries()
     caplog.set_level(logging.DEBUG)
     service = await services(lite_db)
@@ -438,7 +439,9 @@ async def test_other_kinds_and_photo_by_pic_url(services, lite_db, fake, face_ph
     assert alice.t("unexpected.other") in alice.texts
     await alice.click("checkin")
     await alice.choose("checkin.mode_face")
-    await alice.image(face_photo, media=False)  # media/get refuses the MediaId: the PicUrl is fetched instead
+    big = encode(portrait_rgb, "PNG", compress_level=0)  # 0.8 MB: arrives in many chunks
+    assert len(big) > 500_000
+    await alice.image(big, media=False)  # media/get refuses the MediaId: the PicUrl is fetched instead
     assert any(c.path.startswith("/pic/") for c in alice.pushed)
     assert alice.t("checkin.face_photo_ok") in alice.texts
     logged = caplog.text + "".join(str(r.args) for r in caplog.records)
