@@ -249,7 +249,8 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(Redact([settings.reveal("telegram_bot_token") or "", settings.reveal("database_url") or "",
                               settings.reveal("telegram_webhook_secret") or "",
-                              settings.reveal("wechat_app_secret") or "", settings.reveal("wechat_aes_key") or ""]))
+                              settings.reveal("wechat_token") or "", settings.reveal("wechat_app_secret") or "",
+                              settings.reveal("wechat_aes_key") or ""]))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

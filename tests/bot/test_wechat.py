@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 import pytest_asyncio
 from aiohttp import web
 
@@ -472,3 +473,17 @@ async def test_long_texts_split_within_wechat_limits():
     parts = split_text(text)
     assert all(len(p.encode()) <= 2000 for p in parts) and "".join(parts).replace("\n", "") == text.replace("\n", "")
     assert split_text("短") == ["短"] and all(len(p.encode()) <= 2000 for p in split_text("字" * 5000))
+
+
+async def test_wechat_settings(tmp_path):
+    common = dict(wechat_token=TOKEN, wechat_app_id=APP_ID, ACNEBOT_DATA_DIR=tmp_path)
+    assert not Settings(**common).wechat_enabled and Settings(**common).messengers == []
+    on = Settings(**common, wechat_app_secret=APP_SECRET)
+    assert on.wechat_enabled and on.messengers == ["wechat"] and on.host == "0.0.0.0"
+    assert (on.wechat_callback_path, on.wechat_api_base_url, on.wechat_reply_deadline) == (
+        "/wechat", "https://api.weixin.qq.com", 4.0)
+    assert APP_SECRET not in repr(on) and TOKEN not in repr(on)
+    for bad in (dict(wechat_aes_key="short"), dict(wechat_callback_path="wechat"),
+                dict(wechat_callback_path="/telegram/x"), dict(wechat_reply_deadline=6)):
+        with pytest.raises(ValidationError):
+            Settings(**common, **bad)
