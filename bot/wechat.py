@@ -34,7 +34,7 @@ from bot.wechat_api import OUTSIDE_WINDOW, TOO_MANY_MESSAGES, UNSUBSCRIBED, WeCh
 from bot.wechat_inbound import MAX_BODY, CallbackGuard, Refused
 from conversations import Engine, InboundEvent
 from conversations.i18n import resolve_locale, t
-from conversations.messages import Choices, Image, Outgoing, Text
+from conversations.messages import NUMBERED_OPTIONS_HINT, Choices, Image, Outgoing, Text
 from storage import User
 from storage.columns import utcnow
 
@@ -320,7 +320,7 @@ def render_text(message: Text | Choices, locale: str) -> str:
     if isinstance(message, Text):
         return message.text
     lines = [f"{n}. {label}" for n, (_, label) in enumerate(message.options, 1)]
-    return "\n".join([message.text, "", *lines, t(locale, "numbered.reply_with_number")])
+    return "\n".join([message.text, "", *lines, t(locale, NUMBERED_OPTIONS_HINT)])
 
 
 def passive_text(messages: Sequence[Outgoing], locale: str) -> str | None:
