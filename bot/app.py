@@ -39,6 +39,7 @@ ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
 HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes, pushed by channel (the console)
 COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports register theirs
+WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat, imported only when it is used
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -111,6 +112,15 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
                 app.router.add_post(settings.webhook_path, transport.webhook)
             app.cleanup_ctx.append(_telegram)
         app[HANDOVERS] = HandoverService(engine, couriers)
+        if settings.wechat_enabled:
+            from bot.wechat import WeChatTransport
+
+            wechat = WeChatTransport(settings, engine)
+            app[WECHAT] = wechat
+            app.router.add_get(settings.wechat_callback_path, wechat.verify)
+            app.router.add_post(settings.wechat_callback_path, wechat.callback)
+            couriers["wechat"] = wechat
+            app.cleanup_ctx.append(_wechat)
         add_routes(app, engine)
     except BaseException:
         if owns_db:
@@ -142,6 +152,13 @@ async def _model_check(app: web.Application) -> AsyncIterator[None]:
 
 async def _telegram(app: web.Application) -> AsyncIterator[None]:
     transport = app[TELEGRAM]
+    await transport.start()
+    yield
+    await transport.stop()
+
+
+async def _wechat(app: web.Application) -> AsyncIterator[None]:
+    transport = app[WECHAT]
     await transport.start()
     yield
     await transport.stop()
@@ -248,7 +265,9 @@ def configure_logging(settings: Settings, stream=None) -> logging.Handler:
     handler.setFormatter(log_formatter(settings.log_format, handler.stream))
     handler.addFilter(Redact([settings.reveal("telegram_bot_token") or "", settings.reveal("database_url") or "",
                               settings.reveal("telegram_webhook_secret") or "", settings.reveal("photo_key") or "",
-                              *(settings.reveal("photo_old_keys") or "").replace(",", " ").split()]))
+                              *(settings.reveal("photo_old_keys") or "").replace(",", " ").split(),
+                              settings.reveal("wechat_token") or "", settings.reveal("wechat_app_secret") or "",
+                              settings.reveal("wechat_aes_key") or ""]))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("purge-photos", help="delete stored photos older than DAYS (assessment results stay)")
     p.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+
+    w = sub.add_parser("wechat-menu", help="create the WeChat official account's custom menu (New check-in, My "
+                                           "history, Reminders); settings WECHAT_* as for serve")
+    w.add_argument("--locale", default="zh", help="language of the menu's labels (zh, en)")
     return parser
 
 
@@ -164,6 +168,25 @@ def _purge(args) -> int:
 
     return purge_photos(args.older_than)
 
+def _wechat_menu(args) -> int:
+    import asyncio
+
+    from bot.settings import Settings
+    from bot.wechat import install_menu
+
+    settings = Settings()
+    if not settings.wechat_enabled:
+        raise UsageError("set WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET first")
+    from bot.wechat_api import WeChatError
+
+    try:
+        menu = asyncio.run(install_menu(settings, args.locale))
+    except (WeChatError, OSError) as error:  # refused (wrong secret, IP not whitelisted) or unreachable
+        print(f"acnebot: WeChat refused the menu: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(menu, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
 
 def _emit(args, payload: dict, text: str) -> None:
     if getattr(args, "json", False):
@@ -175,7 +198,7 @@ def _emit(args, payload: dict, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve,
-                "rotate-photo-key": _rotate, "purge-photos": _purge}
+                "rotate-photo-key": _rotate, "purge-photos": _purge, "wechat-menu": _wechat_menu}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -11,6 +11,13 @@ lives in the repository.
 | TELEGRAM_WEBHOOK_SECRET | generated into <data dir>/telegram-webhook.secret | the secret-token header |
 | TELEGRAM_API_BASE_URL | https://api.telegram.org | Bot API server (self-hosted servers, tests) |
 | TELEGRAM_FILE_BASE_URL | <API base>/file/bot | where files are downloaded from (ends /file/bot or is a root) |
+| WECHAT_TOKEN, WECHAT_APP_ID, WECHAT_APP_SECRET | none | all three turn the WeChat official account on |
+| WECHAT_AES_KEY | none | the EncodingAESKey: safe (AES) mode, plain messages refused; plain mode without it |
+| WECHAT_ACCOUNT_ID | none | the account's original id (gh_…): messages addressed to another are refused |
+| WECHAT_API_BASE_URL | https://api.weixin.qq.com | WeChat API server (tests: a local fake) |
+| WECHAT_CALLBACK_PATH | /wechat | the callback URL's path on PORT |
+| WECHAT_REMINDER_TEMPLATE_ID | none | template message for reminders outside the 48-hour window |
+| WECHAT_REPLY_DEADLINE | 4.0 | seconds to wait for a passive reply before answering "success" and pushing later |
 | DATABASE_URL | SQLite file in the data dir | postgresql+asyncpg://… for production and replicas |
 | ACNEBOT_DATA_DIR | ./var | the SQLite file, generated keys and secrets |
 | ACNEBOT_PHOTO_KEY | generated into <data dir>/photo.key | the key photos are encrypted with |
@@ -38,6 +45,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TELEGRAM_API = "https://api.telegram.org"
+WECHAT_API = "https://api.weixin.qq.com"
 WEBHOOK_PREFIX = "/telegram/"
 WEBHOOK_SECRET_FILE = "telegram-webhook.secret"
 
@@ -51,6 +59,16 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = TELEGRAM_API
     telegram_file_base_url: str | None = None
+
+    wechat_token: SecretStr | None = None
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    wechat_aes_key: SecretStr | None = None
+    wechat_account_id: str | None = None
+    wechat_api_base_url: str = WECHAT_API
+    wechat_callback_path: str = "/wechat"
+    wechat_reminder_template_id: str | None = None
+    wechat_reply_deadline: float = Field(4.0, gt=0, lt=5)  # WeChat gives up after 5 s
 
     database_url: SecretStr | None = None  # may hold a password
     data_dir: Path = Field(Path("var"), validation_alias="ACNEBOT_DATA_DIR")
@@ -85,6 +103,20 @@ class Settings(BaseSettings):
                              f"https://bot.example.com{WEBHOOK_PREFIX}webhook)")
         return url
 
+    @field_validator("wechat_callback_path")
+    @classmethod
+    def _callback_path(cls, path: str) -> str:
+        if not path.startswith("/") or path == "/" or path.startswith(WEBHOOK_PREFIX):
+            raise ValueError("WECHAT_CALLBACK_PATH must be a path such as /wechat")
+        return path
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) != 43:
+            raise ValueError("WECHAT_AES_KEY (EncodingAESKey) has 43 characters")
+        return value
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
@@ -98,13 +130,17 @@ class Settings(BaseSettings):
         return self.telegram_bot_token is not None
 
     @property
+    def wechat_enabled(self) -> bool:
+        return None not in (self.wechat_token, self.wechat_app_id, self.wechat_app_secret)
+
+    @property
     def webhook_mode(self) -> bool:
         return self.telegram_enabled and self.telegram_webhook_url is not None
 
     @property
     def messengers(self) -> list[str]:
         """The messenger transports configured; none means the local demo (web chat on localhost)."""
-        return ["telegram"] if self.telegram_enabled else []
+        return [name for name, on in (("telegram", self.telegram_enabled), ("wechat", self.wechat_enabled)) if on]
 
     @property
     def host(self) -> str:

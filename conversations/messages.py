@@ -16,6 +16,8 @@ from typing import ClassVar, Literal
 InboundKind = Literal["command", "text", "choice", "photo", "other"]
 INBOUND_KINDS: tuple[str, ...] = ("command", "text", "choice", "photo", "other")
 MAX_CHOICE_DATA_BYTES = 64  # Telegram's callback_data limit
+# The catalogue text a channel without buttons adds under a Choices it renders as numbered options ("1. …").
+NUMBERED_OPTIONS_HINT = "numbered.reply_with_number"
 
 
 @dataclass(frozen=True)

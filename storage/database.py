@@ -24,6 +24,7 @@ from storage.migrate import migrate
 from storage.repositories.assessments import AssessmentRepository
 from storage.repositories.audit import AuditRepository
 from storage.repositories.cache import CacheRepository
+from storage.repositories.contacts import ContactRepository
 from storage.repositories.dedup import DedupRepository
 from storage.repositories.erasure import ErasureRepository
 from storage.repositories.handovers import HandoverRepository
@@ -52,6 +53,7 @@ class Database:
         self.staff = StaffRepository(self._tx)
         self.audit = AuditRepository(self._tx)
         self.cache = CacheRepository(self._tx)
+        self.contacts = ContactRepository(self._tx)
         self.erasure = ErasureRepository(self._tx)
         self.handovers = HandoverRepository(self._tx)
 

@@ -182,3 +182,14 @@ class Handover(Base):
     closed_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_accounts.id", ondelete="SET NULL"))
 
     __table_args__ = (Index("ix_handovers_status_opened_at", "status", "opened_at"),)
+
+
+class ChannelContact(Base):
+    """How a patient can be reached on their messenger (WeChat: the 48-hour window, unsubscribed)."""
+
+    __tablename__ = "channel_contacts"
+
+    user_id: Mapped[int] = user_fk(primary_key=True)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # unsubscribed/blocked since
+    prompt_options: Mapped[list[str] | None] = mapped_column(Json)  # data of the last numbered prompt's options

@@ -29,6 +29,7 @@ async def populate(db, platform_id: str, result_json) -> int:
     staff = await db.staff.get_staff("dr.li") or await db.staff.create_staff("dr.li", "hash")
     await db.audit.record("view_patient", staff_id=staff.id, subject_user_id=user.id)
     await db.handovers.open_handover(user.id)
+    await db.contacts.record_inbound(user.id)
     return user.id
 
 
