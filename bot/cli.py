@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                                      "(settings from environment variables, see README)")
     s.add_argument("--host", help="address to listen on (default HOST, else 127.0.0.1 without a messenger token)")
     s.add_argument("--port", type=int, help="port to listen on (default PORT, else 8080)")
+
+    from bot.console.staff_cli import add_arguments
+
+    add_arguments(sub)
     return parser
 
 
@@ -145,6 +149,12 @@ def _serve(args) -> int:
     return run(host=args.host, port=args.port)
 
 
+def _staff(args) -> int:
+    from bot.console.staff_cli import main as staff_main
+
+    return staff_main(args)
+
+
 def _emit(args, payload: dict, text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -154,7 +164,7 @@ def _emit(args, payload: dict, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve}
+    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve, "staff": _staff}
     try:
         return handlers[args.command](args)
     except UsageError as exc:
