@@ -11,7 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.console import auth, views
-from bot.console.site import CONFIG, DB, JINJA, PUBLIC, STATIC, ConsoleConfig, environment, security_headers, switch_language
+from bot.console.site import (CONFIG, DB, JINJA, PUBLIC, STATIC, ConsoleConfig, environment, favicon, security_headers,
+                              switch_language)
 from storage import Database
 
 __all__ = ["CONFIG", "DB", "PUBLIC", "ConsoleConfig", "build_console"]
@@ -25,5 +26,6 @@ def build_console(db: Database, config: ConsoleConfig | None = None) -> web.Appl
     app.router.add_routes(auth.routes)
     app.router.add_routes(views.routes)
     app.router.add_get("/lang/{code}", switch_language)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static/", STATIC)
     return app

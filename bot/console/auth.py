@@ -126,4 +126,4 @@ async def logout(request: web.Request) -> web.Response:
 
 
 def setup_public(app: web.Application) -> None:
-    app[PUBLIC] = {"/login"}
+    app[PUBLIC] = {"/login", "/favicon.ico"}

@@ -121,6 +121,11 @@ def safe_next(target: str | None) -> str:
     return "/patients"
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask for /favicon.ico whatever the page says; answered here so it is no 401/404 noise."""
+    return web.FileResponse(STATIC / "icon.svg", headers={"Content-Type": "image/svg+xml"})
+
+
 async def switch_language(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     if code not in LANGUAGES:

@@ -122,6 +122,17 @@ async def photo(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="image/jpeg", headers=IMAGE_HEADERS)
 
 
+@routes.get("/patients/{patient}/photos/{photo}/view")
+async def photo_page(request: web.Request) -> web.Response:
+    """The photo on a page of the console's own (a bare image document would need inline styles)."""
+    user = await _patient(request)
+    try:
+        photo_id = int(request.match_info["photo"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    return render(request, "photo.html", user=user, photo_id=photo_id)
+
+
 @routes.get("/patients/{patient}/checkins/{assessment}/annotated/{index}")
 async def annotated(request: web.Request) -> web.Response:
     db, patient_id = request.app[DB], _patient_id(request)

@@ -74,22 +74,25 @@ async def staff(db: Database) -> dict[str, int]:
     return {"ada": ada.id, "sam": sam.id}
 
 
-async def checked_in_patient(engine: Engine, user_id: str, photo: bytes, *, channel: str = "telegram") -> Patient:
-    """A patient who accepted, set weekly reminders and did a whole-face check-in with a real photo."""
+async def checked_in_patient(engine: Engine, user_id: str, *photos: bytes, channel: str = "telegram") -> Patient:
+    """A patient who accepted, set weekly reminders and did a whole-face check-in with each real photo (the
+    questionnaire answered once, mood weighing heavily: a reason to see a doctor)."""
     patient = Patient(engine, user_id, channel=channel)
     await patient.command("start")
     await patient.tap("yes")
     await patient.command("remind")
     await patient.tap("weekly")
-    await patient.tap("checkin")
-    await patient.tap("face")
-    await patient.photo(photo)
-    assert "Photo received" in patient.texts, patient.texts
-    await patient.text("24")
-    await patient.tap("a.female")
-    while patient._asking():
-        await patient.tap("a.yes" if "weigh heavily on your mood" in patient.texts else "skip")
-    assert patient.images, patient.texts  # the result, with its annotated photo
+    for visit, photo in enumerate(photos):
+        await patient.tap("checkin")
+        await patient.tap("face")
+        await patient.photo(photo)
+        assert "Photo received" in patient.texts, patient.texts
+        if visit == 0:
+            await patient.text("24")
+            await patient.tap("a.female")
+        while patient._asking():
+            await patient.tap("a.yes" if "weigh heavily on your mood" in patient.texts else "skip")
+        assert patient.images, patient.texts  # the result, with its annotated photo
     return patient
 
 
