@@ -108,6 +108,7 @@ async def login(request: web.Request) -> web.Response:
     await db.login_throttle.clear(account_key)
     if needs_rehash(staff.password_hash):
         await db.staff.set_password(staff.username, await loop.run_in_executor(None, hash_password, password))
+    await db.staff_sessions.purge_expired(idle=config.idle, lifetime=config.lifetime, now=now)
     token = secrets.token_urlsafe(32)
     await db.staff_sessions.create_session(token_hash(token), staff.id, secrets.token_urlsafe(32), now)
     await db.audit.record("console.login", staff_id=staff.id, at=now)

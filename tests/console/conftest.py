@@ -19,10 +19,8 @@ from bot.console.passwords import hash_password
 from conversations import Assessor, Engine
 from storage import Database
 from storage.columns import utcnow
-from storage.crypto import new_key_text
-from storage.models import Base
 from tests.conversations.conversation_support import Patient
-from tests.pg_support import PG_URL, admin, migrated_schema
+from tests.pg_support import empty_database, migrated_schema
 
 PASSWORDS = {"ada": "admin password 1", "sam": "support password 1"}
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
@@ -51,17 +49,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest_asyncio.fixture
 async def db(backend: str, tmp_path: Path, console_pg_schema: str | BaseException) -> AsyncIterator[Database]:
-    key = new_key_text()
-    if backend == "postgresql":
-        if isinstance(console_pg_schema, BaseException):
-            pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {console_pg_schema!r}")
-        tables = ", ".join(f"{console_pg_schema}.{table.name}" for table in Base.metadata.sorted_tables)
-        await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        database = await Database.open(PG_URL, schema=console_pg_schema, data_dir=tmp_path, photo_key=key,
-                                       run_migrations=False)
-    else:
-        database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
-                                       photo_key=key)
+    database = await empty_database(backend, tmp_path, console_pg_schema)
     yield database
     await database.close()
 
