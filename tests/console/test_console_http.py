@@ -197,3 +197,53 @@ async def test_headers_cookie_flags_and_languages(start_console, make_staff, sta
     assert (await reader.get("/lang/zh?next=//evil.example/")).headers["Location"] == "/patients"
     css = await reader.get("/static/console.css")
     assert css.status == 200 and css.headers.get("Cache-Control") != "no-store"
+
+
+async def test_the_patient_list_pages_and_keeps_the_search(start_console, make_staff, staff, engine):
+    console = await start_console(page_size=2)
+    for handle in ("erin-1", "erin-2", "erin-3", "frank-1"):
+        await consented_patient(engine, handle)
+    ada = make_staff(console)
+    await ada.login("ada")
+    first = await ada.page("/patients?q=erin&channel=webchat")
+    assert "3 patients" in first and "Page 1 of 2" in first and first.count('class="handle"') == 2
+    assert 'href="/patients?q=erin&amp;channel=webchat&amp;page=2"' in first and 'rel="prev"' not in first
+    second = await ada.page("/patients?q=erin&channel=webchat&page=2")
+    assert "Page 2 of 2" in second and second.count('class="handle"') == 1 and 'rel="next"' not in second
+    assert "erin-1" in second  # newest first: the first one made is last
+    today = console.clock().strftime("%Y-%m-%d")
+    assert "4 patients" in await ada.page(f"/patients?from={today}&to={today}")
+    assert "No patient matches" in await ada.page("/patients?to=2000-01-01")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_console_route_hooks_mount_routes_anyone_may_open(db, monkeypatch):
+    from aiohttp import ClientSession, web
+
+    import bot.app
+    from bot.console import PUBLIC
+    from bot.settings import Settings
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    def hook(app: web.Application, database) -> None:
+        assert database is db
+        app.router.add_get("/healthz", healthz)
+        app[PUBLIC].add("/healthz")
+
+    monkeypatch.setattr(bot.app, "CONSOLE_ROUTE_HOOKS", [hook])
+    app = bot.app.create_console_app(db, Settings(console_host="127.0.0.1"))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = "http://127.0.0.1:%d" % runner.addresses[0][1]
+        async with ClientSession() as anyone:
+            health = await anyone.get(url + "/healthz")
+            assert health.status == 200 and health.headers["X-Content-Type-Options"] == "nosniff"
+            assert (await anyone.get(url + "/patients", allow_redirects=False)).status == 401
+    finally:
+        await runner.cleanup()
+
