@@ -103,6 +103,8 @@ async def login(request: web.Request) -> web.Response:
                                                          max_failures=config.max_failures * IP_FAILURE_FACTOR,
                                                          lockout=config.lockout)
         log.info("console sign-in failed%s", " (now locked)" if locked else "")
+        if locked:
+            await db.audit.record("console.lockout", staff_id=staff.id if staff else None, at=now)
         return await _login_page(request, "login.locked" if locked else "login.failed",
                                  status=429 if locked else 401)
     await db.login_throttle.clear(account_key)

@@ -147,6 +147,8 @@ async def test_wrong_passwords_lock_the_account_for_every_replica(start_console,
         assert response.status == 401 and "Wrong username or password" in await response.text()
     third = await mallory.login("ada", "guess 3")
     assert third.status == 429 and "Too many failed sign-ins" in await third.text()
+    lockouts = [e for e in await console.db.audit.list_audit() if e.action == "console.lockout"]
+    assert [e.staff_id for e in lockouts] == [staff["ada"]]
     ada = make_staff(replica)
     locked = await ada.login("ada")  # the right password, on the other replica, while locked
     assert locked.status == 429
