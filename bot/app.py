@@ -9,6 +9,8 @@ to WEB_ROUTE_HOOKS. The database is opened there (the web chat gets the engine w
 closed in cleanup_ctx, with everything else started and stopped: the assessor's threads, Telegram polling or
 its webhook. Stopping (SIGTERM, SIGINT) closes the port, lets the updates in hand finish, then closes the rest.
 With no messenger token the service is the local demo: the web chat on 127.0.0.1, on SQLite.
+serve() also runs the staff console (create_console_app, bot/console/) on CONSOLE_HOST:CONSOLE_PORT, with
+whatever CONSOLE_ROUTE_HOOKS add to it; a console port that is taken is logged, and patients are still served.
 """
 from __future__ import annotations
 
@@ -44,6 +46,10 @@ WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat, imported only wh
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
 WEB_ROUTE_HOOKS: list[RouteHook] = []
+ConsoleRouteHook = Callable[[web.Application, Database], None]
+# Functions that add routes to the staff console application (on CONSOLE_PORT), called with it and the
+# database; a path meant for anyone (/metrics, /healthz) goes into app[bot.console.PUBLIC] too.
+CONSOLE_ROUTE_HOOKS: list[ConsoleRouteHook] = []
 WEBCHAT = "bot.webchat"  # mounted at / when the package is there: bot.webchat.setup(app, engine)
 MAX_REQUEST_BYTES = 26 * 1024 * 1024  # the web chat uploads photos of up to 25 MB (the intake limit)
 
@@ -129,6 +135,19 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
     return app
 
 
+def create_console_app(db: Database, settings: Settings) -> web.Application:
+    """The staff console on `db` (its pages need a login; accounts come from `acnebot staff add`), with the
+    console route hooks' routes."""
+    from bot.console import PUBLIC, ConsoleConfig, build_console
+
+    console = build_console(db, ConsoleConfig.from_settings(settings))
+    metrics.setup(console, db)  # for the Prometheus scraper and the container's health check: no login
+    console[PUBLIC] |= {"/metrics", "/healthz"}
+    for hook in CONSOLE_ROUTE_HOOKS:
+        hook(console, db)
+    return console
+
+
 def _closing(close: Callable[[], object] | None):
     async def context(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -174,15 +193,27 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    console_runner = web.AppRunner(create_console_app(app[DATABASE], settings), handle_signals=False,
+                                   access_log=None)
+    await console_runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
+        try:
+            await web.TCPSite(console_runner, settings.console_host, settings.console_port).start()
+        except OSError as error:
+            log.error("the staff console cannot listen on %s:%d: %s", settings.console_host,
+                      settings.console_port, error)
         host, port = runner.addresses[0][:2]
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         if _has_webchat():
             log.info("acnebot is running: open http://%s:%d/ in a browser for the web chat", shown, port)
         else:
             log.info("acnebot is running on http://%s:%d/ (health: /healthz)", shown, port)
+        if console_runner.addresses:
+            console_host, console_port = console_runner.addresses[0][:2]
+            log.info("staff console on http://%s:%d/ (accounts: acnebot staff add NAME --role admin)",
+                     console_host, console_port)
         if not settings.messengers:
             log.info("no messenger token set: this is the local demo (web chat only, data in %s)",
                      settings.data_dir.resolve())
@@ -191,6 +222,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        await console_runner.cleanup()  # before the public app, whose cleanup closes the database
         await runner.cleanup()
 
 

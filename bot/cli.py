@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("wechat-menu", help="create the WeChat official account's custom menu (New check-in, My "
                                            "history, Reminders); settings WECHAT_* as for serve")
     w.add_argument("--locale", default="zh", help="language of the menu's labels (zh, en)")
+
+    from bot.console.staff_cli import add_arguments
+
+    add_arguments(sub)
     return parser
 
 
@@ -168,6 +172,7 @@ def _purge(args) -> int:
 
     return purge_photos(args.older_than)
 
+
 def _wechat_menu(args) -> int:
     import asyncio
 
@@ -188,6 +193,12 @@ def _wechat_menu(args) -> int:
     return EXIT_OK
 
 
+def _staff(args) -> int:
+    from bot.console.staff_cli import main as staff_main
+
+    return staff_main(args)
+
+
 def _emit(args, payload: dict, text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -197,7 +208,7 @@ def _emit(args, payload: dict, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve,
+    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve, "staff": _staff,
                 "rotate-photo-key": _rotate, "purge-photos": _purge, "wechat-menu": _wechat_menu}
     try:
         return handlers[args.command](args)

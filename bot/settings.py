@@ -26,6 +26,9 @@ lives in the repository.
 | HOUSEKEEPING_INTERVAL_S | 3600 | how often each replica deletes expired photos, dedup marks and cache rows |
 | HOST / PORT | 127.0.0.1 without a messenger token, else 0.0.0.0 / 8080 | web chat, webhooks, /healthz |
 | CONSOLE_HOST / CONSOLE_PORT | 127.0.0.1 / 8081 | the staff console and /metrics |
+| CONSOLE_COOKIE_SECURE | on, unless CONSOLE_HOST is loopback | console session cookie only over https |
+| CONSOLE_SESSION_IDLE_MINUTES / CONSOLE_SESSION_HOURS | 30 / 12 | console logout after idle / absolute time |
+| CONSOLE_LOGIN_MAX_FAILURES / CONSOLE_LOCKOUT_MINUTES | 5 / 15 | failed logins that lock an account (and an address) for a while |
 | ASSESSMENT_WORKERS | 2 | assessments run at once (threads) |
 | ASSESSMENT_QUEUE | 100 | assessments that may wait for a worker (kept for the Assessor; unused yet) |
 | LOG_LEVEL | INFO | |
@@ -35,6 +38,7 @@ Secrets are `SecretStr`: they print as `**********`, so logging a Settings objec
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -81,6 +85,11 @@ class Settings(BaseSettings):
     host_setting: str | None = Field(None, validation_alias="HOST")
     console_port: int = Field(8081, ge=0, le=65535)
     console_host: str = "127.0.0.1"
+    console_cookie_secure: bool | None = None
+    console_session_idle_minutes: int = Field(30, ge=1)
+    console_session_hours: int = Field(12, ge=1)
+    console_login_max_failures: int = Field(5, ge=1)
+    console_lockout_minutes: int = Field(15, ge=1)
 
     assessment_workers: int = Field(2, ge=1)
     assessment_queue: int = Field(100, ge=0)
@@ -147,6 +156,16 @@ class Settings(BaseSettings):
         if self.host_setting:
             return self.host_setting
         return "0.0.0.0" if self.messengers else "127.0.0.1"
+
+    @property
+    def console_secure_cookie(self) -> bool:
+        """Secure cookies need https; a console on loopback is reached over plain http://localhost."""
+        if self.console_cookie_secure is not None:
+            return self.console_cookie_secure
+        try:
+            return not ipaddress.ip_address(self.console_host).is_loopback
+        except ValueError:
+            return self.console_host != "localhost"
 
     @property
     def webhook_path(self) -> str | None:

@@ -29,10 +29,12 @@ from storage.repositories.dedup import DedupRepository
 from storage.repositories.erasure import ErasureRepository
 from storage.repositories.handovers import HandoverRepository
 from storage.repositories.messages import MessageRepository
+from storage.repositories.patients import PatientRepository
 from storage.repositories.photos import PhotoRepository
 from storage.repositories.profiles import ProfileRepository
 from storage.repositories.reminders import ReminderRepository
 from storage.repositories.staff import StaffRepository
+from storage.repositories.staff_sessions import LoginThrottleRepository, StaffSessionRepository
 from storage.repositories.states import StateRepository
 from storage.repositories.users import UserRepository
 from storage.units import Transactions
@@ -56,6 +58,9 @@ class Database:
         self.contacts = ContactRepository(self._tx)
         self.erasure = ErasureRepository(self._tx)
         self.handovers = HandoverRepository(self._tx)
+        self.patients = PatientRepository(self._tx)  # the staff console's
+        self.staff_sessions = StaffSessionRepository(self._tx)
+        self.login_throttle = LoginThrottleRepository(self._tx)
 
     @classmethod
     async def open(cls, url: str | None = None, *, data_dir: Path | None = None, photo_key: str | None = None,

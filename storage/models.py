@@ -193,3 +193,26 @@ class ChannelContact(Base):
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # unsubscribed/blocked since
     prompt_options: Mapped[list[str] | None] = mapped_column(Json)  # data of the last numbered prompt's options
+
+
+class StaffSession(Base):
+    """A console login; the cookie holds the token, the table only its SHA-256."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed console logins per key ("user:<name>", "ip:<address>"), shared by every replica."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

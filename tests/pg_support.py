@@ -35,3 +35,22 @@ def migrated_schema(prefix: str) -> Iterator[str | BaseException]:
     asyncio.run(migrate(PG_URL, schema=schema))
     yield schema
     asyncio.run(admin(f"DROP SCHEMA {schema} CASCADE"))
+
+
+async def empty_database(backend: str, folder, schema: str | BaseException) -> Database:
+    """A Database with no rows: an SQLite file in `folder`, or the session's PostgreSQL `schema` truncated
+    (skips the test with the reason when PostgreSQL was unusable)."""
+    import pytest
+
+    from storage import Database
+    from storage.crypto import new_key_text
+    from storage.models import Base
+
+    key = new_key_text()
+    if backend == "postgresql":
+        if isinstance(schema, BaseException):
+            pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {schema!r}")
+        tables = ", ".join(f"{schema}.{table.name}" for table in Base.metadata.sorted_tables)
+        await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        return await Database.open(PG_URL, schema=schema, data_dir=folder, photo_key=key, run_migrations=False)
+    return await Database.open(f"sqlite+aiosqlite:///{folder / 'acnebot.db'}", data_dir=folder, photo_key=key)
