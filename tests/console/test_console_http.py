@@ -226,13 +226,13 @@ async def test_console_route_hooks_mount_routes_anyone_may_open(db, monkeypatch)
     from bot.console import PUBLIC
     from bot.settings import Settings
 
-    async def healthz(request: web.Request) -> web.Response:
+    async def probe(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     def hook(app: web.Application, database) -> None:
         assert database is db
-        app.router.add_get("/healthz", healthz)
-        app[PUBLIC].add("/healthz")
+        app.router.add_get("/probe", probe)
+        app[PUBLIC].add("/probe")
 
     monkeypatch.setattr(bot.app, "CONSOLE_ROUTE_HOOKS", [hook])
     app = bot.app.create_console_app(db, Settings(console_host="127.0.0.1"))
@@ -243,8 +243,13 @@ async def test_console_route_hooks_mount_routes_anyone_may_open(db, monkeypatch)
     try:
         url = "http://127.0.0.1:%d" % runner.addresses[0][1]
         async with ClientSession() as anyone:
+            probed = await anyone.get(url + "/probe")
+            assert probed.status == 200 and probed.headers["X-Content-Type-Options"] == "nosniff"
+            # the scraper and the container's health check need no login either
             health = await anyone.get(url + "/healthz")
-            assert health.status == 200 and health.headers["X-Content-Type-Options"] == "nosniff"
+            assert health.status == 200 and (await health.json())["database"] == "ok"
+            metrics = await anyone.get(url + "/metrics")
+            assert metrics.status == 200 and "acnebot_updates_handled_total" in await metrics.text()
             assert (await anyone.get(url + "/patients", allow_redirects=False)).status == 401
     finally:
         await runner.cleanup()
