@@ -7,7 +7,8 @@ Assessor, and the routes: /healthz, the Telegram webhook under /telegram/ (webho
 route hooks add: the local web chat (bot.webchat.setup(app, engine), mounted at /) and any function appended
 to WEB_ROUTE_HOOKS. The database is opened there (the web chat gets the engine when it adds its routes) and
 closed in cleanup_ctx, with everything else started and stopped: the assessor's threads, Telegram polling or
-its webhook. Stopping (SIGTERM, SIGINT) closes the port, lets the updates in hand finish, then closes the rest.
+its webhook, and the reminder dispatcher (bot/reminders.py, in every replica) that pushes due reminders through
+the transports registered in app[COURIERS] by channel. Stopping (SIGTERM, SIGINT) closes the port, lets the updates in hand finish, then closes the rest.
 With no messenger token the service is the local demo: the web chat on 127.0.0.1, on SQLite.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import text
 
+from bot.reminders import ReminderDispatcher
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from storage import Database
@@ -35,6 +37,8 @@ DATABASE = web.AppKey("database", Database)
 ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
+COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports add themselves
+REMINDERS = web.AppKey("reminders", ReminderDispatcher)
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -93,15 +97,20 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
         app.cleanup_ctx.append(_closing(assessor.close if owns_assessor else None))
         app.cleanup_ctx.append(_model_check)
         app.router.add_routes(routes)
+        app[COURIERS] = {}
         if settings.telegram_enabled:
             from bot.telegram import TelegramTransport
 
             transport = TelegramTransport(settings, engine)
             app[TELEGRAM] = transport
+            app[COURIERS][transport.channel] = transport
             if settings.webhook_mode:
                 app.router.add_post(settings.webhook_path, transport.webhook)
             app.cleanup_ctx.append(_telegram)
         add_routes(app, engine)
+        app[REMINDERS] = ReminderDispatcher(db, engine, app[COURIERS], poll_seconds=settings.reminder_poll_seconds,
+                                            max_attempts=settings.reminder_max_attempts)
+        app.cleanup_ctx.append(_reminders)  # last: starts after the transports, stops before them
     except BaseException:
         if owns_db:
             await db.close()
@@ -135,6 +144,17 @@ async def _telegram(app: web.Application) -> AsyncIterator[None]:
     await transport.start()
     yield
     await transport.stop()
+
+
+async def _reminders(app: web.Application) -> AsyncIterator[None]:
+    dispatcher = app[REMINDERS]
+    if not dispatcher.couriers:
+        log.info("reminders: no messenger to push them through; the dispatcher is off")
+        yield
+        return
+    dispatcher.start()
+    yield
+    await dispatcher.stop()
 
 
 # -- running -------------------------------------------------------------------------------------------------

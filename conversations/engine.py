@@ -16,6 +16,7 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 
 from conversations import flows
 from conversations.assessor import Assessor
@@ -105,8 +106,9 @@ class Engine:
         replies.extend(turn.out)
         return replies
 
-    async def reminder(self, user_id: int) -> list[Outgoing]:
-        """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send."""
+    async def reminder(self, user_id: int, now: datetime | None = None) -> list[Outgoing]:
+        """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send
+        (the patient erased their data or has not consented). `now` says how long it has been."""
         async with self.db.transaction():
             try:
                 user = await self.db.users.get_user(user_id)
@@ -116,6 +118,8 @@ class Engine:
                 return []
             state = await self.db.states.load_state(user.id, for_update=True)
             turn = self._turn(user, None, state)
+            if now is not None:
+                turn.now = now
             await flows.reminders.remind(turn)
             await self._store(turn, state, log_inbound=False)
         return turn.out

@@ -7,6 +7,8 @@ each skippable) -> each photo checked at once, retake with the reason when unusa
 questions not yet answered, then the visit questions, each skippable -> ANALYSING -> result (grade, counts,
 annotated photos, doctor notice, advice, change since last time) -> MENU. My history -> HISTORY (list + trend
 chart) -> COMPARE_FIRST -> COMPARE_SECOND -> side by side. My data -> MY_DATA (edit answers) -> CONFIRM_DELETE.
+Reminders -> REMINDERS (cadence) -> REMINDER_TIME -> REMINDER_ZONE (once); a pushed reminder's buttons work
+from any step.
 /cancel from anywhere -> MENU. Anything unexpected: say so, say what is expected, ask again.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from conversations.flows import checkin, history, mydata, questions, reminders, result, start
 from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHECKIN_MODE, COMPARE_FIRST, COMPARE_SECOND,
                                        CONFIRM_DELETE, FACE_PHOTO, HISTORY, LANGUAGE, MENU, MY_DATA, QUESTION,
-                                       REGION_PHOTO, REMINDERS)
+                                       REGION_PHOTO, REMINDER_TIME, REMINDER_ZONE, REMINDERS)
 from conversations.flows.turn import Handler, Step, Turn, Work
 
 STEPS: dict[str, Step] = {
@@ -35,6 +37,10 @@ STEPS: dict[str, Step] = {
     MY_DATA: Step(mydata.show_my_data, "expects.button", on_choice=mydata.my_data_choice),
     CONFIRM_DELETE: Step(mydata.ask_delete, "expects.button", on_choice=mydata.delete_chosen),
     REMINDERS: Step(reminders.ask_reminders, "expects.button", on_choice=reminders.reminder_chosen),
+    REMINDER_TIME: Step(reminders.ask_time, "expects.time", on_choice=reminders.time_chosen,
+                        on_text=reminders.time_typed),
+    REMINDER_ZONE: Step(reminders.ask_zone, "expects.zone", on_choice=reminders.zone_chosen,
+                        on_text=reminders.zone_typed),
 }
 
 MENU_ACTIONS: dict[str, Handler] = {
@@ -88,6 +94,8 @@ async def run(turn: Turn) -> None:
     if event.kind == "command":
         return await COMMANDS.get(name, start.unknown_command)(turn)
     step = STEPS[turn.step]
+    if event.kind == "choice" and event.payload.startswith(f"{reminders.REMINDER_PREFIX}:"):
+        return await reminders.reminder_button(turn)
     if event.kind == "choice":
         nonce, sep, action = event.payload.partition(":")
         if not sep or nonce != turn.data.get("nonce"):

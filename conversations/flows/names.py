@@ -14,5 +14,7 @@ COMPARE_SECOND = "history.compare_second"
 MY_DATA = "data"
 CONFIRM_DELETE = "data.confirm_delete"
 REMINDERS = "reminders"
+REMINDER_TIME = "reminders.time"
+REMINDER_ZONE = "reminders.zone"
 
 CHECKIN_STEPS = (CHECKIN_MODE, FACE_PHOTO, REGION_PHOTO, QUESTION, ANALYSING, ANALYSIS_FAILED)
