@@ -106,7 +106,7 @@ class ReminderDispatcher:
                 try:
                     await self.dispatch(reminder)
                 except Exception as error:  # a bug or the database: the lease brings it back
-                    log.error("reminder %s: dispatch failed: %s", reminder.id, type(error).__name__)
+                    log.error("reminder %s: dispatch failed: %s", reminder.id, type(error).__name__, exc_info=True)
 
         await asyncio.gather(*(one(r) for r in claimed))
         return len(claimed)

@@ -385,15 +385,15 @@ async def call_api(call: Callable[[], Awaitable[T]], what: str, attempts: int = 
         try:
             return await call()
         except RetryAfter as error:
-            delay = _seconds(error)
+            failure, delay = error, _seconds(error)
             problem = f"flood control, retry after {delay:g} s"
         except BadRequest:
             raise
         except NetworkError as error:  # TimedOut included
-            delay = 0.5 * 2 ** (attempt - 1)
+            failure, delay = error, 0.5 * 2 ** (attempt - 1)
             problem = type(error).__name__
         if attempt == attempts or delay > MAX_RETRY_WAIT:
-            raise
+            raise failure  # (a bare raise here, after the except block, has no exception to re-raise)
         log.warning("Telegram %s: %s (attempt %d of %d)", what, problem, attempt, attempts)
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")

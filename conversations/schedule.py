@@ -22,7 +22,7 @@ def zone_info(name: str | None) -> ZoneInfo:
     """The zone by IANA name; UTC when none was given or the name is unknown."""
     try:
         return ZoneInfo(name or DEFAULT_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("Europe")
         return ZoneInfo(DEFAULT_ZONE)
 
 
@@ -33,7 +33,7 @@ def valid_zone(name: str) -> str | None:
         return None
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("Europe")
         return None
     return name
 

@@ -104,7 +104,7 @@ class ReminderSchedule:
     def zone(self) -> str:
         try:
             ZoneInfo(self.timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("Europe")
             return "UTC"
         return self.timezone or "UTC"
 
