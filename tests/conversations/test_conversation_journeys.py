@@ -203,26 +203,6 @@ async def test_a_button_from_an_earlier_message_is_recognised(engine):
     assert "At what time of day?" in patient.texts
 
 
-async def test_reminders_are_set_and_sent_back_into_the_menu(engine, db):
-    patient = await consented(engine)
-    await patient.tap("reminders")
-    await patient.tap("biweekly")
-    await patient.tap("evening")
-    await patient.tap("zone.Europe/Berlin")
-    assert "Every 2 weeks, at 19:00 (Europe/Berlin time)" in patient.texts
-    user = await db.users.find_user(patient.channel, patient.user_id)
-    reminder = await db.reminders.get_reminder(user.id)
-    assert reminder.cadence == "biweekly" and reminder.state == "active"
-    patient.replies = await engine.reminder(user.id)
-    assert "Time for a check-in" in patient.texts
-    await patient.tap("checkin")  # the reminder's buttons carry no nonce: they stay valid
-    assert "How would you like to take the photos?" in patient.texts
-    await patient.command("remind")
-    assert "now: Every 2 weeks at 19:00, Europe/Berlin time" in patient.texts
-    await patient.tap("off")
-    assert (await db.reminders.get_reminder(user.id)).state == "stopped"
-
-
 async def test_unexpected_input_gets_a_helpful_answer(engine, face_photo):
     patient = await consented(engine)
     await patient.other()  # a sticker at the menu

@@ -78,10 +78,9 @@ async def test_chinese_patients_get_shanghai_as_the_default_zone(engine, db):
 
 async def test_the_reminder_and_its_buttons_from_an_old_message(engine, db):
     patient = await consented(engine)
-    await patient.tap("reminders")
-    await patient.tap("weekly")
-    await patient.tap("evening")
-    await patient.tap("zone.Europe/Berlin")
+    for button in ("reminders", "weekly", "evening", "zone.Europe/Berlin"):
+        await patient.tap(button)
+    assert "Every week, at 19:00 (Europe/Berlin time)" in patient.texts
     user = await db.users.find_user(patient.channel, patient.user_id)
     checked_in = datetime.now(UTC) - timedelta(days=15)
     await db.assessments.save_assessment(user.id, RESULT, created_at=checked_in)
