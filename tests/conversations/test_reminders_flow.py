@@ -59,6 +59,9 @@ async def test_cadence_typed_time_and_typed_zone_then_the_zone_is_not_asked_agai
     assert "time zone is now Europe/Berlin" in patient.texts
     moved = await db.reminders.get_reminder(user.id)
     assert moved.cadence == "monthly" and moved.next_due_at.astimezone(ZoneInfo("Europe/Berlin")).time() == time(19)
+    schedule = await db.reminders.schedule(user.id)  # what the staff console shows
+    assert (schedule.zone, schedule.active, schedule.next_due_local.time()) == ("Europe/Berlin", True, time(19))
+    assert schedule.reminder == moved and await db.reminders.schedule(987654) is None
 
 
 async def test_chinese_patients_get_shanghai_as_the_default_zone(engine, db):
