@@ -8,7 +8,8 @@ route hooks add: the local web chat (bot.webchat.setup(app, engine), mounted at 
 to WEB_ROUTE_HOOKS. The database is opened there (the web chat gets the engine when it adds its routes) and
 closed in cleanup_ctx, with everything else started and stopped: the assessor's threads, Telegram polling or
 its webhook, and the reminder dispatcher (bot/reminders.py, in every replica) that pushes due reminders through
-the transports registered in app[COURIERS] by channel. Stopping (SIGTERM, SIGINT) closes the port, lets the updates in hand finish, then closes the rest.
+the transports registered in app[COURIERS] by channel. Stopping (SIGTERM, SIGINT) closes the port, lets the
+updates in hand finish, then closes the rest.
 With no messenger token the service is the local demo: the web chat on 127.0.0.1, on SQLite.
 """
 from __future__ import annotations

@@ -148,7 +148,8 @@ async def after_result(turn: Turn) -> None:
     reminder counted from this check-in."""
     current = await turn.db.reminders.get_reminder(turn.user.id)
     if current is None or current.state == "stopped":
-        turn.send(Choices(turn.t("reminders.offer"), ((f"{REMINDER_PREFIX}:remind", turn.t("reminders.offer_button")),)))
+        button = (f"{REMINDER_PREFIX}:remind", turn.t("reminders.offer_button"))
+        turn.send(Choices(turn.t("reminders.offer"), (button,)))
     elif current.state == "active" and current.cadence in CADENCE_DAYS:
         await turn.db.reminders.set_reminder(turn.user.id, current.cadence, current.time_of_day,
                                              first_due(turn.now, current.cadence, current.time_of_day,

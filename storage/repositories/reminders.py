@@ -102,10 +102,10 @@ class ReminderRepository:
 
     async def schedule(self, user_id: int) -> ReminderSchedule | None:
         """The patient's reminder with their time zone (for the staff console), or None without one."""
+        R = models.Reminder
         async with self._tx.begin() as session:
-            found = (await session.execute(
-                select(models.Reminder, models.User.timezone).join(models.User, models.User.id == models.Reminder.user_id)
-                .where(models.Reminder.user_id == user_id))).one_or_none()
+            found = (await session.execute(select(R, models.User.timezone).where(R.user_id == user_id)
+                                           .join(models.User, models.User.id == R.user_id))).one_or_none()
             return ReminderSchedule(to_reminder(found[0]), found[1]) if found else None
 
     async def give_up(self, reminder_id: int, error: str) -> None:

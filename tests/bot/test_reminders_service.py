@@ -39,9 +39,10 @@ async def test_a_reminder_from_the_service_leads_straight_into_a_completed_check
     user = await db.users.find_user("telegram", str(alice.user.id))
     await db.reminders.set_reminder(user.id, "weekly", time(19), utcnow() - timedelta(minutes=1))  # due now
     mark = len(fake.calls)
-    service.app[REMINDERS].wake()
-    [reminder] = await fake.wait_for(lambda: [c for c in fake.sent(alice.user, since=mark)
-                                              if alice.t("reminders.due_first") in c.text])
+    dispatcher = service.app[REMINDERS]
+    dispatcher.wake()
+    await fake.wait_for(lambda: dispatcher.sent == 1)  # delivered and marked sent
+    [reminder] = [c for c in fake.sent(alice.user, since=mark) if alice.t("reminders.due_first") in c.text]
     assert [label for label, _ in reminder.buttons] == [alice.t("reminders.start_checkin"),
                                                         alice.t("reminders.snooze"), alice.t("reminders.stop")]
     sent = await db.reminders.get_reminder(user.id)

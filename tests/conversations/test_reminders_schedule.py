@@ -70,7 +70,8 @@ def test_typed_zones():
 
 def test_a_schedule_for_staff_in_the_patients_local_time():
     reminder = Reminder(id=1, user_id=2, cadence="weekly", time_of_day=time(19), next_due_at=utc("2026-03-31 17:00"),
-                        state="active", attempts=0, last_error=None, claimed_until=None, updated_at=utc("2026-03-24 18:00"))
+                        state="active", attempts=0, last_error=None, claimed_until=None,
+                        updated_at=utc("2026-03-24 18:00"))
     berlin = ReminderSchedule(reminder, "Europe/Berlin")
     assert (berlin.zone, berlin.active, berlin.next_due_local.isoformat()) == (
         "Europe/Berlin", True, "2026-03-31T19:00:00+02:00")
