@@ -1,8 +1,9 @@
 """Check-in reminders: one schedule per user, claimed by dispatchers so each is sent once.
 
 A dispatcher calls claim_due(now), sends each claimed reminder, then mark_sent (with the next due time) or
-mark_failed (with a retry time) or give_up. A claim is a lease: if its dispatcher dies, the reminder becomes
-claimable again at `claimed_until`, so the lease must outlast a send's timeout.
+mark_failed (with a retry time) or give_up; these change a reminder only while it is still claimed. A claim is
+a lease: if its dispatcher dies, the reminder becomes claimable again at `claimed_until`, so the lease must
+outlast a send's timeout.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from sqlalchemy import and_, or_, select, update
 from storage import models
 from storage.columns import utcnow
 from storage.domain import Reminder, ReminderSchedule
-from storage.errors import NotFound
 from storage.repositories._sql import insert, rowcount
 from storage.units import Transactions
 
@@ -112,8 +112,9 @@ class ReminderRepository:
         await self._finish(reminder_id, state="failed", last_error=error[:2000])
 
     async def _finish(self, reminder_id: int, **values: object) -> None:
+        """Ends a claim. A reminder no longer claimed (the patient stopped, snoozed or reset it while it was
+        being sent; or erased it) keeps what the patient said."""
+        R = models.Reminder
         async with self._tx.begin() as session:
-            result = await session.execute(update(models.Reminder).where(models.Reminder.id == reminder_id)
-                                           .values(claimed_until=None, updated_at=utcnow(), **values))
-            if rowcount(result) != 1:
-                raise NotFound(f"reminder {reminder_id}")
+            await session.execute(update(R).where(R.id == reminder_id, R.state == "claimed")
+                                  .values(claimed_until=None, updated_at=utcnow(), **values))

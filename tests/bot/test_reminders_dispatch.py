@@ -205,3 +205,14 @@ async def test_the_idle_loop_costs_one_query_per_poll(db, dispatcher):
     assert polls == 10
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 10 and len(statements) <= 10 + 2 * 10  # BEGIN/COMMIT where the driver sends them
+
+
+async def test_a_stop_or_snooze_while_the_reminder_is_being_sent_is_kept(db):
+    stopped, snoozed = await seed_reminders(db, 2, at("2026-11-23 19:00"))
+    claims = await db.reminders.claim_due(at("2026-11-23 19:00:05"))
+    await db.reminders.stop_reminder(stopped)  # the patient pressed an older reminder's buttons meanwhile
+    await db.reminders.snooze_reminder(snoozed, at("2026-11-24 19:00"))
+    for claim in claims:
+        await db.reminders.mark_sent(claim.id, at("2026-11-30 19:00"))
+    assert (await db.reminders.get_reminder(stopped)).state == "stopped"
+    assert (await db.reminders.get_reminder(snoozed)).next_due_at == at("2026-11-24 19:00")
