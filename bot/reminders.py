@@ -36,6 +36,7 @@ BATCH = 50  # claimed per query; a full batch is followed by the next one at onc
 CONCURRENT_SENDS = 8  # of one batch, at once
 BACKOFF = timedelta(minutes=1)  # first retry; doubled for each further one
 STOP_TIMEOUT = 30.0  # seconds stop() waits for the sends in hand
+LEASE_MARGIN = timedelta(minutes=1)  # longer than one send may take (the Telegram transport's timeouts: ~50 s)
 
 
 class ReminderDispatcher:
@@ -97,19 +98,24 @@ class ReminderDispatcher:
         """Claims one batch of due reminders and sends them; returns how many were claimed."""
         claimed = await self.db.reminders.claim_due(self.now(), limit=self.batch, lease=self.lease,
                                                     channels=list(self.couriers))
+        await self.send_claimed(claimed)
+        return len(claimed)
+
+    async def send_claimed(self, claimed: list[Reminder]) -> None:
+        """Sends what this dispatcher claimed, a few at once; one whose lease is about to end is left to be
+        claimed again (a slow batch must not race another replica that takes it over)."""
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(reminder: Reminder) -> None:
             async with slots:
-                if self._stopping:  # left claimed: taken again when its lease ends, here or by another replica
-                    return
+                if self._stopping or self.now() >= reminder.claimed_until - LEASE_MARGIN:
+                    return  # left claimed: taken again when its lease ends, here or by another replica
                 try:
                     await self.dispatch(reminder)
                 except Exception as error:  # a bug or the database: the lease brings it back
                     log.error("reminder %s: dispatch failed: %s", reminder.id, type(error).__name__, exc_info=True)
 
         await asyncio.gather(*(one(r) for r in claimed))
-        return len(claimed)
 
     # -- one reminder ----------------------------------------------------------------------------------------------
     async def dispatch(self, reminder: Reminder) -> None:

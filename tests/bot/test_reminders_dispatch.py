@@ -216,3 +216,15 @@ async def test_a_stop_or_snooze_while_the_reminder_is_being_sent_is_kept(db):
         await db.reminders.mark_sent(claim.id, at("2026-11-30 19:00"))
     assert (await db.reminders.get_reminder(stopped)).state == "stopped"
     assert (await db.reminders.get_reminder(snoozed)).next_due_at == at("2026-11-24 19:00")
+
+
+async def test_a_claim_about_to_expire_is_left_to_the_next_claimant(db, dispatcher, fake):
+    clock = dispatcher.now
+    await seed_reminders(db, 3, clock.now, fake=fake)
+    claimed = await db.reminders.claim_due(clock.now, lease=timedelta(minutes=5))
+    clock.advance(minutes=4, seconds=30)  # a slow batch: the lease ends within a send's timeout
+    await dispatcher.send_claimed(claimed)
+    assert messages_per_chat(fake) == {}
+    clock.advance(seconds=30)
+    await drain(dispatcher)  # claimed again once the lease is over, and sent once
+    assert messages_per_chat(fake) == {10_000: 1, 10_001: 1, 10_002: 1}
