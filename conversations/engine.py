@@ -116,12 +116,13 @@ class Engine:
                 return []
             if user.consent != "accepted":
                 return []
-            state = await self.db.states.load_state(user.id, for_update=True)
+            state = await self.db.states.load_state(user.id, for_update=False)  # a reminder changes no state
             turn = self._turn(user, None, state)
             if now is not None:
                 turn.now = now
             await flows.reminders.remind(turn)
-            await self._store(turn, state, log_inbound=False)
+            for message in turn.out:
+                await self.db.messages.log_message(user.id, "out", message.type, _loggable(message))
         return turn.out
 
     def _turn(self, user: User, event: InboundEvent | None, state: ConversationState) -> Turn:

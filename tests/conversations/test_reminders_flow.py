@@ -92,6 +92,8 @@ async def test_the_reminder_and_its_buttons_from_an_old_message(engine, db):
     reminder = patient.choices
     assert reminder.text.startswith("⏰ It has been 14 days since your last check-in (grade: mild).")
     assert [label for _, label in reminder.options] == ["Start check-in", "Snooze 1 day", "Stop reminders"]
+    logged = (await db.messages.list_messages(user.id))[-1]  # staff see it in the conversation
+    assert (logged.direction, logged.kind) == ("out", "choices") and logged.text.startswith(reminder.text)
     await patient.command("help")  # the patient moves on (a new nonce); the reminder's buttons stay valid
     patient.replies = [reminder]
 
