@@ -3,7 +3,8 @@
   1. throughput  N due reminders (default 1,000) sent by 3 dispatcher replicas (three Database objects, engines
                  and Telegram transports in this process) against one PostgreSQL, through the fake Bot API server
                  (tests/fakes/telegram_api.py, same process and event loop, so its cost is included):
-                 reminders/s, how many each replica sent, and a check that every patient got exactly one.
+                 reminders/s, how many each replica sent, a check that every patient got exactly one, and
+                 this process's CPU time per reminder (less dependent on what else the machine runs).
   2. idle        what a dispatcher costs when nothing is due: SQL statements counted with SQLAlchemy's
                  before_cursor_execute event over simulated minutes of polling (a fake clock and wait, so the count
                  is exact, not sampled), as statements per poll and per minute at REMINDER_POLL_SECONDS.
@@ -69,16 +70,17 @@ async def throughput(databases: list[Database], fake: FakeTelegram, assessor: As
             while await dispatcher.run_once():
                 pass
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(drain(r) for r in replicas))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         for c in couriers:
             await c.__aexit__(None, None, None)
     per_chat = messages_per_chat(fake)
     once = len(per_chat) == n and set(per_chat.values()) == {1}
     print(f"throughput: {n} reminders by {len(replicas)} replicas in {seconds:.2f} s = {n / seconds:.0f} "
-          f"reminders/s; per replica {[r.sent for r in replicas]}; each patient exactly once: {once}")
+          f"reminders/s; per replica {[r.sent for r in replicas]}; each patient exactly once: {once}; "
+          f"this process's CPU {1000 * cpu / n:.1f} ms per reminder (fake server included)")
 
 
 async def idle(db: Database, fake: FakeTelegram, assessor: Assessor, poll_seconds: float, folder: Path) -> None:
