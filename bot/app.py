@@ -7,7 +7,9 @@ Assessor, and the routes: /healthz, the Telegram webhook under /telegram/ (webho
 route hooks add: the local web chat (bot.webchat.setup(app, engine), mounted at /) and any function appended
 to WEB_ROUTE_HOOKS. The database is opened there (the web chat gets the engine when it adds its routes) and
 closed in cleanup_ctx, with everything else started and stopped: the assessor's threads, Telegram polling or
-its webhook. Stopping (SIGTERM, SIGINT) closes the port, lets the updates in hand finish, then closes the rest.
+its webhook, and the reminder dispatcher (bot/reminders.py, in every replica) that pushes due reminders through
+the transports registered in app[COURIERS] by channel. Stopping (SIGTERM, SIGINT) closes the port, lets the
+updates in hand finish, then closes the rest.
 With no messenger token the service is the local demo: the web chat on 127.0.0.1, on SQLite.
 serve() also runs the staff console (create_console_app, bot/console/) on CONSOLE_HOST:CONSOLE_PORT, with
 whatever CONSOLE_ROUTE_HOOKS add to it; a console port that is taken is logged, and patients are still served.
@@ -28,6 +30,7 @@ from pydantic import ValidationError
 from bot import housekeeping, metrics
 from bot.health import database_problem
 from bot.handover import HandoverService
+from bot.reminders import ReminderDispatcher
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from storage import Database
@@ -40,8 +43,9 @@ ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
 HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes, pushed by channel (the console)
-COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports register theirs
 WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat, imported only when it is used
+COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports add themselves
+REMINDERS = web.AppKey("reminders", ReminderDispatcher)
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -109,11 +113,11 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
         app.cleanup_ctx.append(housekeeping.run_while_serving)
         app.router.add_routes(routes)
         if settings.telegram_enabled:
-            from bot.telegram import TelegramHandoverCourier, TelegramTransport
+            from bot.telegram import TelegramTransport
 
             transport = TelegramTransport(settings, engine)
             app[TELEGRAM] = transport
-            couriers["telegram"] = TelegramHandoverCourier(transport)
+            couriers[transport.channel] = transport
             if settings.webhook_mode:
                 app.router.add_post(settings.webhook_path, transport.webhook)
             app.cleanup_ctx.append(_telegram)
@@ -125,9 +129,12 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             app[WECHAT] = wechat
             app.router.add_get(settings.wechat_callback_path, wechat.verify)
             app.router.add_post(settings.wechat_callback_path, wechat.callback)
-            couriers["wechat"] = wechat
+            couriers[wechat.channel] = wechat
             app.cleanup_ctx.append(_wechat)
         add_routes(app, engine)
+        app[REMINDERS] = ReminderDispatcher(db, engine, couriers, poll_seconds=settings.reminder_poll_seconds,
+                                            max_attempts=settings.reminder_max_attempts)
+        app.cleanup_ctx.append(_reminders)  # last: starts after the transports, stops before them
     except BaseException:
         if owns_db:
             await db.close()
@@ -181,6 +188,17 @@ async def _wechat(app: web.Application) -> AsyncIterator[None]:
     await transport.start()
     yield
     await transport.stop()
+
+
+async def _reminders(app: web.Application) -> AsyncIterator[None]:
+    dispatcher = app[REMINDERS]
+    if not dispatcher.couriers:
+        log.info("reminders: no messenger to push them through; the dispatcher is off")
+        yield
+        return
+    dispatcher.start()
+    yield
+    await dispatcher.stop()
 
 
 # -- running -------------------------------------------------------------------------------------------------

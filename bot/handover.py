@@ -1,6 +1,6 @@
 """Staff replies and closes during a handover, pushed to the patient's chat through the channel's Courier.
 
-    service = HandoverService(engine, {"telegram": TelegramHandoverCourier(transport)})
+    service = HandoverService(engine, {"telegram": telegram_transport})
     delivery = await service.reply(user_id, staff_id, "Hello, I'm Dr Li.")
     if not delivery.delivered:
         show(delivery.problem)                 # "cannot be delivered", or a failure worth retrying

@@ -31,6 +31,8 @@ lives in the repository.
 | CONSOLE_LOGIN_MAX_FAILURES / CONSOLE_LOCKOUT_MINUTES | 5 / 15 | failed logins that lock an account (and an address) for a while |
 | ASSESSMENT_WORKERS | 2 | assessments run at once (threads) |
 | ASSESSMENT_QUEUE | 100 | assessments that may wait for a worker (kept for the Assessor; unused yet) |
+| REMINDER_POLL_SECONDS | 30 | how often each replica's reminder dispatcher looks for due reminders (one query) |
+| REMINDER_MAX_ATTEMPTS | 5 | tries of a reminder whose sending fails (backoff 1, 2, 4... min) before giving up |
 | LOG_LEVEL | INFO | |
 | LOG_FORMAT | auto | json (one object a line), text, or auto: json unless stderr is a terminal |
 
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
 
     assessment_workers: int = Field(2, ge=1)
     assessment_queue: int = Field(100, ge=0)
+    reminder_poll_seconds: float = Field(30.0, gt=0)
+    reminder_max_attempts: int = Field(5, ge=1)
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 

@@ -94,6 +94,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
 
 class TelegramTransport:
+    channel = CHANNEL  # a Courier (bot/delivery.py): reminders are pushed through deliver()
+
     def __init__(self, settings: Settings, engine: Engine, *, max_concurrent: int = CONCURRENT_UPDATES):
         self.settings = settings
         self.engine = engine
@@ -163,6 +165,25 @@ class TelegramTransport:
                                "setMyCommands")
             except TelegramError as error:  # the menu is a convenience; the bot works without it
                 log.warning("Telegram: could not register the %s command menu: %s", locale, type(error).__name__)
+
+    # -- pushes (Courier) ----------------------------------------------------------------------------------------------
+    async def deliver(self, platform_user_id: str, messages: Sequence[Outgoing], *, purpose: Purpose) -> None:
+        """Sends to a private chat outside a reply. Blocked (403) or gone -> Undeliverable; network, 5xx, flood
+        control -> DeliveryFailed at once (the caller retries later, with its own backoff)."""
+        try:
+            chat_id = int(platform_user_id)
+        except ValueError:
+            raise Undeliverable(f"not a Telegram user id: {platform_user_id!r}") from None
+        try:
+            await Reply(self.application, chat_id, attempts=1).render(messages)
+        except Forbidden as error:  # "bot was blocked by the user", "user is deactivated"
+            raise Undeliverable(f"Forbidden: {error.message}") from error
+        except BadRequest as error:
+            if "chat not found" in error.message.lower():
+                raise Undeliverable(f"BadRequest: {error.message}") from error
+            raise DeliveryFailed(f"BadRequest: {error.message}") from error
+        except TelegramError as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error.message}") from error
 
     # -- webhook -----------------------------------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:
@@ -249,10 +270,12 @@ class TelegramTransport:
 class Reply:
     """Renders the engine's messages into one chat, by type name (a table lookup, not an if-chain)."""
 
-    def __init__(self, application: Application, chat_id: int, pressed: int | None = None):
+    def __init__(self, application: Application, chat_id: int, pressed: int | None = None, *,
+                 attempts: int = ATTEMPTS):
         self.bot = application.bot
         self.chat_id = chat_id
         self.pressed = pressed  # the message whose button was pressed: a Choices with edit replaces it
+        self.attempts = attempts  # per Bot API call; 1 for pushes, whose sender retries on its own schedule
         self._action: asyncio.Task | None = None
 
     async def render(self, messages: Sequence[Outgoing]) -> None:
@@ -269,14 +292,14 @@ class Reply:
 
     async def text(self, message: Text, following: Sequence[Outgoing]) -> None:
         for part in split_text(message.text):
-            await call_api(lambda: self.bot.send_message(self.chat_id, part), "sendMessage")
+            await call_api(lambda: self.bot.send_message(self.chat_id, part), "sendMessage", self.attempts)
 
     async def choices(self, message: Choices, following: Sequence[Outgoing]) -> None:
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]
                                          for data, label in message.options])
         *before, last = split_text(message.text)
         for part in before:
-            await call_api(lambda: self.bot.send_message(self.chat_id, part), "sendMessage")
+            await call_api(lambda: self.bot.send_message(self.chat_id, part), "sendMessage", self.attempts)
         if message.edit and self.pressed is not None and not before:
             pressed, self.pressed = self.pressed, None  # one edit per press
             try:
@@ -287,7 +310,8 @@ class Reply:
                 if "not modified" in str(error).lower():
                     return
                 log.info("Telegram chat %s: edit refused (%s); sending instead", self.chat_id, error.message)
-        await call_api(lambda: self.bot.send_message(self.chat_id, last, reply_markup=keyboard), "sendMessage")
+        await call_api(lambda: self.bot.send_message(self.chat_id, last, reply_markup=keyboard), "sendMessage",
+                       self.attempts)
 
     async def image(self, message: Image, following: Sequence[Outgoing]) -> None:
         upload = InputFile(message.data, filename=message.filename)
@@ -303,7 +327,7 @@ class Reply:
                       following: Sequence[Outgoing]) -> None:
         """A photo or file with its caption; a caption too long for one goes in a message after it."""
         fits = caption if len(caption) <= MessageLimit.CAPTION_LENGTH else ""
-        await call_api(lambda: send(fits or None), what)
+        await call_api(lambda: send(fits or None), what, self.attempts)
         if caption and not fits:
             await self.text(Text(caption), following)
 
@@ -311,7 +335,7 @@ class Reply:
         """"Working on it", kept up (Telegram shows an action for 5 s) until the turn's replies are sent."""
         action = ChatAction.UPLOAD_PHOTO if any(isinstance(m, Image) for m in following) else ChatAction.TYPING
         self.stop_action()
-        await call_api(lambda: self.bot.send_chat_action(self.chat_id, action), "sendChatAction")
+        await call_api(lambda: self.bot.send_chat_action(self.chat_id, action), "sendChatAction", self.attempts)
         self._action = asyncio.create_task(self._keep_action(action))
 
     async def _keep_action(self, action: str) -> None:
@@ -368,22 +392,22 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
     return [*parts, text]
 
 
-async def call_api(call: Callable[[], Awaitable[T]], what: str) -> T:
+async def call_api(call: Callable[[], Awaitable[T]], what: str, attempts: int = ATTEMPTS) -> T:
     """One Bot API call; flood control (429 retry_after) and timeouts or dropped connections are retried."""
-    for attempt in range(1, ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         try:
             return await call()
         except RetryAfter as error:
-            delay = _seconds(error)
+            failure, delay = error, _seconds(error)
             problem = f"flood control, retry after {delay:g} s"
         except BadRequest:
             raise
         except NetworkError as error:  # TimedOut included
-            delay = 0.5 * 2 ** (attempt - 1)
+            failure, delay = error, 0.5 * 2 ** (attempt - 1)
             problem = type(error).__name__
-        if attempt == ATTEMPTS or delay > MAX_RETRY_WAIT:
-            raise
-        log.warning("Telegram %s: %s (attempt %d of %d)", what, problem, attempt, ATTEMPTS)
+        if attempt == attempts or delay > MAX_RETRY_WAIT:
+            raise failure  # (a bare raise here, after the except block, has no exception to re-raise)
+        log.warning("Telegram %s: %s (attempt %d of %d)", what, problem, attempt, attempts)
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -398,27 +422,3 @@ def _seconds(error: RetryAfter) -> float:
 # -- pushes outside a reply (extras branch) -----------------------------------------------------------------------
 # A minimal Courier (bot/delivery.py) for staff replies during a handover. The reminders branch gives
 # TelegramTransport a deliver() of its own; once both are merged, callers can use that and this can go.
-class TelegramHandoverCourier:
-    channel = CHANNEL
-
-    def __init__(self, transport: TelegramTransport):
-        self.transport = transport
-
-    async def deliver(self, platform_user_id: str, messages: Sequence[Outgoing], *, purpose: Purpose) -> None:
-        await deliver_to_telegram_chat(self.transport.application, platform_user_id, messages)
-
-
-async def deliver_to_telegram_chat(application: Application, platform_user_id: str,
-                                   messages: Sequence[Outgoing]) -> None:
-    """Sends messages to a patient's private chat (its id is the user's id); Undeliverable when the patient
-    blocked the bot or the chat is gone, DeliveryFailed for anything that may pass."""
-    try:
-        await Reply(application, int(platform_user_id)).render(messages)
-    except Forbidden as error:
-        raise Undeliverable(f"Telegram: {type(error).__name__}") from error
-    except BadRequest as error:
-        if "chat not found" in error.message.lower():
-            raise Undeliverable("Telegram: chat not found") from error
-        raise DeliveryFailed(f"Telegram: {type(error).__name__}") from error
-    except TelegramError as error:
-        raise DeliveryFailed(f"Telegram: {type(error).__name__}") from error

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 
 from conversations import flows
 from conversations.assessor import Assessor
@@ -115,8 +116,9 @@ class Engine:
         replies.extend(turn.out)
         return replies
 
-    async def reminder(self, user_id: int) -> list[Outgoing]:
-        """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send."""
+    async def reminder(self, user_id: int, now: datetime | None = None) -> list[Outgoing]:
+        """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send
+        (the patient erased their data or has not consented). `now` says how long it has been."""
         async with self.db.transaction():
             try:
                 user = await self.db.users.get_user(user_id)
@@ -124,10 +126,13 @@ class Engine:
                 return []
             if user.consent != "accepted":
                 return []
-            state = await self.db.states.load_state(user.id, for_update=True)
+            state = await self.db.states.load_state(user.id, for_update=False)  # a reminder changes no state
             turn = self._turn(user, None, state)
+            if now is not None:
+                turn.now = now
             await flows.reminders.remind(turn)
-            await self._store(turn, state, log_inbound=False)
+            for message in turn.out:
+                await self.db.messages.log_message(user.id, "out", message.type, _loggable(message))
         return turn.out
 
     async def staff_reply(self, user_id: int, staff_id: int, text: str) -> list[Outgoing]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Consent = Literal["pending", "accepted", "declined"]
 Direction = Literal["in", "out"]
@@ -90,6 +91,30 @@ class Reminder:
     last_error: str | None
     claimed_until: datetime | None
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderSchedule:
+    """A patient's reminder as staff see it: in the patient's time zone (UTC until they chose one)."""
+
+    reminder: Reminder
+    timezone: str | None
+
+    @property
+    def zone(self) -> str:
+        try:
+            ZoneInfo(self.timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("Europe")
+            return "UTC"
+        return self.timezone or "UTC"
+
+    @property
+    def next_due_local(self) -> datetime:
+        return self.reminder.next_due_at.astimezone(ZoneInfo(self.zone))
+
+    @property
+    def active(self) -> bool:
+        return self.reminder.state in ("active", "claimed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ questions not yet answered, then the visit questions, each skippable -> ANALYSIN
 annotated photos, doctor notice, advice, change since last time) -> MENU. My history -> HISTORY (list + trend
 chart) -> COMPARE_FIRST -> COMPARE_SECOND -> side by side. My data -> MY_DATA (edit answers,
 export) -> CONFIRM_DELETE. Talk to a person (/human) -> HANDOVER until "Back to the bot" (/bot) or staff close it.
+Reminders -> REMINDERS (cadence) -> REMINDER_TIME -> REMINDER_ZONE (once); a pushed reminder's buttons work
+from any step.
 /cancel from anywhere -> MENU. Anything unexpected: say so, say what is expected, ask again.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from conversations.flows import checkin, handover, history, mydata, questions, reminders, result, start
 from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHECKIN_MODE, COMPARE_FIRST, COMPARE_SECOND,
                                        CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU, MY_DATA,
-                                       QUESTION, REGION_PHOTO, REMINDERS)
+                                       QUESTION, REGION_PHOTO, REMINDER_TIME, REMINDER_ZONE, REMINDERS)
 from conversations.flows.turn import Handler, Step, Turn, Work
 
 STEPS: dict[str, Step] = {
@@ -38,6 +40,10 @@ STEPS: dict[str, Step] = {
     REMINDERS: Step(reminders.ask_reminders, "expects.button", on_choice=reminders.reminder_chosen),
     HANDOVER: Step(handover.ask_handover, "expects.person", on_choice=handover.handover_choice,
                    on_text=handover.patient_message, on_photo=handover.patient_message),
+    REMINDER_TIME: Step(reminders.ask_time, "expects.time", on_choice=reminders.time_chosen,
+                        on_text=reminders.time_typed),
+    REMINDER_ZONE: Step(reminders.ask_zone, "expects.zone", on_choice=reminders.zone_chosen,
+                        on_text=reminders.zone_typed),
 }
 
 MENU_ACTIONS: dict[str, Handler] = {
@@ -100,6 +106,8 @@ async def run(turn: Turn) -> None:
     if event.kind == "command":
         return await COMMANDS.get(name, start.unknown_command)(turn)
     step = STEPS[turn.step]
+    if event.kind == "choice" and event.payload.startswith(f"{reminders.REMINDER_PREFIX}:"):
+        return await reminders.reminder_button(turn)
     if event.kind == "choice":
         nonce, sep, action = event.payload.partition(":")
         if not sep or nonce != turn.data.get("nonce"):

@@ -15,5 +15,7 @@ MY_DATA = "data"
 CONFIRM_DELETE = "data.confirm_delete"
 REMINDERS = "reminders"
 HANDOVER = "handover"
+REMINDER_TIME = "reminders.time"
+REMINDER_ZONE = "reminders.zone"
 
 CHECKIN_STEPS = (CHECKIN_MODE, FACE_PHOTO, REGION_PHOTO, QUESTION, ANALYSING, ANALYSIS_FAILED)

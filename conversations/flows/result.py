@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from conversations.assessor import Outcome
 from conversations.flows.names import ANALYSING, ANALYSIS_FAILED, MENU
+from conversations.flows.reminders import after_result
 from conversations.flows.turn import Turn, Work
 from conversations.messages import Image, Text, Typing
 from conversations.summaries import advice_text, comparison_text, findings_text, grade_text, referral_text
@@ -80,6 +81,7 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
     if previous is not None:
         turn.send(Text(comparison_text(turn.locale, previous, saved)))
     turn.clear("checkin")
+    await after_result(turn)
     await turn.goto(MENU)
 
 

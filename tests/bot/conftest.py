@@ -40,20 +40,35 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest_asyncio.fixture
-async def db(backend: str, tmp_path: Path, telegram_pg_schema: str | BaseException) -> AsyncIterator[Database]:
+async def open_db(backend: str, tmp_path: Path,
+                  telegram_pg_schema: str | BaseException) -> AsyncIterator[Callable[[], Awaitable[Database]]]:
+    """Opens Database objects on one fresh, empty database (several = replicas); closed at the end."""
     key = new_key_text()
+    opened: list[Database] = []
     if backend == "postgresql":
         if isinstance(telegram_pg_schema, BaseException):
             pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {telegram_pg_schema!r}")
         tables = ", ".join(f"{telegram_pg_schema}.{table.name}" for table in Base.metadata.sorted_tables)
         await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # every test starts empty
-        database = await Database.open(PG_URL, schema=telegram_pg_schema, data_dir=tmp_path, photo_key=key,
-                                       run_migrations=False)
-    else:
-        database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
-                                       photo_key=key)
-    yield database
-    await database.close()
+
+    async def open_() -> Database:
+        if backend == "postgresql":
+            database = await Database.open(PG_URL, schema=telegram_pg_schema, data_dir=tmp_path, photo_key=key,
+                                           run_migrations=False)
+        else:
+            database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
+                                           photo_key=key)
+        opened.append(database)
+        return database
+
+    yield open_
+    for database in opened:
+        await database.close()
+
+
+@pytest_asyncio.fixture
+async def db(open_db: Callable[[], Awaitable[Database]]) -> Database:
+    return await open_db()
 
 
 

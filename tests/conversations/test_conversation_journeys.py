@@ -201,24 +201,7 @@ async def test_a_button_from_an_earlier_message_is_recognised(engine):
     await patient.send(patient.event("choice", old_menu_checkin))
     assert "from an earlier message" in patient.texts and "How often should I remind you?" in patient.texts
     await patient.tap("weekly")
-    assert "remind you to check in: Every week" in patient.texts
-
-
-async def test_reminders_are_set_and_sent_back_into_the_menu(engine, db):
-    patient = await consented(engine)
-    await patient.tap("reminders")
-    await patient.tap("biweekly")
-    user = await db.users.find_user(patient.channel, patient.user_id)
-    reminder = await db.reminders.get_reminder(user.id)
-    assert reminder.cadence == "biweekly" and reminder.state == "active"
-    patient.replies = await engine.reminder(user.id)
-    assert "Time for a check-in" in patient.texts and patient.choices.text == "What would you like to do?"
-    await patient.tap("checkin")  # the reminder's buttons are the current ones
-    assert "How would you like to take the photos?" in patient.texts
-    await patient.command("remind")
-    assert "now: Every 2 weeks" in patient.texts
-    await patient.tap("off")
-    assert (await db.reminders.get_reminder(user.id)).state == "stopped"
+    assert "At what time of day?" in patient.texts
 
 
 async def test_unexpected_input_gets_a_helpful_answer(engine, face_photo):

@@ -14,7 +14,8 @@ editMessageText, setMyCommands / getMyCommands, setWebhook / deleteWebhook / get
 /file/bot<token>/<path>. Parameters come as form fields (non-strings JSON-encoded, as python-telegram-bot sends
 them), multipart (with uploads) or a JSON body. Every call is recorded in `calls`; requests are validated the
 way Telegram does (lengths, callback_data size, known chats and messages) and refused with Telegram's error JSON.
-`fail_next(method, retry_after=1)` makes the next call of a method answer 429 (flood control).
+`fail_next(method, retry_after=1)` makes the next call of a method answer 429 (flood control); `block(user)`
+makes every message to that user's chat answer 403 "bot was blocked by the user", as Telegram does.
 
 The user side: updates shaped like Telegram's (text, commands with a bot_command entity, callback queries on a
 message's buttons, photos in several sizes, photos sent as documents, albums, stickers, voice, locations).
@@ -111,6 +112,7 @@ class FakeTelegram:
         self.webhook: dict[str, Any] | None = None
         self.webhook_statuses: list[int] = []
         self.downloads: list[str] = []  # file paths downloaded
+        self.blocked: set[int] = set()  # chats whose user blocked the bot
         self._update_ids = itertools.count(700_000_001)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._file_ids = itertools.count(1)
@@ -201,6 +203,10 @@ class FakeTelegram:
         parameters = {"retry_after": retry_after} if retry_after is not None else {}
         self._failures[method].append({"code": code, "parameters": parameters,
                                        "description": description or f"Too Many Requests: retry after {retry_after}"})
+
+    def block(self, user: FakeUser | int) -> None:
+        """The user blocks the bot: sending to their chat is refused with 403 from now on."""
+        self.blocked.add(user.id if isinstance(user, FakeUser) else user)
 
     # -- bot methods -------------------------------------------------------------------------------------------
     async def _get_updates(self, params: dict, files: dict) -> list[dict]:
@@ -367,6 +373,8 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: chat not found") from None
         if chat_id not in self.messages:
             raise ApiError(400, "Bad Request: chat not found")
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         return chat_id
 
     def _markup(self, params: dict) -> dict | None:
