@@ -70,6 +70,8 @@ async def test_a_whole_journey_at_debug_logs_no_health_data(service_logging, ali
     sent_texts = list(alice.texts.split("\n"))
     await alice.press("menu.reminders")
     await alice.press("reminders.cadence.weekly")
+    await alice.press("reminders.time_evening")
+    await alice.text("Europe/Berlin")
     await alice.text("my diary: the rash on my neck itches at night")
     await alice.press("menu.checkin")
     await alice.press("checkin.mode_face")

@@ -25,7 +25,7 @@ def a_daytime_zone() -> str:
 async def test_a_reminder_from_the_service_leads_straight_into_a_completed_check_in(
         start_service, make_patient, db, fake, face_photo, shipped_model):
     service = await start_service(reminder_poll_seconds=3600)  # polls at start, then when woken
-    assert service.app[COURIERS] == {"telegram": service.transport}
+    assert service.app[COURIERS]["telegram"] is service.transport
     alice = make_patient(service)
     await alice.command("/start")
     await alice.press("consent.accept")

@@ -411,22 +411,24 @@ async def test_a_reminder_is_answered_by_number(services, lite_db, fake):
     alice = await consented(service)
     await alice.click("remind")  # the custom menu's Reminders
     await alice.choose("reminders.cadence.weekly")
-    assert alice.t("reminders.set", cadence=alice.t("reminders.cadence.weekly")) in alice.texts
+    await alice.choose("reminders.time_evening")
+    await alice.text("Asia/Shanghai")  # the time zone, asked once
     user = await lite_db.users.find_user("wechat", OPENID)
-    assert (await lite_db.reminders.get_reminder(user.id)).cadence == "weekly"
+    schedule = await lite_db.reminders.get_reminder(user.id)
+    assert (schedule.cadence, schedule.time_of_day.hour, schedule.state) == ("weekly", 19, "active")
 
     reminder = await service.app[ENGINE].reminder(user.id)  # what the reminder dispatcher sends
     mark = len(fake.calls)
     await service.transport.deliver(OPENID, reminder, purpose="reminder")  # within 48 h: customer-service
     alice.reply, alice.pushed = None, fake.calls[mark:]
-    assert alice.t("reminders.due") in alice.texts and alice.t("menu.title") in alice.texts
-    await alice.choose("menu.checkin")  # the number of an option of the pushed prompt
+    assert alice.t("reminders.due_first") in alice.texts and alice.t("reminders.snooze") in alice.texts
+    await alice.choose("reminders.start_checkin")  # the number of an option of the pushed prompt
     assert alice.t("checkin.mode") in alice.texts
 
     await lite_db.contacts.record_inbound(user.id, at=utcnow() - timedelta(hours=72))
     await service.transport.deliver(OPENID, await service.app[ENGINE].reminder(user.id), purpose="reminder")
     (template,) = fake.called("/cgi-bin/message/template/send")
-    assert template.text.startswith(alice.t("reminders.due")) and "1. " not in template.text
+    assert template.text.startswith(alice.t("reminders.due_first")) and "1. " not in template.text
 
 
 async def test_other_kinds_and_photo_by_pic_url(services, lite_db, fake, portrait_rgb, shipped_model, caplog):

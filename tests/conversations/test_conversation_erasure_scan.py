@@ -32,6 +32,8 @@ async def journey(engine: Engine, platform_id: str, photo: bytes, diary: str, *,
     await patient.tap("yes")
     await patient.tap("reminders")
     await patient.tap("weekly")
+    await patient.tap("evening")
+    await patient.text("Europe/Berlin")
     await patient.text(diary)  # free text at the menu: logged, answered with "tap a button"
     await patient.tap("checkin")
     await patient.tap("face")
