@@ -2,6 +2,7 @@
 
     acnebot staff add alice --role admin          # asks for the password twice
     echo "$PASSWORD" | acnebot staff add bob --role support --password-stdin
+    acnebot staff add carol --role clinician
     acnebot staff passwd alice | acnebot staff disable bob | acnebot staff list
 
 A new password or a disabled account ends that account's console sessions. There is no default account.
@@ -14,10 +15,9 @@ import getpass
 import sys
 
 from bot.console.passwords import WeakPassword, hash_password
+from bot.console.roles import ROLES
 from bot.settings import Settings
 from storage import Database
-
-ROLES = ("support", "admin")
 
 
 class StaffError(Exception):
