@@ -18,17 +18,22 @@
     meta.textContent = who + " · " + message.kind + " · " + message.at;
     item.appendChild(meta);
     if (message.photo) {
+      var photo = "/patients/" + encodeURIComponent(list.dataset.patient) + "/photos/" +
+        encodeURIComponent(message.photo);
+      var link = document.createElement("a");
+      link.href = photo + "/view";
       var image = document.createElement("img");
       image.className = "thumb";
       image.alt = list.dataset.labelPhoto;
-      image.src = "/patients/" + encodeURIComponent(list.dataset.patient) + "/photos/" +
-        encodeURIComponent(message.photo) + "?size=thumb";
-      item.appendChild(image);
+      image.src = photo + "?size=thumb";
+      link.appendChild(image);
+      item.appendChild(link);
     }
     if (message.text) {
       var text = document.createElement("div");
-      text.className = "text";
-      text.textContent = message.text;
+      var choice = message.kind === "choice";  // "c:yes": the option's data, shown as a tap
+      text.className = choice ? "text tap" : "text";
+      text.textContent = choice ? "\u25b8 " + message.text.slice(message.text.indexOf(":") + 1) : message.text;
       item.appendChild(text);
     }
     list.appendChild(item);
