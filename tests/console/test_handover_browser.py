@@ -1,7 +1,8 @@
 """A handover end to end in Chromium: a Telegram patient (the real python-telegram-bot transport polling the fake
 Bot API, tests/fakes/telegram_api.py) asks for a person; two support staff in two browser contexts see it in
 the queue; sue takes it, tom sees "taken by sue" and cannot reply; the patient's next message appears on sue's
-page without a reload (static/handover.js polling); sue's reply reaches the patient's chat; closing tells the
+page without a reload (static/handover.js polling); sue's reply reaches the patient's chat (and, once the
+patient blocks the bot, the page says the next one cannot be delivered); closing tells the
 patient; the transcript and the audit log show it all. A second patient, with a check-in, waits in the queue
 with their grade, date and referral flag. SQLite (the HTTP test covers PostgreSQL). Screenshots at
 laptop and phone width go to test-artifacts/console/."""
@@ -124,6 +125,13 @@ async def test_a_handover_with_two_staff_in_chromium(chromium_path, telegram, db
             assert width <= PHONE["width"], f"the handover page is {width}px wide on a phone"
             await shot(phone, "handover-phone", full_page=True)
             await phone.context.close()
+
+            telegram.fail_next("sendMessage", code=403, retry_after=None,
+                               description="Forbidden: bot was blocked by the user")
+            await sue.fill("#reply textarea", "Are you still there?")
+            await sue.get_by_role("button", name="Send").click()
+            await expect(sue.locator("#outcome")).to_contain_text("Cannot be delivered")
+            await expect(sue.locator("li.msg.staff").filter(has_text="Are you still there?")).to_be_visible()
 
             sent_before = len(telegram.calls)
             await sue.get_by_role("button", name="Close").click()

@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from bot.app import ENGINE, WECHAT
 from bot.settings import Settings
+from bot.webchat.routes import PUSHED
 from conversations.i18n import t
 from storage.columns import utcnow
 from tests.console.conftest import consented_patient
@@ -99,6 +100,10 @@ async def test_two_support_staff_and_a_wechat_patient(wechat, db, assessor, ship
     queue_sue, queue_tom = await sue.page("/handovers"), await tom.page("/handovers")
     assert OPENID in queue_sue and OPENID in queue_tom and "no check-in yet" in queue_tom
     handover = _handover_id(queue_sue)
+    assert (await sue.post(f"/handovers/{handover}/take", {}, csrf=False)).status == 403  # no CSRF token
+    stranger = make_staff(running.console)  # not signed in: the poll gets 401, the page a redirect to sign in
+    assert (await stranger.http.get(f"{running.console.url}/handovers/{handover}/messages")).status == 401
+    assert (await stranger.get(f"/handovers/{handover}")).headers["Location"].startswith("/login")
     assert (await sue.post(f"/handovers/{handover}/take", {})).headers["Location"] == f"/handovers/{handover}"
     lost = await tom.post(f"/handovers/{handover}/take", {})
     assert lost.status == 409 and "Already taken by sue." in await lost.text()
@@ -158,3 +163,30 @@ async def test_two_support_staff_and_a_wechat_patient(wechat, db, assessor, ship
         assert entry in audit, entry
     assert audit.count(("handover.reply", support_staff["sue"])) == 2
     assert not any(staff == support_staff["tom"] and action.startswith("handover.") for action, staff in audit)
+
+
+async def test_who_may_close_and_the_patient_going_back_to_the_bot(db, assessor, shipped_model, runners,  # noqa: F811
+                                                                  tmp_path, support_staff, make_staff):
+    running = await service_and_console(Settings(ACNEBOT_DATA_DIR=tmp_path), db, assessor, runners)
+    patient = await consented_patient(running.app[ENGINE], "web-patient-1")  # the local web chat
+    await patient.command("human")
+    sue, tom, ada = make_staff(running.console), make_staff(running.console), make_staff(running.console)
+    for who, name in ((sue, "sue"), (tom, "tom"), (ada, "ada")):
+        await who.login(name)
+
+    first = _handover_id(await tom.page("/handovers"))
+    assert "Take this handover in the queue to reply." in await tom.page(f"/handovers/{first}")
+    assert (await tom.post(f"/handovers/{first}/close", {})).status == 403  # support: only what they took
+    assert 'action="/handovers/%d/close"' % first in await ada.page(f"/handovers/{first}")
+    closed = await ada.post(f"/handovers/{first}/close", {})  # an admin may close any
+    assert closed.headers["Location"] == f"/handovers?closed={first}&outcome=closed"
+    told = [getattr(m, "text", "") for m in running.app[PUSHED].take(patient.user_id)]  # the page polls these
+    assert t("en", "person.closed_by_staff") in told
+
+    await patient.command("human")
+    second = _handover_id(await sue.page("/handovers"))
+    await sue.post(f"/handovers/{second}/take", {})
+    await patient.tap("bot")  # "Back to the bot"
+    assert (await (await sue.get(f"/handovers/{second}/messages?after=0")).json())["status"] == "closed"
+    assert (await sue.post(f"/handovers/{second}/reply", {"text": "Hello?"})).status == 403
+    assert "Nobody is waiting" in await sue.page("/handovers")
