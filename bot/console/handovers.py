@@ -24,7 +24,8 @@ from storage.repositories.handovers import ACTIVE
 routes = web.RouteTableDef()
 MAX_REPLY = 4000
 POLL_BATCH = 200
-OUTCOMES = {"delivered", "undeliverable", "failed", "closed", "closed_undeliverable", "empty"}
+REPLY_OUTCOMES = {"delivered", "undeliverable", "failed", "empty"}  # shown on the handover page
+CLOSE_OUTCOMES = {"closed", "closed_undeliverable"}  # shown in the queue
 
 
 REFUSALS = {403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict}
@@ -64,7 +65,7 @@ async def queue(request: web.Request, *, error: str | None = None, status: int =
     outcome = request.query.get("outcome")
     return render(request, "handovers.html", status=status, queued=queued, names=await _names(request),
                   error=error, holder=holder, me=request[STAFF_SESSION].staff.id,
-                  closed=request.query.get("closed", "")[:12], outcome=outcome if outcome in OUTCOMES else None)
+                  closed=request.query.get("closed", "")[:12], outcome=outcome if outcome in CLOSE_OUTCOMES else None)
 
 
 @routes.post("/handovers/{handover}/take")
@@ -92,7 +93,7 @@ async def page(request: web.Request) -> web.Response:
     outcome = request.query.get("outcome")
     return render(request, "handover.html", handover=handover, user=user, messages=messages,
                   last=assessments[-1] if assessments else None, names=await _names(request),
-                  outcome=outcome if outcome in OUTCOMES else None,
+                  outcome=outcome if outcome in REPLY_OUTCOMES else None,
                   may_reply=handover.status == "taken" and handover.taken_by == staff.id,
                   may_close=handover.status in ACTIVE and (handover.taken_by == staff.id or staff.role == "admin"),
                   can_deliver=HANDOVERS in request.app)

@@ -3,9 +3,11 @@
     acnebot staff add alice --role admin          # asks for the password twice
     echo "$PASSWORD" | acnebot staff add bob --role support --password-stdin
     acnebot staff add carol --role clinician
-    acnebot staff passwd alice | acnebot staff role bob clinician | acnebot staff disable bob | acnebot staff list
+    acnebot staff passwd alice | acnebot staff role bob clinician
+    acnebot staff disable bob | acnebot staff list
 
-A new password, a new role or a disabled account ends that account's console sessions. Roles: roles.py. There is no default account.
+A new password, a new role or a disabled account ends that account's console sessions (roles: roles.py).
+There is no default account.
 """
 from __future__ import annotations
 

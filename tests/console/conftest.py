@@ -22,6 +22,7 @@ from storage.columns import utcnow
 from tests.conversations.conversation_support import Patient
 from tests.pg_support import empty_database, migrated_schema
 
+CHROMIUM = Path("/usr/bin/chromium")
 PASSWORDS = {"ada": "admin password 1", "sam": "support password 1", "sue": "support password 2",
              "tom": "support password 3"}
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
@@ -185,3 +186,20 @@ async def make_staff(console: Console) -> AsyncIterator[Callable[[], Staff]]:
     yield make
     for each in made:
         await each.close()
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh test does, as root)")
+    pytest.importorskip("playwright.async_api", reason="playwright (the test extra) is not installed")
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture
+async def runners() -> AsyncIterator[list[web.AppRunner]]:
+    """What service_and_console started, stopped at the end of the test (console first, as serve() does)."""
+    started: list[web.AppRunner] = []
+    yield started
+    for runner in reversed(started):
+        await runner.cleanup()

@@ -2,10 +2,8 @@
 create_console_app with the service's HandoverService, both on port 0: the two halves of a handover."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import pytest_asyncio
 from aiohttp import web
 
 from bot.app import HANDOVERS, create_app, create_console_app
@@ -33,17 +31,8 @@ async def _listen(app: web.Application, runners: list[web.AppRunner]) -> str:
 
 async def service_and_console(settings: Settings, db: Database, assessor: Assessor,
                               runners: list[web.AppRunner]) -> Running:
-    """Both applications listening (the runners fixture stops them)."""
+    """Both applications listening (the runners fixture, tests/console/conftest.py, stops them)."""
     app = await create_app(settings, db=db, assessor=assessor)
     url = await _listen(app, runners)
     console_url = await _listen(create_console_app(db, settings, app[HANDOVERS]), runners)
     return Running(app, url, Console(console_url, FakeClock(), db))
-
-
-@pytest_asyncio.fixture
-async def runners() -> AsyncIterator[list[web.AppRunner]]:
-    """What service_and_console started, stopped at the end of the test (console first, as serve() does)."""
-    started: list[web.AppRunner] = []
-    yield started
-    for runner in reversed(started):
-        await runner.cleanup()

@@ -19,8 +19,8 @@ from bot.settings import Settings
 from conversations.i18n import t
 from tests.bot.conftest import Patient, Service
 from tests.console.conftest import PASSWORDS, checked_in_patient
-from tests.console.handover_support import runners, service_and_console  # noqa: F401 (a fixture)
-from tests.console.test_console_browser import ARTIFACTS, CHROMIUM_ARGS, LAPTOP, PHONE, chromium_path  # noqa: F401
+from tests.console.handover_support import service_and_console
+from tests.console.test_console_browser import ARTIFACTS, CHROMIUM_ARGS, LAPTOP, PHONE
 from tests.fakes.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.asyncio
@@ -36,7 +36,7 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_handover_with_two_staff_in_chromium(chromium_path, telegram, db, assessor, shipped_model,  # noqa: F811
+async def test_a_handover_with_two_staff_in_chromium(chromium_path, telegram, db, assessor, shipped_model,
                                                      runners, tmp_path, support_staff, face_photo):
     from playwright.async_api import async_playwright, expect
 

@@ -20,7 +20,7 @@ from bot.webchat.routes import PUSHED
 from conversations.i18n import t
 from storage.columns import utcnow
 from tests.console.conftest import consented_patient
-from tests.console.handover_support import runners, service_and_console  # noqa: F401 (a fixture)
+from tests.console.handover_support import service_and_console
 from tests.fakes.wechat_api import ACCOUNT_ID, AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat
 
 pytestmark = pytest.mark.asyncio
@@ -36,7 +36,7 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
     await fake.stop()
 
 
-async def _running(wechat: FakeWeChat, db, assessor, runners, tmp_path: Path):  # noqa: F811
+async def _running(wechat: FakeWeChat, db, assessor, runners, tmp_path: Path):
     settings = Settings(wechat_token=TOKEN, wechat_app_id=APP_ID, wechat_app_secret=APP_SECRET,
                         wechat_aes_key=AES_KEY, wechat_account_id=ACCOUNT_ID, wechat_api_base_url=wechat.url,
                         ACNEBOT_DATA_DIR=tmp_path)
@@ -73,7 +73,7 @@ def _handover_id(page: str) -> int:
     return int(re.search(r'action="/handovers/(\d+)/take"', page).group(1))
 
 
-async def test_two_support_staff_and_a_wechat_patient(wechat, db, assessor, shipped_model, runners,  # noqa: F811
+async def test_two_support_staff_and_a_wechat_patient(wechat, db, assessor, shipped_model, runners,
                                                       tmp_path, support_staff, make_staff):
     running = await _running(wechat, db, assessor, runners, tmp_path)
     patient = WeChatPatient(wechat, running)
@@ -165,7 +165,7 @@ async def test_two_support_staff_and_a_wechat_patient(wechat, db, assessor, ship
     assert not any(staff == support_staff["tom"] and action.startswith("handover.") for action, staff in audit)
 
 
-async def test_who_may_close_and_the_patient_going_back_to_the_bot(db, assessor, shipped_model, runners,  # noqa: F811
+async def test_who_may_close_and_the_patient_going_back_to_the_bot(db, assessor, shipped_model, runners,
                                                                   tmp_path, support_staff, make_staff):
     running = await service_and_console(Settings(ACNEBOT_DATA_DIR=tmp_path), db, assessor, runners)
     patient = await consented_patient(running.app[ENGINE], "web-patient-1")  # the local web chat
