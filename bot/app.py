@@ -142,12 +142,13 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
     return app
 
 
-def create_console_app(db: Database, settings: Settings) -> web.Application:
+def create_console_app(db: Database, settings: Settings,
+                       handovers: HandoverService | None = None) -> web.Application:
     """The staff console on `db` (its pages need a login; accounts come from `acnebot staff add`), with the
-    console route hooks' routes."""
+    console route hooks' routes; `handovers` (the public app's app[HANDOVERS]) sends staff replies."""
     from bot.console import PUBLIC, ConsoleConfig, build_console
 
-    console = build_console(db, ConsoleConfig.from_settings(settings))
+    console = build_console(db, ConsoleConfig.from_settings(settings), handovers)
     metrics.setup(console, db)  # for the Prometheus scraper and the container's health check: no login
     console[PUBLIC] |= {"/metrics", "/healthz"}
     for hook in CONSOLE_ROUTE_HOOKS:
@@ -211,8 +212,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    console_runner = web.AppRunner(create_console_app(app[DATABASE], settings), handle_signals=False,
-                                   access_log=None)
+    console_runner = web.AppRunner(create_console_app(app[DATABASE], settings, app[HANDOVERS]),
+                                   handle_signals=False, access_log=None)
     await console_runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -23,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 LANG_COOKIE = "acnebot_console_lang"
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "base-uri 'none'; frame-ancestors 'none'")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -57,6 +57,8 @@ class ConsoleConfig:
 DB = web.AppKey("console_db", Database)
 CONFIG = web.AppKey("console_config", ConsoleConfig)
 JINJA = web.AppKey("console_jinja", jinja2.Environment)
+# bot.handover.HandoverService: staff replies and closes pushed to the patient's chat (absent: replies cannot go).
+HANDOVERS = web.AppKey("console_handovers", object)
 # Paths anyone may open (the login page, styles; hooks add /metrics and /healthz); everything else needs a login.
 PUBLIC = web.AppKey("console_public", set)
 PUBLIC_PREFIXES = ("/static/", "/lang/")

@@ -1,10 +1,13 @@
-"""`acnebot staff add|passwd|disable|list`: console accounts, managed from the command line only.
+"""`acnebot staff add|passwd|role|disable|list`: console accounts, managed from the command line only.
 
     acnebot staff add alice --role admin          # asks for the password twice
     echo "$PASSWORD" | acnebot staff add bob --role support --password-stdin
-    acnebot staff passwd alice | acnebot staff disable bob | acnebot staff list
+    acnebot staff add carol --role clinician
+    acnebot staff passwd alice | acnebot staff role bob clinician
+    acnebot staff disable bob | acnebot staff list
 
-A new password or a disabled account ends that account's console sessions. There is no default account.
+A new password, a new role or a disabled account ends that account's console sessions (roles: roles.py).
+There is no default account.
 """
 from __future__ import annotations
 
@@ -14,10 +17,9 @@ import getpass
 import sys
 
 from bot.console.passwords import WeakPassword, hash_password
+from bot.console.roles import ROLES
 from bot.settings import Settings
 from storage import Database
-
-ROLES = ("support", "admin")
 
 
 class StaffError(Exception):
@@ -25,7 +27,7 @@ class StaffError(Exception):
 
 
 def add_arguments(sub: argparse._SubParsersAction) -> None:
-    staff = sub.add_parser("staff", help="staff console accounts: add, passwd, disable, list")
+    staff = sub.add_parser("staff", help="staff console accounts: add, passwd, role, disable, list")
     actions = staff.add_subparsers(dest="staff_command", required=True)
     add = actions.add_parser("add", help="create an account (password asked, or read from stdin)")
     add.add_argument("username")
@@ -34,6 +36,9 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
     passwd = actions.add_parser("passwd", help="set a new password (ends the account's sessions)")
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
+    role = actions.add_parser("role", help="give an account another role (ends its sessions)")
+    role.add_argument("username")
+    role.add_argument("new_role", choices=ROLES)
     disable = actions.add_parser("disable", help="disable an account (ends its sessions)")
     disable.add_argument("username")
     actions.add_parser("list", help="list the accounts")
@@ -83,8 +88,13 @@ async def _run(args: argparse.Namespace) -> int:
         if command == "passwd":
             await db.staff.set_password(args.username, password_hash)
             await db.staff.set_disabled(args.username, False)
+            done = "new password for"
+        elif command == "role":
+            await db.staff.set_role(args.username, args.new_role)
+            done = f"role {args.new_role} for"
         else:
             await db.staff.set_disabled(args.username, True)
+            done = "disabled"
         await db.staff_sessions.delete_sessions_of(account.id)
-        print(f"{'new password for' if command == 'passwd' else 'disabled'} {args.username}")
+        print(f"{done} {args.username}")
         return 0

@@ -1,6 +1,7 @@
 """The console's pages about patients: the list, one patient, the transcript, their pictures, erasure, audit.
 
 Every view of a patient's data is written to the audit log first (who, what, which patient; never the data).
+A role that may not browse (roles.py) sees only the patients who asked for a person and are still waiting.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from bot.console import pictures
 from bot.console.auth import require_admin
+from bot.console.roles import may_browse, may_see_patient
 from bot.console.site import CONFIG, DB, STAFF_SESSION, fail, render
 from pipeline.types import REGIONS
 from storage import NotFound
@@ -28,16 +30,20 @@ async def _audit(request: web.Request, action: str, patient_id: int | None, **de
                                        subject_user_id=patient_id, detail=detail or None)
 
 
-def _patient_id(request: web.Request) -> int:
+async def _patient_id(request: web.Request) -> int:
+    """The patient in the path, refused (403) to a role that may not see them now."""
     try:
-        return int(request.match_info["patient"])
+        patient_id = int(request.match_info["patient"])
     except ValueError:
         raise web.HTTPNotFound() from None
+    if not await may_see_patient(request.app[DB], request[STAFF_SESSION].staff, patient_id):
+        raise web.HTTPForbidden(text=fail(request, 403, "error.forbidden").text, content_type="text/html")
+    return patient_id
 
 
 async def _patient(request: web.Request):
     try:
-        return await request.app[DB].users.get_user(_patient_id(request))
+        return await request.app[DB].users.get_user(await _patient_id(request))
     except NotFound:
         raise web.HTTPNotFound(text=fail(request, 404, "error.not_found").text, content_type="text/html") from None
 
@@ -65,7 +71,8 @@ async def patients(request: web.Request) -> web.Response:
     grade = query.get("grade") if query.get("grade") in GRADES else None
     where = PatientFilter(channel=query.get("channel") or None, handle=(query.get("q") or "").strip()[:128] or None,
                           since=_date(query.get("from")), until=_date(query.get("to"), next_day=True),
-                          grade=grade, needs_doctor=query.get("doctor") == "1")
+                          grade=grade, needs_doctor=query.get("doctor") == "1",
+                          handover_only=not may_browse(request[STAFF_SESSION].staff))
     size = request.app[CONFIG].page_size
     try:
         page = max(1, int(query.get("page", "1")))
@@ -111,7 +118,7 @@ async def transcript(request: web.Request) -> web.Response:
 
 @routes.get("/patients/{patient}/photos/{photo}")
 async def photo(request: web.Request) -> web.Response:
-    db, patient_id = request.app[DB], _patient_id(request)
+    db, patient_id = request.app[DB], await _patient_id(request)
     try:
         photo_id = int(request.match_info["photo"])
         data = await db.photos.load_photo(photo_id, user_id=patient_id)
@@ -136,7 +143,7 @@ async def photo_page(request: web.Request) -> web.Response:
 
 @routes.get("/patients/{patient}/checkins/{assessment}/annotated/{index}")
 async def annotated(request: web.Request) -> web.Response:
-    db, patient_id = request.app[DB], _patient_id(request)
+    db, patient_id = request.app[DB], await _patient_id(request)
     try:
         assessment = await db.assessments.get_assessment(int(request.match_info["assessment"]), user_id=patient_id)
         index = int(request.match_info["index"])

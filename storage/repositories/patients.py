@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from storage import models
+from storage.repositories.handovers import ACTIVE
 from storage.units import Transactions
 
 
@@ -18,6 +19,7 @@ class PatientFilter:
     until: datetime | None = None  # first contact before
     grade: str | None = None  # of the latest check-in
     needs_doctor: bool = False  # the latest check-in advised a doctor
+    handover_only: bool = False  # only patients with an open or taken handover (who asked for a person)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,9 @@ class PatientRepository:
             query = query.where(latest.c.grade == where.grade)
         if where.needs_doctor:
             query = query.where(latest.c.referral.is_(True))
+        if where.handover_only:
+            H = models.Handover
+            query = query.where(select(H.id).where(H.user_id == U.id, H.status.in_(ACTIVE)).exists())
         async with self._tx.begin() as session:
             total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
             rows = (await session.execute(query.order_by(U.created_at.desc(), U.id.desc())

@@ -22,7 +22,9 @@ from storage.columns import utcnow
 from tests.conversations.conversation_support import Patient
 from tests.pg_support import empty_database, migrated_schema
 
-PASSWORDS = {"ada": "admin password 1", "sam": "support password 1"}
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORDS = {"ada": "admin password 1", "sam": "support password 1", "sue": "support password 2",
+             "tom": "support password 3"}
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -56,10 +58,18 @@ async def db(backend: str, tmp_path: Path, console_pg_schema: str | BaseExceptio
 
 @pytest_asyncio.fixture
 async def staff(db: Database) -> dict[str, int]:
-    """An admin (ada) and a support account (sam), as `acnebot staff add` makes them."""
+    """An admin (ada) and a clinician (sam, who browses patients read-only), as `acnebot staff add` makes them."""
     ada = await db.staff.create_staff("ada", hash_password(PASSWORDS["ada"]), role="admin")
-    sam = await db.staff.create_staff("sam", hash_password(PASSWORDS["sam"]), role="support")
+    sam = await db.staff.create_staff("sam", hash_password(PASSWORDS["sam"]), role="clinician")
     return {"ada": ada.id, "sam": sam.id}
+
+
+@pytest_asyncio.fixture
+async def support_staff(db: Database, staff: dict[str, int]) -> dict[str, int]:
+    """Two support accounts (sue, tom): the handover queue, and only patients who asked for a person."""
+    made = {name: await db.staff.create_staff(name, hash_password(PASSWORDS[name]), role="support")
+            for name in ("sue", "tom")}
+    return {**staff, **{name: account.id for name, account in made.items()}}
 
 
 async def checked_in_patient(engine: Engine, user_id: str, *photos: bytes, channel: str = "telegram") -> Patient:
@@ -176,3 +186,20 @@ async def make_staff(console: Console) -> AsyncIterator[Callable[[], Staff]]:
     yield make
     for each in made:
         await each.close()
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh test does, as root)")
+    pytest.importorskip("playwright.async_api", reason="playwright (the test extra) is not installed")
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture
+async def runners() -> AsyncIterator[list[web.AppRunner]]:
+    """What service_and_console started, stopped at the end of the test (console first, as serve() does)."""
+    started: list[web.AppRunner] = []
+    yield started
+    for runner in reversed(started):
+        await runner.cleanup()

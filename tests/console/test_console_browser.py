@@ -3,27 +3,16 @@ on a real port, with patients made through the real Engine and pipeline (SQLite;
 PostgreSQL). Screenshots of the main pages at laptop and phone width go to test-artifacts/console/."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import REPO
 from tests.console.conftest import PASSWORDS, checked_in_patient, consented_patient
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-default-apps", "--disable-extensions",
                  "--disable-domain-reliability", "--disable-client-side-phishing-detection", "--metrics-recording-only"]
 ARTIFACTS = REPO / "test-artifacts" / "console"
 LAPTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh test does, as root)")
-    pytest.importorskip("playwright.async_api", reason="playwright (the test extra) is not installed")
-    return CHROMIUM
 
 
 @pytest.mark.asyncio

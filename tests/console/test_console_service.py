@@ -61,10 +61,13 @@ def test_staff_commands_and_the_served_console(tmp_path: Path, staff_command):
     assert staff_command("add", "sam", "--role", "support", "--password-stdin",
                          password="support password 1\n")[0] == 0
     assert staff_command("passwd", "ada", "--password-stdin", password="second password 2\n")[0] == 0
+    assert staff_command("role", "sam", "clinician")[0] == 0
+    with pytest.raises(SystemExit):  # not a role: argparse refuses it
+        staff_command("role", "sam", "owner")
     assert staff_command("disable", "sam")[0] == 0
     assert staff_command("disable", "nobody")[0] == 1
     listed = staff_command("list")[1].splitlines()
-    assert [line.split("\t")[:3] for line in listed] == [["ada", "admin", "active"], ["sam", "support", "disabled"]]
+    assert [line.split("\t")[:3] for line in listed] == [["ada", "admin", "active"], ["sam", "clinician", "disabled"]]
     stored = (tmp_path / "acnebot.db").read_bytes()
     assert b"second password 2" not in stored and b"$argon2id$" in stored
 
