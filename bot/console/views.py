@@ -93,7 +93,7 @@ async def patient(request: web.Request) -> web.Response:
     await _audit(request, "console.view_patient", user.id)
     profile = await db.profiles.load_profile(user.id)
     assessments = await db.assessments.list_assessments(user.id)
-    reminder = await db.reminders.get_reminder(user.id)
+    reminder = await db.reminders.schedule(user.id)  # in the patient's time zone
     return render(request, "patient.html", user=user, profile=profile, reminder=reminder,
                   assessments=list(reversed(assessments)), regions=REGIONS,
                   lesion_types=_lesion_types(assessments))

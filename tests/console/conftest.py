@@ -80,6 +80,8 @@ async def checked_in_patient(engine: Engine, user_id: str, *photos: bytes, chann
     await patient.tap("yes")
     await patient.command("remind")
     await patient.tap("weekly")
+    await patient.tap("evening")
+    await patient.text("Europe/Berlin")
     for visit, photo in enumerate(photos):
         await patient.tap("checkin")
         await patient.tap("face")

@@ -42,7 +42,7 @@ async def test_a_support_user_reviews_a_patient_and_every_view_is_audited(
 
     page = await sam.page(f"/patients/{user.id}")
     assert saved.grade in page and f"Score {saved.score}" in page and "Every week" not in page
-    assert "weekly" in page and "18:00" in page  # the reminder schedule
+    assert "weekly" in page and "19:00 (Europe/Berlin)" in page  # the schedule, in the patient's zone
     assert "age" in page and "24" in page  # profile answers
     assert f"/patients/{user.id}/delete" not in page  # support staff get no delete button
     for region, counts in saved.counts.items():
