@@ -223,7 +223,8 @@ class TelegramTransport:
             data = bytes(await call_api(file.download_as_bytearray, "file download"))
         except BadRequest as error:  # too big for the Bot API, or gone: the engine says what it can take
             log.info("Telegram update %s: photo not downloadable (%s)", update.update_id, type(error).__name__)
-            return await self._turn(update, "other")
+            too_large = "too big" in str(error).lower()
+            return await self._turn(update, "other", "too_large" if too_large else "")
         await self._turn(update, "photo", photo=data, photo_as_document=as_document,
                          media_group=message.media_group_id)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from conversations.i18n import resolve_locale, t
+from conversations.i18n import catalogue, resolve_locale, t
 from conversations.messages import Choices, InboundEvent, Outgoing, Text
 from storage import Database, User
 
@@ -102,7 +102,10 @@ class Turn:
         """Something the current step cannot take (a sticker, text instead of a photo, ...): say so, say what
         is expected, and ask again."""
         expects = self.steps[self.step].expects
-        self.say(f"unexpected.{self.event.kind}")
+        kind, detail = self.event.kind, self.event.payload
+        # "other" may say why (a file too large to download): unexpected.other.<why> when the catalogue has it
+        specific = f"unexpected.{kind}.{detail}"
+        self.say(specific if kind == "other" and detail and specific in catalogue("en") else f"unexpected.{kind}")
         self.say(expects if isinstance(expects, str) else expects(self))
         await self.reprompt()
 
