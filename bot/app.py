@@ -24,6 +24,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import text
 
+from bot.recovery import Recovery
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from storage import Database
@@ -35,6 +36,7 @@ DATABASE = web.AppKey("database", Database)
 ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
 TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
+RECOVERY = web.AppKey("recovery", Recovery)
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -85,8 +87,8 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
                                  photo_key=settings.reveal("photo_key"))
     try:
         owns_assessor = assessor is None
-        assessor = assessor or Assessor(workers=settings.assessment_workers)
-        engine = Engine(db, assessor)
+        assessor = assessor or Assessor(workers=settings.assessment_workers, queue=settings.assessment_queue)
+        engine = Engine(db, assessor, owner=settings.replica)
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
         app.cleanup_ctx.append(_closing(db.close if owns_db else None))
@@ -101,6 +103,8 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             if settings.webhook_mode:
                 app.router.add_post(settings.webhook_path, transport.webhook)
             app.cleanup_ctx.append(_telegram)
+        app[RECOVERY] = Recovery(engine, {"telegram": app[TELEGRAM].push} if TELEGRAM in app else {})
+        app.cleanup_ctx.append(_recovery)
         add_routes(app, engine)
     except BaseException:
         if owns_db:
@@ -135,6 +139,24 @@ async def _telegram(app: web.Application) -> AsyncIterator[None]:
     await transport.start()
     yield
     await transport.stop()
+
+
+async def _recovery(app: web.Application) -> AsyncIterator[None]:
+    """Takes back this replica's unfinished work, then re-offers queued work until shutdown. Stopped first on
+    shutdown, so the assessments it started finish while the assessor's threads are still there."""
+    recovery, stop = app[RECOVERY], asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await recovery.take_back()
+        except Exception as error:  # the database is not there yet: the re-offer rounds try again
+            log.warning("taking back unfinished work failed: %s", type(error).__name__)
+        await recovery.run(app[SETTINGS].recovery_interval, stop)
+
+    task = asyncio.create_task(work())
+    yield
+    stop.set()
+    await task
 
 
 # -- running -------------------------------------------------------------------------------------------------

@@ -17,7 +17,12 @@ lives in the repository.
 | HOST / PORT | 127.0.0.1 without a messenger token, else 0.0.0.0 / 8080 | web chat, webhooks, /healthz |
 | CONSOLE_HOST / CONSOLE_PORT | 127.0.0.1 / 8081 | the staff console and /metrics |
 | ASSESSMENT_WORKERS | 2 | assessments run at once (threads) |
-| ASSESSMENT_QUEUE | 100 | assessments that may wait for a worker (kept for the Assessor; unused yet) |
+| ASSESSMENT_QUEUE | 100 | assessments that wait for a worker in memory; past it they wait in the database and the patient is told their place (bot/recovery.py sends the result) |
+| REPLICA_ID | <hostname>:<PORT> | this replica's name in work markers: set a stable, unique one per replica (a restarted replica takes back its own unfinished work) |
+| RECOVERY_INTERVAL | 5 | seconds between rounds that run queued assessments and work of replicas gone longer than 10 minutes |
+| TELEGRAM_TIMEOUT | 20 | seconds a Bot API request or file download may take to send or to answer (connect: 10) |
+| RATE_MESSAGES_PER_MINUTE | 30 | messages a patient may send per minute (a token bucket in the database, shared by replicas) |
+| RATE_CHECKINS_PER_DAY | 10 | check-ins a patient may start per day |
 | LOG_LEVEL | INFO | |
 
 Secrets are `SecretStr`: they print as `**********`, so logging a Settings object leaks nothing.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -58,6 +64,11 @@ class Settings(BaseSettings):
 
     assessment_workers: int = Field(2, ge=1)
     assessment_queue: int = Field(100, ge=0)
+    replica_id: str | None = None
+    recovery_interval: float = Field(5.0, gt=0)
+    telegram_timeout: float = Field(20.0, gt=0)
+    rate_messages_per_minute: int = Field(30, ge=1)
+    rate_checkins_per_day: int = Field(10, ge=1)
     log_level: str = "INFO"
 
     @field_validator("telegram_webhook_url")
@@ -102,6 +113,10 @@ class Settings(BaseSettings):
         if self.host_setting:
             return self.host_setting
         return "0.0.0.0" if self.messengers else "127.0.0.1"
+
+    @property
+    def replica(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def webhook_path(self) -> str | None:

@@ -48,6 +48,7 @@ CONCURRENT_UPDATES = 16  # updates handled at once, over all patients
 ATTEMPTS = 4  # per outbound call: flood control (429) and timeouts are retried
 MAX_RETRY_WAIT = 60.0  # seconds; a longer retry_after gives up
 ACTION_REFRESH = 4.5  # seconds: Telegram shows a chat action for 5 s
+CONNECT_TIMEOUT = 10.0  # seconds to connect to the Bot API, or to wait for a free pooled connection
 
 PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 
@@ -102,7 +103,9 @@ class TelegramTransport:
                    .base_url(settings.telegram_base_url)
                    .base_file_url(settings.telegram_base_file_url)
                    .concurrent_updates(self.processor)
-                   .connect_timeout(10).read_timeout(20).write_timeout(20).media_write_timeout(60)
+                   .connect_timeout(CONNECT_TIMEOUT).read_timeout(settings.telegram_timeout)
+                   .write_timeout(settings.telegram_timeout).media_write_timeout(3 * settings.telegram_timeout)
+                   .pool_timeout(CONNECT_TIMEOUT).get_updates_connect_timeout(CONNECT_TIMEOUT)
                    .get_updates_read_timeout(POLL_TIMEOUT + 10))
         if settings.webhook_mode:
             builder = builder.updater(None)
@@ -161,6 +164,10 @@ class TelegramTransport:
                                "setMyCommands")
             except TelegramError as error:  # the menu is a convenience; the bot works without it
                 log.warning("Telegram: could not register the %s command menu: %s", locale, type(error).__name__)
+
+    async def push(self, platform_user_id: str, messages: Sequence[Outgoing]) -> None:
+        """Messages that answer no update (finished work after a restart or a full queue), to the private chat."""
+        await Reply(self.application, int(platform_user_id)).render(messages)
 
     # -- webhook -----------------------------------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:

@@ -9,6 +9,8 @@ message log. A step that needs the pipeline ends its transaction first; the work
 with no transaction open (an SQLite transaction blocks every other patient), then a second short transaction
 reloads the state and runs the step's continuation. Replies produced before the work (Typing, "analysing…")
 go to `on_progress` right away when the caller gives one, otherwise they lead the returned list.
+The work is marked in the stored state while it runs (conversations/inflight.py): a restart, or an assessment
+queue that is full (the patient is told their place), leaves it there for `resume_work`.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from conversations import flows
-from conversations.assessor import Assessor
+from conversations import inflight
+from conversations.assessor import Assessor, QueueFull
 from conversations.flows.turn import Turn
 from conversations.i18n import resolve_locale, t
 from conversations.jobs import JOBS, JobContext
@@ -32,10 +35,11 @@ ATTEMPTS = 3  # a turn that lost a race on the state row (StaleState) is handled
 
 
 class Engine:
-    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180):
+    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180, owner: str = "local"):
         self.db = db
         self.assessor = assessor
         self.photo_retention_days = photo_retention_days
+        self.owner = owner  # this replica's name in work markers (REPLICA_ID)
 
     async def handle(self, event: InboundEvent, on_progress: OnProgress | None = None) -> list[Outgoing]:
         for attempt in range(1, ATTEMPTS + 1):
@@ -71,6 +75,7 @@ class Engine:
                      else ConversationState(user_id=user.id))
             turn = self._turn(user, event, state)
             await flows.run(turn)
+            inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
             # A photo is logged once its check is done, with the id it is stored under (if it is kept).
             inbound_logged = not (turn.work is not None and event.kind == "photo")
             await self._store(turn, state, log_inbound=inbound_logged)
@@ -88,6 +93,9 @@ class Engine:
 
             try:
                 outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user.id, event, queued), work.args)
+            except QueueFull as full:  # it waits in the stored state; the re-offer loop runs it and sends the result
+                replies.extend(await self._queue(user.id, event.message_id, full.place))
+                return replies
             except Exception as error:  # the continuation tells the patient; the loop must go on
                 log.warning("job %s for user %s failed: %s", work.job, user.id, type(error).__name__)
                 outcome = error
@@ -97,6 +105,7 @@ class Engine:
                     state = await self.db.states.load_state(user.id, for_update=True)
                     turn = self._turn(user, event, state)
                     await flows.resume(turn, work, outcome)
+                    inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
                     log_inbound = not inbound_logged and turn.work is None
                     await self._store(turn, state, log_inbound=log_inbound, notes=notes)
                     inbound_logged = inbound_logged or log_inbound
@@ -104,6 +113,65 @@ class Engine:
                 return replies
         replies.extend(turn.out)
         return replies
+
+    async def _queue(self, user_id: int, message_id: str, place: int) -> list[Outgoing]:
+        async with self.db.transaction():
+            user = await self.db.users.get_user(user_id)
+            state = await self.db.states.load_state(user_id, for_update=True)
+            turn = self._turn(user, None, state)
+            found = inflight.marker(turn.data, message_id)
+            if found is None:
+                return []
+            inflight.record(turn.data, message_id, inflight.as_work(found), owner=found["owner"], now=turn.now,
+                            status="queued")
+            turn.say("busy.queued", n=place)
+            await self._store(turn, state, log_inbound=False)
+        return turn.out
+
+    async def resume_work(self, user_id: int, message_id: str, *, claim: Callable[[dict], bool]) -> list[Outgoing]:
+        """Finishes the work a message asked for that was cut short or queued, if `claim(marker)` says it is ours
+        to take (the marker is re-checked under the state's row lock, so replicas take each one once). An
+        assessment runs again and its result is returned; other work is dropped with "please send it again"."""
+        async with self.db.transaction():
+            try:
+                user = await self.db.users.get_user(user_id)
+            except NotFound:
+                return []
+            state = await self.db.states.load_state(user_id, for_update=True)
+            turn = self._turn(user, None, state)
+            found = inflight.marker(turn.data, message_id)
+            if found is None or not claim(found):
+                return []
+            work = inflight.as_work(found)
+            if work.job in inflight.RESUMABLE:
+                inflight.record(turn.data, message_id, work, owner=self.owner, now=turn.now)
+            else:
+                await flows.interrupted(turn, work)
+                inflight.record(turn.data, message_id, None, owner=self.owner, now=turn.now)
+            await self._store(turn, state, log_inbound=False)
+        if work.job not in inflight.RESUMABLE:
+            return turn.out
+        try:
+            outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user.id, None, _nobody), work.args)
+        except QueueFull:
+            await self._queue(user.id, message_id, self.assessor.queue or 0)
+            return []
+        except Exception as error:
+            log.warning("resumed job %s for user %s failed: %s", work.job, user.id, type(error).__name__)
+            outcome = error
+        async with self.db.transaction():
+            try:
+                user = await self.db.users.get_user(user_id)
+            except NotFound:
+                return []
+            state = await self.db.states.load_state(user_id, for_update=True)
+            turn = self._turn(user, None, state)
+            if inflight.marker(turn.data, message_id) is None:
+                return []
+            await flows.resume(turn, work, outcome)
+            inflight.record(turn.data, message_id, None, owner=self.owner, now=turn.now)
+            await self._store(turn, state, log_inbound=False)
+        return turn.out
 
     async def reminder(self, user_id: int) -> list[Outgoing]:
         """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send."""
@@ -143,6 +211,10 @@ class Engine:
             logged = _loggable(message)
             if logged is not None:
                 await self.db.messages.log_message(user_id, "out", message.type, logged)
+
+
+async def _nobody(place: int) -> None:
+    """Resumed work has no chat to tell its place in line to."""
 
 
 def _loggable(message: Outgoing) -> str | None:

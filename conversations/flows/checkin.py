@@ -112,6 +112,18 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
         await next_need(turn)
 
 
+async def photo_interrupted(turn: Turn, args: dict) -> None:
+    """The service restarted while this photo was checked: it was never kept, so ask for it again."""
+    checkin = turn.data.get("checkin")
+    entry = next((p for p in checkin["photos"] if p["key"] == args.get("key")), None) if checkin else None
+    if entry is None:  # the check-in was cancelled or restarted since
+        return
+    checkin["photos"].remove(entry)
+    turn.say("interrupted.photo")
+    if turn.step in (FACE_PHOTO, REGION_PHOTO):
+        await next_need(turn)
+
+
 async def next_need(turn: Turn) -> None:
     """Ask for the next photo, or go on to the questions once every photo is in."""
     from conversations.flows.questions import start_checkin_questions

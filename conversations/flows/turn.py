@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from conversations.i18n import catalogue, resolve_locale, t
+from conversations.i18n import resolve_locale, t
 from conversations.messages import Choices, InboundEvent, Outgoing, Text
 from storage import Database, User
 
 Handler = Callable[["Turn"], Awaitable[None]]
+# An "other" event's payload may say why it could not be used (a transport sets it): the text that explains it.
+OTHER_REASONS = {"too_large": "unexpected.other.too_large"}
 PRE_CONSENT = "c"  # choice data prefix of the consent prompt, which has no stored state (and so no nonce)
 
 
@@ -102,10 +104,8 @@ class Turn:
         """Something the current step cannot take (a sticker, text instead of a photo, ...): say so, say what
         is expected, and ask again."""
         expects = self.steps[self.step].expects
-        kind, detail = self.event.kind, self.event.payload
-        # "other" may say why (a file too large to download): unexpected.other.<why> when the catalogue has it
-        specific = f"unexpected.{kind}.{detail}"
-        self.say(specific if kind == "other" and detail and specific in catalogue("en") else f"unexpected.{kind}")
+        kind = self.event.kind
+        self.say(OTHER_REASONS.get(self.event.payload, "unexpected.other") if kind == "other" else f"unexpected.{kind}")
         self.say(expects if isinstance(expects, str) else expects(self))
         await self.reprompt()
 
