@@ -27,6 +27,7 @@ from sqlalchemy import text
 from bot.recovery import Recovery
 from bot.settings import Settings
 from conversations import Assessor, Engine
+from conversations.limits import RateLimits
 from storage import Database
 
 log = logging.getLogger("acnebot")
@@ -88,7 +89,8 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
     try:
         owns_assessor = assessor is None
         assessor = assessor or Assessor(workers=settings.assessment_workers, queue=settings.assessment_queue)
-        engine = Engine(db, assessor, owner=settings.replica)
+        limits = RateLimits(settings.rate_messages_per_minute, settings.rate_checkins_per_day)
+        engine = Engine(db, assessor, owner=settings.replica, limits=limits)
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
         app.cleanup_ctx.append(_closing(db.close if owns_db else None))

@@ -25,6 +25,7 @@ from conversations.assessor import Assessor, QueueFull
 from conversations.flows.turn import Turn
 from conversations.i18n import resolve_locale, t
 from conversations.jobs import JOBS, JobContext
+from conversations.limits import MESSAGE, REFUSALS, RateLimits
 from conversations.messages import Choices, Image, InboundEvent, Outgoing, Text, Typing
 from storage import ConversationState, Database, NotFound, StaleState, User
 from storage.columns import utcnow
@@ -35,8 +36,10 @@ ATTEMPTS = 3  # a turn that lost a race on the state row (StaleState) is handled
 
 
 class Engine:
-    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180, owner: str = "local"):
+    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180, owner: str = "local",
+                 limits: RateLimits | None = None):
         self.db = db
+        self.limits = limits  # None: no rate limits (tests, the local demo's caller decides)
         self.assessor = assessor
         self.photo_retention_days = photo_retention_days
         self.owner = owner  # this replica's name in work markers (REPLICA_ID)
@@ -74,6 +77,8 @@ class Engine:
             state = (await self.db.states.load_state(user.id, for_update=True) if consented
                      else ConversationState(user_id=user.id))
             turn = self._turn(user, event, state)
+            if consented and not await self._allowed(turn, MESSAGE):
+                return turn.out  # nothing but the dedup mark and the bucket is stored
             await flows.run(turn)
             inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
             # A photo is logged once its check is done, with the id it is stored under (if it is kept).
@@ -116,10 +121,8 @@ class Engine:
 
     async def _queue(self, user_id: int, message_id: str, place: int) -> list[Outgoing]:
         async with self.db.transaction():
-            user = await self.db.users.get_user(user_id)
-            state = await self.db.states.load_state(user_id, for_update=True)
-            turn = self._turn(user, None, state)
-            found = inflight.marker(turn.data, message_id)
+            turn, state = await self._locked_turn(user_id)
+            found = inflight.marker(turn.data, message_id) if turn else None
             if found is None:
                 return []
             inflight.record(turn.data, message_id, inflight.as_work(found), owner=found["owner"], now=turn.now,
@@ -133,13 +136,8 @@ class Engine:
         to take (the marker is re-checked under the state's row lock, so replicas take each one once). An
         assessment runs again and its result is returned; other work is dropped with "please send it again"."""
         async with self.db.transaction():
-            try:
-                user = await self.db.users.get_user(user_id)
-            except NotFound:
-                return []
-            state = await self.db.states.load_state(user_id, for_update=True)
-            turn = self._turn(user, None, state)
-            found = inflight.marker(turn.data, message_id)
+            turn, state = await self._locked_turn(user_id)
+            found = inflight.marker(turn.data, message_id) if turn else None
             if found is None or not claim(found):
                 return []
             work = inflight.as_work(found)
@@ -152,26 +150,40 @@ class Engine:
         if work.job not in inflight.RESUMABLE:
             return turn.out
         try:
-            outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user.id, None, _nobody), work.args)
+            outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user_id, None, _nobody), work.args)
         except QueueFull:
-            await self._queue(user.id, message_id, self.assessor.queue or 0)
+            await self._queue(user_id, message_id, self.assessor.queue or 0)
             return []
         except Exception as error:
-            log.warning("resumed job %s for user %s failed: %s", work.job, user.id, type(error).__name__)
+            log.warning("resumed job %s for user %s failed: %s", work.job, user_id, type(error).__name__)
             outcome = error
         async with self.db.transaction():
-            try:
-                user = await self.db.users.get_user(user_id)
-            except NotFound:
-                return []
-            state = await self.db.states.load_state(user_id, for_update=True)
-            turn = self._turn(user, None, state)
-            if inflight.marker(turn.data, message_id) is None:
+            turn, state = await self._locked_turn(user_id)
+            if turn is None or inflight.marker(turn.data, message_id) is None:
                 return []
             await flows.resume(turn, work, outcome)
             inflight.record(turn.data, message_id, None, owner=self.owner, now=turn.now)
             await self._store(turn, state, log_inbound=False)
         return turn.out
+
+    async def _allowed(self, turn: Turn, kind: str) -> bool:
+        """Takes one of the patient's `kind` tokens; refused, says so once (until one is allowed again)."""
+        if self.limits is None:
+            return True
+        capacity, period = self.limits.rule(kind)
+        taken = await self.db.limits.take(turn.user.id, kind, capacity, period, turn.now)
+        if not taken.allowed and taken.first_refusal:
+            turn.say(REFUSALS[kind], n=capacity)
+        return taken.allowed
+
+    async def _locked_turn(self, user_id: int) -> tuple[Turn | None, ConversationState | None]:
+        """A turn with no event on the patient's locked state (inside a transaction); None once erased."""
+        try:
+            user = await self.db.users.get_user(user_id)
+        except NotFound:
+            return None, None
+        state = await self.db.states.load_state(user_id, for_update=True)
+        return self._turn(user, None, state), state
 
     async def reminder(self, user_id: int) -> list[Outgoing]:
         """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send."""
@@ -190,7 +202,8 @@ class Engine:
 
     def _turn(self, user: User, event: InboundEvent | None, state: ConversationState) -> Turn:
         return Turn(db=self.db, user=user, event=event, step=state.step, data=copy.deepcopy(state.data),
-                    steps=flows.STEPS, now=utcnow(), photo_retention_days=self.photo_retention_days)
+                    steps=flows.STEPS, now=utcnow(), photo_retention_days=self.photo_retention_days,
+                    allowed=self._allowed)
 
     async def _store(self, turn: Turn, state: ConversationState, *, log_inbound: bool,
                      notes: list[Outgoing] = ()) -> None:

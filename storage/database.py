@@ -26,6 +26,7 @@ from storage.repositories.audit import AuditRepository
 from storage.repositories.cache import CacheRepository
 from storage.repositories.dedup import DedupRepository
 from storage.repositories.erasure import ErasureRepository
+from storage.repositories.limits import RateLimitRepository
 from storage.repositories.messages import MessageRepository
 from storage.repositories.photos import PhotoRepository
 from storage.repositories.profiles import ProfileRepository
@@ -52,6 +53,7 @@ class Database:
         self.audit = AuditRepository(self._tx)
         self.cache = CacheRepository(self._tx)
         self.erasure = ErasureRepository(self._tx)
+        self.limits = RateLimitRepository(self._tx)
 
     @classmethod
     async def open(cls, url: str | None = None, *, data_dir: Path | None = None, photo_key: str | None = None,

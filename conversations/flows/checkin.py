@@ -14,6 +14,7 @@ from conversations.assessor import PhotoVerdict
 from conversations.flows.names import CHECKIN_MODE, FACE_PHOTO, MENU, QUESTION, REGION_PHOTO
 from conversations.flows.turn import Turn, Work
 from conversations.i18n import catalogue
+from conversations.limits import CHECKIN
 from conversations.summaries import region_label
 from pipeline.types import REGIONS
 
@@ -22,6 +23,8 @@ PENDING_TIMEOUT = timedelta(minutes=2)  # a check interrupted by a restart: the 
 
 
 async def new_checkin(turn: Turn) -> None:
+    if turn.allowed is not None and not await turn.allowed(turn, CHECKIN):
+        return await turn.goto(MENU)
     turn.clear("checkin", "quiz", "analysis", "compare")
     turn.data["checkin"] = {"id": secrets.token_hex(4), "mode": None, "photos": [], "skipped": [], "groups": []}
     await turn.goto(CHECKIN_MODE)

@@ -55,6 +55,7 @@ class Turn:
     erased: bool = False  # the patient's data was deleted in this turn: nothing more may be stored
     photo_id: int | None = None  # the stored photo this turn's inbound message refers to
     photo_retention_days: int = 180  # said in the consent text; bot/ deletes older photos
+    allowed: Callable[["Turn", str], Awaitable[bool]] | None = None  # the engine's rate limits: allowed(turn, kind)
 
     def __post_init__(self) -> None:
         self.locale = self.locale or resolve_locale(self.user.locale)

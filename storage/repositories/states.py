@@ -69,7 +69,8 @@ class StateRepository:
     async def states_with(self, key: str) -> list[ConversationState]:
         """Every state whose data has this top-level key (the engine's work in progress), unlocked."""
         data = models.ConversationState.data
-        has_key = data.has_key(key) if self._tx.dialect == "postgresql" else func.json_type(data, f"$.{key}").isnot(None)
+        postgresql = self._tx.dialect == "postgresql"
+        has_key = data.op("?")(key) if postgresql else func.json_type(data, f"$.{key}").isnot(None)
         async with self._tx.begin() as session:
             rows = (await session.execute(select(models.ConversationState).where(has_key))).scalars().all()
             return [ConversationState(user_id=r.user_id, flow=r.flow, step=r.step, data=r.data, version=r.version,

@@ -28,6 +28,7 @@ async def populate(db, platform_id: str, result_json) -> int:
     await db.reminders.set_reminder(user.id, "weekly", time(9, 30), utcnow() + timedelta(days=7))
     staff = await db.staff.get_staff("dr.li") or await db.staff.create_staff("dr.li", "hash")
     await db.audit.record("view_patient", staff_id=staff.id, subject_user_id=user.id)
+    await db.limits.take(user.id, "message", 30, timedelta(minutes=1))
     return user.id
 
 
