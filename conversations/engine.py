@@ -22,11 +22,13 @@ from dataclasses import replace
 from conversations import flows
 from conversations import inflight
 from conversations.assessor import Assessor, QueueFull
-from conversations.flows.turn import Turn
+from conversations.flows.turn import Turn, Work
 from conversations.i18n import resolve_locale, t
 from conversations.jobs import JOBS, JobContext
 from conversations.limits import MESSAGE, REFUSALS, RateLimits
 from conversations.messages import Choices, Image, InboundEvent, Outgoing, Text, Typing
+from sqlalchemy.exc import DBAPIError
+
 from storage import ConversationState, Database, NotFound, StaleState, User
 from storage.columns import utcnow
 
@@ -48,10 +50,12 @@ class Engine:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return await self._handle(event, on_progress)
-            except StaleState:
+            except (StaleState, _FirstTransactionLost) as error:
                 if attempt == ATTEMPTS:
-                    raise
-                log.info("state changed under message %s/%s; handling it again", event.channel, event.message_id)
+                    raise error.__cause__ or error if isinstance(error, _FirstTransactionLost) else error
+                log.info("%s under message %s/%s; handling it again", "database connection lost"
+                         if isinstance(error, _FirstTransactionLost) else "state changed", event.channel,
+                         event.message_id)
         raise AssertionError("unreachable")
 
     async def _handle(self, event: InboundEvent, on_progress: OnProgress | None) -> list[Outgoing]:
@@ -63,27 +67,14 @@ class Engine:
             else:
                 replies.extend(messages)
 
-        async with self.db.transaction():
-            user = await self.db.users.find_user(event.channel, event.user_id)
-            consented = user is not None and user.consent == "accepted"
-            # Before consent the mark carries no user id, so nothing links the patient to it.
-            if not await self.db.dedup.mark_processed(event.channel, event.message_id,
-                                                      user.id if consented else None):
-                log.debug("duplicate message %s/%s ignored", event.channel, event.message_id)
-                return []
-            if user is None:  # first contact: the row that will hold the consent answer
-                hint = resolve_locale(event.locale_hint) if event.locale_hint else None
-                user = await self.db.users.get_or_create_user(event.channel, event.user_id, hint)
-            state = (await self.db.states.load_state(user.id, for_update=True) if consented
-                     else ConversationState(user_id=user.id))
-            turn = self._turn(user, event, state)
-            if consented and not await self._allowed(turn, MESSAGE):
-                return turn.out  # nothing but the dedup mark and the bucket is stored
-            await flows.run(turn)
-            inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
-            # A photo is logged once its check is done, with the id it is stored under (if it is kept).
-            inbound_logged = not (turn.work is not None and event.kind == "photo")
-            await self._store(turn, state, log_inbound=inbound_logged)
+        try:
+            turn, user, inbound_logged, early = await self._first_transaction(event)
+        except DBAPIError as error:
+            if _disconnected(error):  # rolled back, dedup mark included: the whole turn can run again
+                raise _FirstTransactionLost() from error
+            raise
+        if early is not None:
+            return early
         log.debug("user %s %s -> step %s", user.id, event.kind, turn.step)
 
         while turn.work is not None:
@@ -97,27 +88,73 @@ class Engine:
                 await emit([note])
 
             try:
-                outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user.id, event, queued), work.args)
+                outcome = await self._job(work, JobContext(self.db, self.assessor, user.id, event, queued))
             except QueueFull as full:  # it waits in the stored state; the re-offer loop runs it and sends the result
                 replies.extend(await self._queue(user.id, event.message_id, full.place))
                 return replies
-            except Exception as error:  # the continuation tells the patient; the loop must go on
-                log.warning("job %s for user %s failed: %s", work.job, user.id, type(error).__name__)
-                outcome = error
-            try:
-                async with self.db.transaction():
-                    user = await self.db.users.get_user(user.id)
-                    state = await self.db.states.load_state(user.id, for_update=True)
-                    turn = self._turn(user, event, state)
-                    await flows.resume(turn, work, outcome)
-                    inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
-                    log_inbound = not inbound_logged and turn.work is None
-                    await self._store(turn, state, log_inbound=log_inbound, notes=notes)
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    async with self.db.transaction():
+                        user = await self.db.users.get_user(user.id)
+                        state = await self.db.states.load_state(user.id, for_update=True)
+                        turn = self._turn(user, event, state)
+                        await flows.resume(turn, work, outcome)
+                        inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
+                        log_inbound = not inbound_logged and turn.work is None
+                        await self._store(turn, state, log_inbound=log_inbound, notes=notes)
                     inbound_logged = inbound_logged or log_inbound
-            except NotFound:  # the patient erased their data while the work ran
-                return replies
+                    break
+                except NotFound:  # the patient erased their data while the work ran
+                    return replies
+                except DBAPIError as error:  # rolled back: the continuation can run again on a new connection
+                    if not _disconnected(error) or attempt == ATTEMPTS:
+                        raise
+                    log.warning("database connection lost finishing user %s's work; trying again", user.id)
         replies.extend(turn.out)
         return replies
+
+    async def _job(self, work: Work, ctx: JobContext) -> object:
+        """The job's result, or the exception that ended it (its continuation tells the patient). Jobs only read
+        the database, so one that lost its connection (killed, the server restarted) simply runs again."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await JOBS[work.job](ctx, work.args)
+            except QueueFull:
+                raise
+            except DBAPIError as error:
+                if attempt == ATTEMPTS:
+                    return error
+                log.warning("job %s for user %s: database connection lost; trying again", work.job, ctx.user_id)
+            except Exception as error:
+                log.warning("job %s for user %s failed: %s", work.job, ctx.user_id, type(error).__name__)
+                return error
+        raise AssertionError("unreachable")
+
+    async def _first_transaction(self, event: InboundEvent) -> tuple[Turn, User, bool, list[Outgoing] | None]:
+        """Dedup, the patient's locked state, the step: (turn, user, inbound logged, the whole answer when the
+        turn ends without work here: a duplicate or a refusal)."""
+        async with self.db.transaction():
+            user = await self.db.users.find_user(event.channel, event.user_id)
+            consented = user is not None and user.consent == "accepted"
+            # Before consent the mark carries no user id, so nothing links the patient to it.
+            if not await self.db.dedup.mark_processed(event.channel, event.message_id,
+                                                      user.id if consented else None):
+                log.debug("duplicate message %s/%s ignored", event.channel, event.message_id)
+                return None, None, True, []
+            if user is None:  # first contact: the row that will hold the consent answer
+                hint = resolve_locale(event.locale_hint) if event.locale_hint else None
+                user = await self.db.users.get_or_create_user(event.channel, event.user_id, hint)
+            state = (await self.db.states.load_state(user.id, for_update=True) if consented
+                     else ConversationState(user_id=user.id))
+            turn = self._turn(user, event, state)
+            if consented and not await self._allowed(turn, MESSAGE):
+                return turn, user, True, turn.out  # nothing but the dedup mark and the bucket is stored
+            await flows.run(turn)
+            inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
+            # A photo is logged once its check is done, with the id it is stored under (if it is kept).
+            inbound_logged = not (turn.work is not None and event.kind == "photo")
+            await self._store(turn, state, log_inbound=inbound_logged)
+        return turn, user, inbound_logged, None
 
     async def _queue(self, user_id: int, message_id: str, place: int) -> list[Outgoing]:
         async with self.db.transaction():
@@ -150,13 +187,10 @@ class Engine:
         if work.job not in inflight.RESUMABLE:
             return turn.out
         try:
-            outcome = await JOBS[work.job](JobContext(self.db, self.assessor, user_id, None, _nobody), work.args)
+            outcome = await self._job(work, JobContext(self.db, self.assessor, user_id, None, _nobody))
         except QueueFull:
             await self._queue(user_id, message_id, self.assessor.queue or 0)
             return []
-        except Exception as error:
-            log.warning("resumed job %s for user %s failed: %s", work.job, user_id, type(error).__name__)
-            outcome = error
         async with self.db.transaction():
             turn, state = await self._locked_turn(user_id)
             if turn is None or inflight.marker(turn.data, message_id) is None:
@@ -224,6 +258,14 @@ class Engine:
             logged = _loggable(message)
             if logged is not None:
                 await self.db.messages.log_message(user_id, "out", message.type, logged)
+
+
+class _FirstTransactionLost(Exception):
+    """The database connection died in a turn's first transaction (rolled back): the turn runs again."""
+
+
+def _disconnected(error: DBAPIError) -> bool:
+    return bool(error.connection_invalidated)
 
 
 async def _nobody(place: int) -> None:
