@@ -5,6 +5,7 @@ check: unchecked photos are never stored), and nothing already answered is sent 
 The service runs as `python -m bot serve` in a subprocess, long polling the fake Bot API on SQLite."""
 from __future__ import annotations
 
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -91,3 +92,20 @@ async def test_killed_during_a_photo_check_the_patient_is_asked_to_send_it_again
         await kill(service)
     texts = chat.texts()
     assert count(texts, "interrupted.photo") == 1 and count(texts, "checkin.face_photo_ok") == 1
+
+
+async def test_sigterm_during_an_assessment_finishes_it_before_exiting(fake, tmp_path, face_photo, shipped_model):
+    env = service_env(fake, tmp_path)
+    service = await start_service(env, tmp_path / "service.log")
+    chat = ScriptedChat(fake, fake.user(5152, "Ana"))
+    try:
+        await chat.to_last_question(face_photo)
+        await chat.press("questions.skip", until=t("en", "result.analysing"))
+        assert count(chat.texts(), "result.title") == 0
+        assert await kill(service, signal.SIGTERM) == 0  # a graceful stop, not a crash
+    finally:
+        await kill(service)
+    assert count(chat.texts(), "result.title") == 1  # sent before the process left
+    with sqlite3.connect(tmp_path / "acnebot.db") as db:
+        (data,) = db.execute("SELECT data FROM conversation_states").fetchone()
+    assert '"work"' not in data  # nothing left for the next start to resend
