@@ -38,19 +38,25 @@ def count(texts: list[str], key: str) -> int:
     return sum(t("en", key).split("{")[0] in text for text in texts)
 
 
-async def test_killed_during_an_assessment_the_result_comes_after_the_restart(fake, tmp_path, face_photo,
-                                                                             shipped_model):
-    env = service_env(fake, tmp_path)
+async def stopped_while_analysing(fake, env, tmp_path, face_photo, user_id: int, sig: int) -> ScriptedChat:
+    """A patient's check-in up to "Analysing…", and the service stopped with `sig` right then."""
     service = await start_service(env, tmp_path / "service.log")
-    chat = ScriptedChat(fake, fake.user(5150, "Kim"))
+    chat = ScriptedChat(fake, fake.user(user_id, f"P{user_id}"))
     try:
         await chat.to_last_question(face_photo)
         await chat.press("questions.skip", until=t("en", "result.analysing"))
-        assert await kill(service) == -9
+        assert count(chat.texts(), "result.title") == 0, "the assessment finished first; nothing was tested"
+        assert await kill(service, sig) == (-9 if sig == signal.SIGKILL else 0)
     finally:
         await kill(service)
+    return chat
+
+
+async def test_killed_during_an_assessment_the_result_comes_after_the_restart(fake, tmp_path, face_photo,
+                                                                             shipped_model):
+    env = service_env(fake, tmp_path)
+    chat = await stopped_while_analysing(fake, env, tmp_path, face_photo, 5150, signal.SIGKILL)
     before = chat.texts()
-    assert count(before, "result.title") == 0, "the assessment finished before the kill; nothing was tested"
 
     service = await start_service(env, tmp_path / "service.log")
     try:
@@ -96,15 +102,7 @@ async def test_killed_during_a_photo_check_the_patient_is_asked_to_send_it_again
 
 async def test_sigterm_during_an_assessment_finishes_it_before_exiting(fake, tmp_path, face_photo, shipped_model):
     env = service_env(fake, tmp_path)
-    service = await start_service(env, tmp_path / "service.log")
-    chat = ScriptedChat(fake, fake.user(5152, "Ana"))
-    try:
-        await chat.to_last_question(face_photo)
-        await chat.press("questions.skip", until=t("en", "result.analysing"))
-        assert count(chat.texts(), "result.title") == 0
-        assert await kill(service, signal.SIGTERM) == 0  # a graceful stop, not a crash
-    finally:
-        await kill(service)
+    chat = await stopped_while_analysing(fake, env, tmp_path, face_photo, 5152, signal.SIGTERM)  # exit 0: graceful
     assert count(chat.texts(), "result.title") == 1  # sent before the process left
     with sqlite3.connect(tmp_path / "acnebot.db") as db:
         (data,) = db.execute("SELECT data FROM conversation_states").fetchone()
