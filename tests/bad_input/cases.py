@@ -1,8 +1,7 @@
 """The corpus as data: what a patient sends, and the catalogue text that must answer it.
 
 A case is a row; the tests run every row through its channel and then check that the patient can still finish
-a check-in. WeChat's rows (XXE, billion laughs, a wrong AppId) go into WECHAT_CASES when that transport lands:
-same shape, run by its own test against the WeChat endpoint."""
+a check-in. WECHAT_CASES is the extension point for the WeChat transport's rows."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -51,6 +50,11 @@ IMAGE_CASES = [
     ImageCase("fully transparent PNG", images.transparent_png, "quality.no_face", "image/png", "clear.png"),
     ImageCase("6000x8 strip", images.thin_strip, "quality.too_small"),
 ]
+
+
+# WeChat's rows (XML with an external entity, billion laughs, a wrong AppId, ...) belong here, run against the
+# WeChat endpoint by that transport's own test: ("name", request body, expected answer or refusal).
+WECHAT_CASES: list = []
 
 
 @dataclass(frozen=True)
