@@ -21,7 +21,7 @@ lives in the repository.
 | REPLICA_ID | <hostname>:<PORT> | this replica's name in work markers: set a stable, unique one per replica (a restarted replica takes back its own unfinished work) |
 | RECOVERY_INTERVAL | 5 | seconds between rounds that run queued assessments and work of replicas gone longer than 10 minutes |
 | TELEGRAM_TIMEOUT | 20 | seconds a Bot API request or file download may take to send or to answer (connect: 10) |
-| RATE_MESSAGES_PER_MINUTE | 30 | messages a patient may send per minute (a token bucket in the database, shared by replicas) |
+| RATE_MESSAGES_PER_MINUTE | 120 | messages a patient may send per minute, in bursts of as many (a token bucket in the database, shared by replicas); a quick patient taps through a check-in in 20 |
 | RATE_CHECKINS_PER_DAY | 10 | check-ins a patient may start per day |
 | LOG_LEVEL | INFO | |
 
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     replica_id: str | None = None
     recovery_interval: float = Field(5.0, gt=0)
     telegram_timeout: float = Field(20.0, gt=0)
-    rate_messages_per_minute: int = Field(30, ge=1)
+    rate_messages_per_minute: int = Field(120, ge=1)
     rate_checkins_per_day: int = Field(10, ge=1)
     log_level: str = "INFO"
 

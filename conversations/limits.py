@@ -11,7 +11,7 @@ REFUSALS = {MESSAGE: "rate.message", CHECKIN: "rate.checkin"}  # what a patient 
 
 @dataclass(frozen=True)
 class RateLimits:
-    messages_per_minute: int = 30
+    messages_per_minute: int = 120
     checkins_per_day: int = 10
 
     def rule(self, kind: str) -> tuple[int, timedelta]:
