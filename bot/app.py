@@ -30,9 +30,11 @@ from pydantic import ValidationError
 from bot import housekeeping, metrics
 from bot.health import database_problem
 from bot.handover import HandoverService
+from bot.recovery import Recovery
 from bot.reminders import ReminderDispatcher
 from bot.settings import Settings
 from conversations import Assessor, Engine
+from conversations.limits import RateLimits
 from storage import Database
 
 log = logging.getLogger("acnebot")
@@ -46,6 +48,7 @@ HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes
 WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat, imported only when it is used
 COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports add themselves
 REMINDERS = web.AppKey("reminders", ReminderDispatcher)
+RECOVERY = web.AppKey("recovery", Recovery)
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -98,9 +101,10 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
                                  old_photo_keys=settings.reveal("photo_old_keys"))
     try:
         owns_assessor = assessor is None
-        assessor = assessor or Assessor(workers=settings.assessment_workers)
+        assessor = assessor or Assessor(workers=settings.assessment_workers, queue=settings.assessment_queue)
+        limits = RateLimits(settings.rate_messages_per_minute, settings.rate_checkins_per_day)
         engine = Engine(db, assessor, photo_retention_days=settings.photo_retention_days,
-                        observer=metrics.EngineMetrics(assessor))
+                        observer=metrics.EngineMetrics(assessor), owner=settings.replica, limits=limits)
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
         app[housekeeping.HOUSEKEEPING] = housekeeping.Housekeeping(
@@ -131,6 +135,8 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             app.router.add_post(settings.wechat_callback_path, wechat.callback)
             couriers[wechat.channel] = wechat
             app.cleanup_ctx.append(_wechat)
+        app[RECOVERY] = Recovery(engine, couriers)
+        app.cleanup_ctx.append(_recovery)
         add_routes(app, engine)
         app[REMINDERS] = ReminderDispatcher(db, engine, couriers, poll_seconds=settings.reminder_poll_seconds,
                                             max_attempts=settings.reminder_max_attempts)
@@ -200,6 +206,24 @@ async def _reminders(app: web.Application) -> AsyncIterator[None]:
     dispatcher.start()
     yield
     await dispatcher.stop()
+
+
+async def _recovery(app: web.Application) -> AsyncIterator[None]:
+    """Takes back this replica's unfinished work, then re-offers queued work until shutdown. Stopped first on
+    shutdown, so the assessments it started finish while the assessor's threads are still there."""
+    recovery, stop = app[RECOVERY], asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await recovery.take_back()
+        except Exception as error:  # the database is not there yet: the re-offer rounds try again
+            log.warning("taking back unfinished work failed: %s", type(error).__name__)
+        await recovery.run(app[SETTINGS].recovery_interval, stop)
+
+    task = asyncio.create_task(work())
+    yield
+    stop.set()
+    await task
 
 
 # -- running -------------------------------------------------------------------------------------------------

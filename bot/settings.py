@@ -30,7 +30,12 @@ lives in the repository.
 | CONSOLE_SESSION_IDLE_MINUTES / CONSOLE_SESSION_HOURS | 30 / 12 | console logout after idle / absolute time |
 | CONSOLE_LOGIN_MAX_FAILURES / CONSOLE_LOCKOUT_MINUTES | 5 / 15 | failed logins that lock an account (and an address) for a while |
 | ASSESSMENT_WORKERS | 2 | assessments run at once (threads) |
-| ASSESSMENT_QUEUE | 100 | assessments that may wait for a worker (kept for the Assessor; unused yet) |
+| ASSESSMENT_QUEUE | 100 | assessments that wait for a worker in memory; past it they wait in the database and the patient is told their place (bot/recovery.py sends the result) |
+| REPLICA_ID | <hostname>:<PORT> | this replica's name in work markers: set a stable, unique one per replica (a restarted replica takes back its own unfinished work) |
+| RECOVERY_INTERVAL | 5 | seconds between rounds that run queued assessments and work of replicas gone longer than 10 minutes |
+| TELEGRAM_TIMEOUT | 20 | seconds a Bot API request or file download may take to send or to answer (connect: 10) |
+| RATE_MESSAGES_PER_MINUTE | 120 | messages a patient may send per minute, in bursts of as many (a token bucket in the database, shared by replicas); a quick patient taps through a check-in in 20 |
+| RATE_CHECKINS_PER_DAY | 10 | check-ins a patient may start per day |
 | REMINDER_POLL_SECONDS | 30 | how often each replica's reminder dispatcher looks for due reminders (one query) |
 | REMINDER_MAX_ATTEMPTS | 5 | tries of a reminder whose sending fails (backoff 1, 2, 4... min) before giving up |
 | LOG_LEVEL | INFO | |
@@ -43,6 +48,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -97,6 +103,11 @@ class Settings(BaseSettings):
     assessment_queue: int = Field(100, ge=0)
     reminder_poll_seconds: float = Field(30.0, gt=0)
     reminder_max_attempts: int = Field(5, ge=1)
+    replica_id: str | None = None
+    recovery_interval: float = Field(5.0, gt=0)
+    telegram_timeout: float = Field(20.0, gt=0)
+    rate_messages_per_minute: int = Field(120, ge=1)
+    rate_checkins_per_day: int = Field(10, ge=1)
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
@@ -170,6 +181,10 @@ class Settings(BaseSettings):
             return not ipaddress.ip_address(self.console_host).is_loopback
         except ValueError:
             return self.console_host != "localhost"
+
+    @property
+    def replica(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def webhook_path(self) -> str | None:

@@ -50,6 +50,7 @@ CONCURRENT_UPDATES = 16  # updates handled at once, over all patients
 ATTEMPTS = 4  # per outbound call: flood control (429) and timeouts are retried
 MAX_RETRY_WAIT = 60.0  # seconds; a longer retry_after gives up
 ACTION_REFRESH = 4.5  # seconds: Telegram shows a chat action for 5 s
+CONNECT_TIMEOUT = 10.0  # seconds to connect to the Bot API, or to wait for a free pooled connection
 
 PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 
@@ -106,7 +107,9 @@ class TelegramTransport:
                    .base_url(settings.telegram_base_url)
                    .base_file_url(settings.telegram_base_file_url)
                    .concurrent_updates(self.processor)
-                   .connect_timeout(10).read_timeout(20).write_timeout(20).media_write_timeout(60)
+                   .connect_timeout(CONNECT_TIMEOUT).read_timeout(settings.telegram_timeout)
+                   .write_timeout(settings.telegram_timeout).media_write_timeout(3 * settings.telegram_timeout)
+                   .pool_timeout(CONNECT_TIMEOUT).get_updates_connect_timeout(CONNECT_TIMEOUT)
                    .get_updates_read_timeout(POLL_TIMEOUT + 10))
         if settings.webhook_mode:
             builder = builder.updater(None)
@@ -169,13 +172,14 @@ class TelegramTransport:
     # -- pushes (Courier) ----------------------------------------------------------------------------------------------
     async def deliver(self, platform_user_id: str, messages: Sequence[Outgoing], *, purpose: Purpose) -> None:
         """Sends to a private chat outside a reply. Blocked (403) or gone -> Undeliverable; network, 5xx, flood
-        control -> DeliveryFailed at once (the caller retries later, with its own backoff)."""
+        control -> DeliveryFailed. A reminder is tried once (its dispatcher retries on its own schedule); other
+        pushes (results, staff replies, exports) get call_api's retries first."""
         try:
             chat_id = int(platform_user_id)
         except ValueError:
             raise Undeliverable(f"not a Telegram user id: {platform_user_id!r}") from None
         try:
-            await Reply(self.application, chat_id, attempts=1).render(messages)
+            await Reply(self.application, chat_id, attempts=1 if purpose == "reminder" else ATTEMPTS).render(messages)
         except Forbidden as error:  # "bot was blocked by the user", "user is deactivated"
             raise Undeliverable(f"Forbidden: {error.message}") from error
         except BadRequest as error:
@@ -246,7 +250,8 @@ class TelegramTransport:
             data = bytes(await call_api(file.download_as_bytearray, "file download"))
         except BadRequest as error:  # too big for the Bot API, or gone: the engine says what it can take
             log.info("Telegram update %s: photo not downloadable (%s)", update.update_id, type(error).__name__)
-            return await self._turn(update, "other")
+            too_large = "too big" in str(error).lower()
+            return await self._turn(update, "other", "too_large" if too_large else "")
         await self._turn(update, "photo", photo=data, photo_as_document=as_document,
                          media_group=message.media_group_id)
 

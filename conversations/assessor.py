@@ -2,7 +2,9 @@
 so the loop keeps answering other patients while photos are checked and assessed.
 
 Admission is by an asyncio semaphore with one slot per worker: a job that finds every worker busy waits its turn
-(nothing is dropped) and its caller is told its place in the line, so the patient can be told too.
+(nothing is dropped) and its caller is told its place in the line, so the patient can be told too. Assessments
+wait in memory only while the line is shorter than `queue` (ASSESSMENT_QUEUE); past it `QueueFull` says so, and
+the engine leaves the work queued in the patient's stored state for the re-offer loop (bot/recovery.py).
 """
 from __future__ import annotations
 
@@ -32,6 +34,14 @@ WORKER_NICENESS = 10
 OnQueued = Callable[[int], Awaitable[None]]
 
 
+class QueueFull(Exception):
+    """Every worker is busy and `queue` jobs already wait: this one waits in the database instead."""
+
+    def __init__(self, place: int):
+        super().__init__(f"assessment queue full; place {place}")
+        self.place = place
+
+
 @dataclass(frozen=True)
 class PhotoVerdict:
     """The immediate quality check of one photo. codes: quality codes, or "intake.<code>" for unreadable files."""
@@ -54,8 +64,9 @@ class Outcome:
 
 
 class Assessor:
-    def __init__(self, workers: int = 2, *, cache_size: int = 8):
+    def __init__(self, workers: int = 2, *, cache_size: int = 8, queue: int | None = None):
         self.workers = workers
+        self.queue = queue  # assessments that may wait in memory; None: no bound
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acnebot-assess",
                                         initializer=_lower_priority)
         # asyncio primitives belong to one loop; tests (and some servers) run several loops in turn.
@@ -73,9 +84,18 @@ class Assessor:
             self._slots[loop] = asyncio.Semaphore(self.workers)
         return self._slots[loop]
 
-    async def run(self, fn: Callable[..., T], *args: Any, on_queued: OnQueued | None = None) -> T:
-        """fn(*args) in a worker thread; when every worker is busy, on_queued(place in line) is awaited first."""
+    @property
+    def busy(self) -> bool:
+        """Every worker taken (on this loop): work offered now would wait."""
+        return self._semaphore().locked()
+
+    async def run(self, fn: Callable[..., T], *args: Any, on_queued: OnQueued | None = None,
+                  bounded: bool = False) -> T:
+        """fn(*args) in a worker thread; when every worker is busy, on_queued(place in line) is awaited first.
+        bounded: raise QueueFull instead of waiting behind `queue` others."""
         slots = self._semaphore()
+        if slots.locked() and bounded and self.queue is not None and self._waiting >= self.queue:
+            raise QueueFull(self._waiting + 1)
         if slots.locked():
             self._waiting += 1
             try:
@@ -105,7 +125,7 @@ class Assessor:
 
     async def assess(self, photos: Sequence[tuple[bytes, str | None]], metadata: Metadata, locale: str,
                      on_queued: OnQueued | None = None) -> Outcome:
-        return await self.run(self._assess, list(photos), metadata, locale, on_queued=on_queued)
+        return await self.run(self._assess, list(photos), metadata, locale, on_queued=on_queued, bounded=True)
 
     async def trend_chart(self, points: Sequence[tuple[datetime, float]]) -> bytes:
         return await self.run(trend_chart, list(points))

@@ -43,6 +43,13 @@ class InboundEvent:
             raise ValueError(f"kind must be one of {INBOUND_KINDS}, not {self.kind!r}")
         if self.kind == "photo" and not self.photo:
             raise ValueError("a photo event carries the photo's bytes")
+        object.__setattr__(self, "payload", storable_text(self.payload))
+
+
+def storable_text(text: str) -> str:
+    """Text every database can hold: NUL bytes (PostgreSQL refuses them in text) dropped, lone surrogates (valid
+    in JSON escapes, not encodable as UTF-8) replaced."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 OUTGOING_TYPES: dict[str, type[Outgoing]] = {}

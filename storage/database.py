@@ -28,6 +28,7 @@ from storage.repositories.contacts import ContactRepository
 from storage.repositories.dedup import DedupRepository
 from storage.repositories.erasure import ErasureRepository
 from storage.repositories.handovers import HandoverRepository
+from storage.repositories.limits import RateLimitRepository
 from storage.repositories.messages import MessageRepository
 from storage.repositories.patients import PatientRepository
 from storage.repositories.photos import PhotoRepository
@@ -61,6 +62,7 @@ class Database:
         self.patients = PatientRepository(self._tx)  # the staff console's
         self.staff_sessions = StaffSessionRepository(self._tx)
         self.login_throttle = LoginThrottleRepository(self._tx)
+        self.limits = RateLimitRepository(self._tx)
 
     @classmethod
     async def open(cls, url: str | None = None, *, data_dir: Path | None = None, photo_key: str | None = None,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, Time, UniqueConstraint
+from sqlalchemy import (Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, Time,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.columns import BigId, Json, UTCDateTime
@@ -216,3 +217,16 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateBucket(Base):
+    """A patient's token bucket for one kind of action (messages, check-ins): stored so every replica sees the
+    same count; updated inside the turn's transaction, under the patient's state-row lock."""
+
+    __tablename__ = "rate_buckets"
+
+    user_id: Mapped[int] = user_fk(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)  # told "slow down" since the last one allowed

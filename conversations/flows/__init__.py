@@ -122,6 +122,16 @@ async def run(turn: Turn) -> None:
     await handler(turn)
 
 
+async def interrupted(turn: Turn, work: Work) -> None:
+    """Work cut short by a restart that cannot run again (a photo check: unchecked photos are not kept)."""
+    if turn.step not in STEPS:
+        turn.step = MENU
+    if work.job == "check_photo":
+        return await checkin.photo_interrupted(turn, work.args)
+    turn.say("interrupted.resend")
+    await turn.reprompt()
+
+
 async def resume(turn: Turn, work: Work, outcome: object) -> None:
     """The second half of a turn whose step asked for slow work: its continuation, with the state reloaded."""
     if turn.step not in STEPS:

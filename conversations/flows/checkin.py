@@ -14,6 +14,7 @@ from conversations.assessor import PhotoVerdict
 from conversations.flows.names import CHECKIN_MODE, FACE_PHOTO, MENU, QUESTION, REGION_PHOTO
 from conversations.flows.turn import Turn, Work
 from conversations.i18n import catalogue
+from conversations.limits import CHECKIN
 from conversations.summaries import region_label
 from pipeline.types import REGIONS
 
@@ -22,6 +23,8 @@ PENDING_TIMEOUT = timedelta(minutes=2)  # a check interrupted by a restart: the 
 
 
 async def new_checkin(turn: Turn) -> None:
+    if turn.allowed is not None and not await turn.allowed(turn, CHECKIN):
+        return await turn.goto(MENU)
     turn.clear("checkin", "quiz", "analysis", "compare")
     turn.data["checkin"] = {"id": secrets.token_hex(4), "mode": None, "photos": [], "skipped": [], "groups": []}
     await turn.goto(CHECKIN_MODE)
@@ -108,6 +111,18 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
         else:
             turn.say("checkin.region_photo_failed" if where else "checkin.face_photo_failed",
                      region=where, reasons=reasons)
+    if turn.step in (FACE_PHOTO, REGION_PHOTO):
+        await next_need(turn)
+
+
+async def photo_interrupted(turn: Turn, args: dict) -> None:
+    """The service restarted while this photo was checked: it was never kept, so ask for it again."""
+    checkin = turn.data.get("checkin")
+    entry = next((p for p in checkin["photos"] if p["key"] == args.get("key")), None) if checkin else None
+    if entry is None:  # the check-in was cancelled or restarted since
+        return
+    checkin["photos"].remove(entry)
+    turn.say("interrupted.photo")
     if turn.step in (FACE_PHOTO, REGION_PHOTO):
         await next_need(turn)
 

@@ -12,6 +12,8 @@ from conversations.messages import Choices, InboundEvent, Outgoing, Text
 from storage import Database, User
 
 Handler = Callable[["Turn"], Awaitable[None]]
+# An "other" event's payload may say why it could not be used (a transport sets it): the text that explains it.
+OTHER_REASONS = {"too_large": "unexpected.other.too_large"}
 PRE_CONSENT = "c"  # choice data prefix of the consent prompt, which has no stored state (and so no nonce)
 
 
@@ -53,6 +55,7 @@ class Turn:
     erased: bool = False  # the patient's data was deleted in this turn: nothing more may be stored
     photo_id: int | None = None  # the stored photo this turn's inbound message refers to
     photo_retention_days: int = 180  # said in the consent text; bot/ deletes older photos
+    allowed: Callable[["Turn", str], Awaitable[bool]] | None = None  # the engine's rate limits: allowed(turn, kind)
 
     def __post_init__(self) -> None:
         self.locale = self.locale or resolve_locale(self.user.locale)
@@ -102,7 +105,8 @@ class Turn:
         """Something the current step cannot take (a sticker, text instead of a photo, ...): say so, say what
         is expected, and ask again."""
         expects = self.steps[self.step].expects
-        self.say(f"unexpected.{self.event.kind}")
+        kind = self.event.kind
+        self.say(OTHER_REASONS.get(self.event.payload, "unexpected.other") if kind == "other" else f"unexpected.{kind}")
         self.say(expects if isinstance(expects, str) else expects(self))
         await self.reprompt()
 

@@ -242,7 +242,7 @@ async def test_a_photo_that_cannot_be_downloaded_is_answered(alice, fake):
     fake.max_file_bytes = 1000  # getFile refuses: "file is too big"
     await alice.document(b"\xff\xd8\xff" + bytes(5000), mime_type="image/jpeg")
     assert fake.called("getFile")[-1].result.code == 400
-    assert alice.t("unexpected.other") in alice.texts and alice.t("expects.photo") in alice.texts
+    assert alice.t("unexpected.other.too_large") in alice.texts and alice.t("expects.photo") in alice.texts
 
 
 async def test_stopping_lets_the_update_in_hand_finish(service, alice, fake, monkeypatch):

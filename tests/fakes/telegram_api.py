@@ -14,8 +14,10 @@ editMessageText, setMyCommands / getMyCommands, setWebhook / deleteWebhook / get
 /file/bot<token>/<path>. Parameters come as form fields (non-strings JSON-encoded, as python-telegram-bot sends
 them), multipart (with uploads) or a JSON body. Every call is recorded in `calls`; requests are validated the
 way Telegram does (lengths, callback_data size, known chats and messages) and refused with Telegram's error JSON.
-`fail_next(method, retry_after=1)` makes the next call of a method answer 429 (flood control); `block(user)`
-makes every message to that user's chat answer 403 "bot was blocked by the user", as Telegram does.
+`fail_next(method, retry_after=1)` makes the next call of a method answer 429 (flood control), or any other
+code (`code=502`); `stall_next(method, seconds)` makes it hang and then answer 504 without doing anything, as a
+request lost on the way does (the client has timed out by then); `block(user)` makes every message to that
+user's chat answer 403 "bot was blocked by the user", as Telegram does.
 
 The user side: updates shaped like Telegram's (text, commands with a bot_command entity, callback queries on a
 message's buttons, photos in several sizes, photos sent as documents, albums, stickers, voice, locations).
@@ -164,7 +166,11 @@ class FakeTelegram:
             failures = self._failures.get(method)
             if failures:
                 failure = failures.pop(0)
-                raise ApiError(failure["code"], failure["description"], **failure["parameters"])
+                error = ApiError(failure["code"], failure["description"], **failure["parameters"])
+                if failure.get("stall"):
+                    call.result = error  # never done, whenever the answer leaves
+                    await asyncio.sleep(failure["stall"])
+                raise error
             result = handler(params, files)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -207,6 +213,10 @@ class FakeTelegram:
     def block(self, user: FakeUser | int) -> None:
         """The user blocks the bot: sending to their chat is refused with 403 from now on."""
         self.blocked.add(user.id if isinstance(user, FakeUser) else user)
+
+    def stall_next(self, method: str, seconds: float) -> None:
+        self._failures[method].append({"code": 504, "parameters": {}, "description": "Gateway Timeout",
+                                       "stall": seconds})
 
     # -- bot methods -------------------------------------------------------------------------------------------
     async def _get_updates(self, params: dict, files: dict) -> list[dict]:

@@ -30,6 +30,7 @@ async def populate(db, platform_id: str, result_json) -> int:
     await db.audit.record("view_patient", staff_id=staff.id, subject_user_id=user.id)
     await db.handovers.open_handover(user.id)
     await db.contacts.record_inbound(user.id)
+    await db.limits.take(user.id, "message", 30, timedelta(minutes=1))
     return user.id
 
 
