@@ -173,7 +173,8 @@ class WeChatTransport:
                 return make("command", "/start")
             if message.event == "click":
                 command = next((name for name, _ in MENU if name == message.key), None)
-                return make("command", f"/{command}") if command else None
+                # a key of an older menu (still cached in the patient's app): "unknown command" and the prompt again
+                return make("command", f"/{command or 'stale-menu-key'}")
             return None
         return make(MESSAGE_KINDS.get(message.type, "other"))
 
@@ -372,9 +373,9 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 
 def message_key(message: BaseMessage) -> str:
     """The same on each of WeChat's retries: MsgId, or sender and time for events (which have none; the event's
-    name keeps two different ones of the same second apart)."""
+    name and key keep two different ones of the same second apart, e.g. two menu items tapped quickly)."""
     if message.type == "event" or not message.id:
-        return f"{message.source}:{message.time}:{getattr(message, 'event', '')}"
+        return f"{message.source}:{message.time}:{getattr(message, 'event', '')}:{getattr(message, 'key', '')}"
     return str(message.id)
 
 
