@@ -26,7 +26,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipeline.advice_texts import TEXTS
 from pipeline.scoring import grade_for_score
