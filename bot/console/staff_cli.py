@@ -73,7 +73,10 @@ async def _run(args: argparse.Namespace) -> int:
     async with await _open() as db:
         account = await db.staff.get_staff(args.username) if command != "list" else None
         if command == "list":
-            for each in await db.staff.list_staff():
+            accounts = await db.staff.list_staff()
+            if not accounts:
+                print("no staff accounts yet: acnebot staff add NAME --role admin", file=sys.stderr)
+            for each in accounts:
                 state = "disabled" if each.disabled else "active"
                 print(f"{each.username}\t{each.role}\t{state}\t{each.created_at:%Y-%m-%d}")
             return 0
