@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from bot.settings import Settings
 from bot.telegram import PerUserUpdateProcessor, split_text
 from conversations.i18n import t
 from tests.fakes.telegram_api import FakeTelegram
+from tests.service_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,15 +123,9 @@ async def test_logs_hold_no_token_and_nothing_patients_wrote(alice, fake, caplog
 
 
 # -- the process: `python -m bot` ------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_URL", "HOST", "PORT"))}
-    return {**env, "ACNEBOT_DATA_DIR": str(tmp_path / "var"), "PORT": str(_free_port()), "PYTHONUNBUFFERED": "1",
+    return {**env, "ACNEBOT_DATA_DIR": str(tmp_path / "var"), "PORT": str(free_port()), "PYTHONUNBUFFERED": "1",
             **extra}
 
 

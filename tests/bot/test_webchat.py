@@ -11,11 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -31,6 +26,7 @@ from conversations import Assessor, Engine, Text, Typing
 from storage import Database
 from storage.crypto import new_key_text
 from tests.conftest import REPO, VALID_IMAGES
+from tests.service_process import free_port, running_service
 
 HEADERS = {CSRF_HEADER: CSRF_VALUE}
 CHROMIUM = Path("/usr/bin/chromium")
@@ -315,39 +311,13 @@ def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service, as a person starts it (`python -m bot serve`, no messenger token: the local web chat
     on SQLite), on a free localhost port with a data folder of its own."""
     data_dir = tmp_path_factory.mktemp("webchat-service")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WECHAT_"))
            and k not in ("DATABASE_URL", "HOST", "PORT", "ACNEBOT_PHOTO_KEY")}
     env.update(PORT=str(port), ACNEBOT_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
-    log_path = data_dir / "service.log"
-    with log_path.open("wb") as log_file:
-        service = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if service.poll() is not None:
-                pytest.fail(f"the service exited with {service.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url + "healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the service did not answer on {url}healthz:\n{log_path.read_text()}")
-            time.sleep(0.3)
+    with running_service(env, data_dir / "service.log", url + "healthz"):
         yield url
-    finally:
-        service.terminate()
-        try:
-            service.wait(30)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
@@ -18,12 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import REPO
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.service_process import free_port, running_service
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -71,27 +63,10 @@ def test_staff_commands_and_the_served_console(tmp_path: Path, staff_command):
     stored = (tmp_path / "acnebot.db").read_bytes()
     assert b"second password 2" not in stored and b"$argon2id$" in stored
 
-    port, console_port = _free_port(), _free_port()
+    port, console_port = free_port(), free_port()
     log_path = tmp_path / "service.log"
-    with log_path.open("wb") as log_file:
-        service = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=REPO, stdout=log_file,
-                                   stderr=subprocess.STDOUT,
-                                   env={**env, "PORT": str(port), "CONSOLE_PORT": str(console_port)})
     url = f"http://127.0.0.1:{console_port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if service.poll() is not None:
-                pytest.fail(f"the service exited with {service.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url + "/login", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the console did not answer on {url}:\n{log_path.read_text()}")
-            time.sleep(0.3)
+    with running_service({**env, "PORT": str(port), "CONSOLE_PORT": str(console_port)}, log_path, url + "/login"):
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
 
         def sign_in(username: str, password: str) -> int:
@@ -112,11 +87,4 @@ def test_staff_commands_and_the_served_console(tmp_path: Path, staff_command):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/patients", timeout=5)
         assert refused.value.code == 404  # the console is not on the public port
-    finally:
-        service.terminate()
-        try:
-            service.wait(30)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
     assert "staff console on http://127.0.0.1:" in log_path.read_text()
