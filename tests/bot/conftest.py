@@ -20,9 +20,7 @@ from bot.settings import Settings
 from conversations import Assessor
 from conversations.i18n import catalogue, t
 from storage import Database
-from storage.crypto import new_key_text
-from storage.models import Base
-from tests.pg_support import PG_URL, admin, migrated_schema
+from tests.pg_support import EmptyDatabase, migrated_schema
 from tests.fakes.telegram_api import Call, FakeTelegram, FakeUser
 
 HANDLED_TIMEOUT = 90.0  # seconds for one update, assessment included (2 shared cores)
@@ -43,27 +41,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 async def open_db(backend: str, tmp_path: Path,
                   telegram_pg_schema: str | BaseException) -> AsyncIterator[Callable[[], Awaitable[Database]]]:
     """Opens Database objects on one fresh, empty database (several = replicas); closed at the end."""
-    key = new_key_text()
-    opened: list[Database] = []
-    if backend == "postgresql":
-        if isinstance(telegram_pg_schema, BaseException):
-            pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {telegram_pg_schema!r}")
-        tables = ", ".join(f"{telegram_pg_schema}.{table.name}" for table in Base.metadata.sorted_tables)
-        await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # every test starts empty
-
-    async def open_() -> Database:
-        if backend == "postgresql":
-            database = await Database.open(PG_URL, schema=telegram_pg_schema, data_dir=tmp_path, photo_key=key,
-                                           run_migrations=False)
-        else:
-            database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
-                                           photo_key=key)
-        opened.append(database)
-        return database
-
-    yield open_
-    for database in opened:
-        await database.close()
+    database = await EmptyDatabase(backend, tmp_path, telegram_pg_schema).prepare()
+    yield database.open
+    await database.close()
 
 
 @pytest_asyncio.fixture

@@ -20,7 +20,7 @@ from conversations import Assessor, Engine
 from storage import Database
 from storage.columns import utcnow
 from tests.conversations.conversation_support import Patient
-from tests.pg_support import empty_database, migrated_schema
+from tests.pg_support import EmptyDatabase, migrated_schema
 
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORDS = {"ada": "admin password 1", "sam": "support password 1", "sue": "support password 2",
@@ -51,8 +51,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest_asyncio.fixture
 async def db(backend: str, tmp_path: Path, console_pg_schema: str | BaseException) -> AsyncIterator[Database]:
-    database = await empty_database(backend, tmp_path, console_pg_schema)
-    yield database
+    database = await EmptyDatabase(backend, tmp_path, console_pg_schema).prepare()
+    yield await database.open()
     await database.close()
 
 

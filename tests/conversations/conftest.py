@@ -5,7 +5,6 @@ is the real one with the shipped model (pipeline.classifier.load())."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -15,10 +14,8 @@ import pytest_asyncio
 
 from conversations import Assessor, Engine
 from storage import Database
-from storage.crypto import new_key_text
 from storage.migrate import migrate
-from storage.models import Base
-from tests.pg_support import PG_URL, admin, migrated_schema
+from tests.pg_support import EmptyDatabase, migrated_schema
 from tests.conftest import encode
 
 OpenDb = Callable[[], Awaitable[Database]]
@@ -46,30 +43,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 async def open_db(backend: str, tmp_path: Path, conversation_pg_schema: str | BaseException,
                   migrated_sqlite: Path) -> AsyncIterator[OpenDb]:
     """Opens Database objects on one fresh, empty database (several = a restart, or replicas)."""
-    key = new_key_text()
-    opened: list[Database] = []
-    schema = None
-    if backend == "postgresql":
-        if isinstance(conversation_pg_schema, BaseException):
-            pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {conversation_pg_schema!r}")
-        schema = conversation_pg_schema
-        tables = ", ".join(f"{schema}.{t.name}" for t in Base.metadata.sorted_tables)
-        await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    else:
-        shutil.copyfile(migrated_sqlite, tmp_path / "acnebot.db")
-
-    async def open_() -> Database:
-        if schema:
-            db = await Database.open(PG_URL, schema=schema, data_dir=tmp_path, photo_key=key, run_migrations=False)
-        else:
-            db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
-                                     photo_key=key, run_migrations=False)
-        opened.append(db)
-        return db
-
-    yield open_
-    for db in opened:
-        await db.close()
+    database = await EmptyDatabase(backend, tmp_path, conversation_pg_schema, sqlite_template=migrated_sqlite).prepare()
+    yield database.open
+    await database.close()
 
 
 @pytest_asyncio.fixture

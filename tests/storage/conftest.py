@@ -3,18 +3,15 @@ default postgres@127.0.0.1:5432/test, trust auth). PostgreSQL tests use a schema
 session, dropped at the end, and are skipped with a message when the server cannot be reached."""
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from storage_support import PG_URL, admin, new_pg_schema, require_pg
+from tests.pg_support import EmptyDatabase, migrated_schema
 
 from storage import Database
 from storage.crypto import new_key_text
-from storage.migrate import migrate
-from storage.models import Base
 
 BACKENDS = ["sqlite", "postgresql"]
 OpenDb = Callable[..., Awaitable[Database]]
@@ -23,15 +20,7 @@ OpenDb = Callable[..., Awaitable[Database]]
 @pytest.fixture(scope="session")
 def pg_schema() -> Iterator[str | BaseException]:
     """A migrated schema for this test session, or the reason PostgreSQL is unavailable."""
-    schema = new_pg_schema()
-    try:
-        asyncio.run(admin(f"CREATE SCHEMA {schema}"))
-    except Exception as error:  # refused, timed out, authentication failed: all unusable for these tests
-        yield error
-        return
-    asyncio.run(migrate(PG_URL, schema=schema))
-    yield schema
-    asyncio.run(admin(f"DROP SCHEMA {schema} CASCADE"))
+    yield from migrated_schema("storage_test")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -48,25 +37,9 @@ def photo_key() -> str:
 async def open_db(backend: str, tmp_path: Path, pg_schema: str | BaseException,
                   photo_key: str) -> AsyncIterator[OpenDb]:
     """Opens Database objects on a fresh, migrated, empty database; all of them share it (like replicas)."""
-    opened: list[Database] = []
-    schema = require_pg(pg_schema) if backend == "postgresql" else None
-    if schema:
-        tables = ", ".join(f"{schema}.{t.name}" for t in Base.metadata.sorted_tables)
-        await admin(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-
-    async def open_(key: str | None = None, old_keys: str | None = None) -> Database:
-        if schema:
-            db = await Database.open(PG_URL, schema=schema, data_dir=tmp_path, photo_key=key or photo_key,
-                                     old_photo_keys=old_keys, run_migrations=False)
-        else:
-            db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
-                                     photo_key=key or photo_key, old_photo_keys=old_keys)
-        opened.append(db)
-        return db
-
-    yield open_
-    for db in opened:
-        await db.close()
+    database = await EmptyDatabase(backend, tmp_path, pg_schema, photo_key=photo_key).prepare()
+    yield database.open
+    await database.close()
 
 
 @pytest_asyncio.fixture
