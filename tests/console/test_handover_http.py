@@ -20,8 +20,9 @@ from bot.webchat.routes import PUSHED
 from conversations.i18n import t
 from storage.columns import utcnow
 from tests.console.conftest import consented_patient
+from tests.bot.test_wechat import wechat_settings
 from tests.console.handover_support import service_and_console
-from tests.fakes.wechat_api import ACCOUNT_ID, AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat
+from tests.fakes.wechat_api import FakeWeChat
 
 pytestmark = pytest.mark.asyncio
 OPENID = "oHandover_5Qx2LmN8pR4tV7wY1zB3"
@@ -37,10 +38,7 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
 
 
 async def _running(wechat: FakeWeChat, db, assessor, runners, tmp_path: Path):
-    settings = Settings(wechat_token=TOKEN, wechat_app_id=APP_ID, wechat_app_secret=APP_SECRET,
-                        wechat_aes_key=AES_KEY, wechat_account_id=ACCOUNT_ID, wechat_api_base_url=wechat.url,
-                        ACNEBOT_DATA_DIR=tmp_path)
-    running = await service_and_console(settings, db, assessor, runners)
+    running = await service_and_console(wechat_settings(wechat, tmp_path), db, assessor, runners)
     wechat.callback_url = f"{running.url}/wechat"
     return running
 
