@@ -27,7 +27,7 @@ RUN apt-get update \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/acnebot --create-home acnebot
 COPY --from=build /opt/acnebot /opt/acnebot
 # The image fails to build unless the baked-in lesion model loads and the pipeline imports.
-RUN /opt/acnebot/bin/python -c "from pipeline.classifier import load; import pipeline.assess; load()"
+RUN /opt/acnebot/bin/python -c "from pipeline.assess import load_models; load_models()"
 ENV PATH=/opt/acnebot/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     ACNEBOT_DATA_DIR=/var/lib/acnebot \

@@ -1,7 +1,10 @@
-"""End-to-end seconds per photo, split by stage, for three ways of assessing the same photo:
+"""End-to-end seconds per photo, split by stage, for the ways of assessing the same photo:
 
-  ours-onnx    this service: FaceMesh regions, canonical tiles, Acne-RegNet student in onnxruntime
-  ours-torch   the same pipeline with the student run by PyTorch eager instead of onnxruntime
+  detector     this service: FaceMesh regions, canonical view, the lesion detector (fp32 ONNX) over the face,
+               lesion-centred type classification, in onnxruntime
+  detector-int8  the same with the int8 detector, where models/weights holds one
+  tiles        the pipeline before the detector: the Acne-RegNet student on 64 px grid tiles (stride 32) and a
+               blob search per finding tile (models/tile_baseline.py)
   microsoft    the Microsoft/Nestle selfie approach: landmark skin patches (2-4, here our forehead, cheeks and
                chin masks' boxes) resized to 224 px, each through a ResNet-152 (random weights: timing only)
 
@@ -43,38 +46,30 @@ def _photo_bytes(size: str) -> bytes:
     return data.tobytes()
 
 
-class TorchStudent:
-    """The student architecture in PyTorch eager, with the same predict() as the onnxruntime loader."""
-
-    name, version = "acne-regnet-torch-eager", "bench"
-
-    def __init__(self):
-        import torch
-
-        from models.regnet import student
-
-        self.torch = torch
-        self.net = student().eval()
-
-    def predict(self, patches):
-        from pipeline.preprocess import to_model_input
-
-        with self.torch.inference_mode():
-            out = [self.torch.softmax(self.net(self.torch.from_numpy(to_model_input(patches[i:i + 64]))), 1).numpy()
-                   for i in range(0, len(patches), 64)]
-        import numpy as np
-
-        return np.concatenate(out) if out else np.zeros((0, 8), np.float32)
-
-
-def _run_ours(data: bytes, model) -> dict[str, float]:
+def _run_ours(data: bytes, detector) -> dict[str, float]:
     from pipeline.assess import assess, prepare
 
     start = time.perf_counter()
-    result = assess([prepare(data)], model=model)
+    result = assess([prepare(data)], detector=detector)
     total = time.perf_counter() - start
     assert result.ok, result.quality.reasons
     return {**result.timings, "total": total}
+
+
+def _run_tiles(data: bytes, model) -> dict[str, float]:
+    from models.evaluate_detector import _assess_with_lesions
+    from models.tile_baseline import baseline_lesions
+    from pipeline.assess import prepare
+
+    start = time.perf_counter()
+    prepared = prepare(data)
+    t_prep = time.perf_counter()
+    lesions = baseline_lesions(prepared.view, model)
+    t_lesions = time.perf_counter()
+    _assess_with_lesions(prepared, lesions, model, None)
+    end = time.perf_counter()
+    return {**prepared.timings, "tiles+classifier+lesions": t_lesions - t_prep, "scoring": end - t_lesions,
+            "total": end - start}
 
 
 def _run_microsoft(data: bytes, net) -> dict[str, float]:
@@ -109,17 +104,17 @@ def child(config: str, size: str, repeat: int, threads: int) -> None:
 
     os.environ.setdefault("ACNEBOT_MODEL_THREADS", str(threads))
     data = _photo_bytes(size)
-    if config == "ours-onnx":
+    if config.startswith("detector"):
+        from pipeline.detector import DEFAULT_DETECTOR, load
+
+        path = DEFAULT_DETECTOR.with_suffix(".int8.onnx") if config == "detector-int8" else DEFAULT_DETECTOR
+        detector = load(str(path))
+        run = lambda: _run_ours(data, detector)  # noqa: E731
+    elif config == "tiles":
         from pipeline.classifier import load
 
         model = load()
-        run = lambda: _run_ours(data, model)  # noqa: E731
-    elif config == "ours-torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        model = TorchStudent()
-        run = lambda: _run_ours(data, model)  # noqa: E731
+        run = lambda: _run_tiles(data, model)  # noqa: E731
     else:
         import torch
 
@@ -144,9 +139,12 @@ def main() -> None:
     if args.child:
         child(*args.child, args.repeat, args.threads)
         return
+    from pipeline.detector import DEFAULT_DETECTOR
+
+    configs = ["tiles", "detector"] + (["detector-int8"] if DEFAULT_DETECTOR.with_suffix(".int8.onnx").exists() else [])
     rows = []
     for size in ("512", "12MP"):
-        for config in ("ours-onnx", "ours-torch", "microsoft"):
+        for config in configs + ["microsoft"]:
             out = subprocess.run([sys.executable, __file__, "--child", config, size, "--repeat", str(args.repeat),
                                   "--threads", str(args.threads)], capture_output=True, text=True, cwd=REPO)
             if out.returncode != 0:
@@ -155,12 +153,12 @@ def main() -> None:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"median of {args.repeat} runs, {args.threads} threads")
     for size in ("512", "12MP"):
-        base = next(r for r in rows if r["size"] == size and r["config"] == "ours-onnx")["stages"]["total"]
+        base = next(r for r in rows if r["size"] == size and r["config"] == "tiles")["stages"]["total"]
         print(f"\n{size} photo")
         for r in (r for r in rows if r["size"] == size):
             stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["stages"].items() if k != "total")
-            print(f"  {r['config']:11s} total {r['stages']['total']:.3f} s  x{r['stages']['total'] / base:5.2f} "
-                  f"of ours-onnx  peak RSS {r['peak_mb']:.0f} MB   [{stages}]")
+            print(f"  {r['config']:13s} total {r['stages']['total']:.3f} s  x{r['stages']['total'] / base:5.2f} "
+                  f"of tiles  peak RSS {r['peak_mb']:.0f} MB   [{stages}]")
 
 
 if __name__ == "__main__":

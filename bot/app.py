@@ -173,11 +173,12 @@ def _closing(close: Callable[[], object] | None):
 
 
 async def _model_check(app: web.Application) -> AsyncIterator[None]:
-    """Loads the lesion model at start (it is needed for every assessment) and says so when it is missing."""
-    from pipeline.classifier import ModelError, load
+    """Loads the lesion models at start (every assessment needs them) and says so when one is missing."""
+    from pipeline.assess import load_models
+    from pipeline.classifier import ModelError
 
     try:
-        await asyncio.get_running_loop().run_in_executor(None, load)
+        await asyncio.get_running_loop().run_in_executor(None, load_models)
     except ModelError as error:
         log.warning("assessments will fail until the lesion model is installed: %s", error)
     yield

@@ -1,7 +1,7 @@
 """One visit's photos -> Assessment: the whole pipeline, top to bottom.
 
     prepare(bytes, region)  intake -> faces -> quality -> canonical view     (immediate verdict per photo)
-    assess([prepared], metadata)  tiles -> classifier -> lesions -> merge regions -> scores -> advice
+    assess([prepared], metadata)  detector -> lesion-centred types -> lesions -> merge regions -> scores -> advice
 """
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline import classifier as classifier_module
+from pipeline import detector as detector_module
 from pipeline.advice import Advice, Findings, advise
 from pipeline.intake import load_photo
-from pipeline.lesions import find_lesions
-from pipeline.patches import CanonicalView, closeup_view, face_view, tiles
+from pipeline.lesions import classify, to_lesions
+from pipeline.patches import CanonicalView, closeup_view, face_view
 from pipeline.quality import QualityReport, Reason, check_size, check_skin
 from pipeline.regions import detect_faces
 from pipeline.scoring import Scores, score_all
@@ -95,6 +96,13 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     return PreparedPhoto(photo, quality, None, view, rotated, timings)
 
 
+def load_models() -> None:
+    """Load every model an assessment needs (raises ModelError naming the file that is missing or broken)."""
+    classifier_module.load()
+    classifier_module.load_types()
+    detector_module.load()
+
+
 def _find_faces_any_orientation(photo: Photo):
     """Faces, with the photo turned upright by quarter turns when it lies on its side (phones that drop the
     EXIF orientation). FaceMesh follows a sideways face, so its landmarks tell the turn; an upside-down
@@ -118,11 +126,20 @@ def _quarter_turns_to_upright(face) -> int:
 
 
 def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, locale: str = "en",
-           model: classifier_module.LesionClassifier | None = None) -> Assessment:
-    """Assess one visit. Photos that failed quality make the whole visit unusable (the bot asks a retake)."""
+           model: classifier_module.LesionClassifier | None = None,
+           detector: detector_module.LesionDetector | None = None,
+           types: classifier_module.LesionClassifier | None = None) -> Assessment:
+    """Assess one visit. Photos that failed quality make the whole visit unusable (the bot asks a retake).
+
+    `detector` finds the lesions; `types` names each acne lesion's type and `model` (the 8-class Acne-RegNet
+    classifier) each non-acne mark's, from a patch centred on it.
+    """
     metadata = metadata or Metadata()
     model = model or classifier_module.load()
-    model_info = {"name": model.name, "version": model.version}
+    detector = detector or detector_module.load()
+    types = types or classifier_module.load_types()
+    model_info = {"name": f"{detector.name} + {types.name} + {model.name}",
+                  "version": f"{detector.version} + {types.version} + {model.version}"}
     failed = [(i, r) for i, p in enumerate(prepared) for r in p.quality.reasons if not p.quality.ok]
     if not prepared or failed:
         reasons = [Reason(r.code, r.message if len(prepared) == 1 else f"Photo {i + 1}: {r.message}")
@@ -132,17 +149,15 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
     timings: dict[str, float] = {}
     clock = _Clock(timings)
     per_photo: list[list[Lesion]] = []
-    tile_counts: list[dict[str, int]] = []
     for index, p in enumerate(prepared):
-        t = tiles(p.view)
-        clock.lap("tiles")
-        probs = model.predict(t.patches)
+        detections = detector.detect(p.view.pixels)
+        clock.lap("detector")
+        names = classify(p.view, detections, types, model)
         clock.lap("classifier")
-        per_photo.append(find_lesions(p.view, t, probs, photo=index))
-        tile_counts.append({r: t.regions.count(r) for r in REGIONS})
+        per_photo.append(to_lesions(p.view, detections, names, photo=index))
         clock.lap("lesions")
 
-    source = _choose_source_per_region(prepared, tile_counts)
+    source = _choose_source_per_region(prepared)
     lesions = [l for i, found in enumerate(per_photo) for l in found if source.get(l.region) == i]
     regions = {r: RegionResult(r, r in source, _counts(lesions, r) if r in source else {}) for r in REGIONS}
     left = _inflammatory_on(lesions, "left") if _side_seen(regions, "left") else None
@@ -157,18 +172,23 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
     return Assessment(QualityReport(True), prepared, regions, lesions, scores, advice, model_info, timings)
 
 
-def _choose_source_per_region(prepared: list[PreparedPhoto], tile_counts: list[dict[str, int]]) -> dict[str, int]:
+def _choose_source_per_region(prepared: list[PreparedPhoto]) -> dict[str, int]:
     """Each region is taken from one photo only, so a visit's close-up and full-face photo never double count.
 
     A close-up declared for the region wins over a full-face photo; otherwise the photo showing it largest.
     """
     source: dict[str, int] = {}
     for region in REGIONS:
-        candidates = [(p.region == region, tile_counts[i][region], -i) for i, p in enumerate(prepared)
-                      if p.view is not None and p.view.assessed.get(region) and tile_counts[i][region] > 0]
+        candidates = [(p.region == region, _skin_area(p.view, region), -i) for i, p in enumerate(prepared)
+                      if p.view is not None and p.view.assessed.get(region) and _skin_area(p.view, region) > 0]
         if candidates:
             source[region] = -max(candidates)[2]
     return source
+
+
+def _skin_area(view: CanonicalView, region: str) -> float:
+    """The region's skin in photo pixels (canonical views of one visit differ in scale)."""
+    return float(view.masks[region].sum()) / view.factor ** 2
 
 
 def _counts(lesions: list[Lesion], region: str) -> dict[str, int]:

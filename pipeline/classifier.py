@@ -1,4 +1,9 @@
-"""The shipped Acne-RegNet student in onnxruntime: uint8 patches in, class probabilities out."""
+"""The shipped Acne-RegNet classifiers in onnxruntime: uint8 patches in, class probabilities out.
+
+acne_regnet_student.onnx: the 8-class patch classifier (normal, acne types, spot/scar/mole): names the
+non-acne marks. lesion_types.onnx: the same network fine-tuned on lesion-centred patches to name the acne type
+of a detected lesion (comedone, papule, pustule, nodule).
+"""
 from __future__ import annotations
 
 import os
@@ -9,9 +14,11 @@ import numpy as np
 import onnxruntime as ort
 
 from pipeline.preprocess import PATCH_SIZE, to_model_input
-from pipeline.types import CLASSES
+from pipeline.types import ACNE_TYPES, CLASSES
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "weights" / "acne_regnet_student.onnx"
+WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
+DEFAULT_MODEL = WEIGHTS / "acne_regnet_student.onnx"
+DEFAULT_TYPES_MODEL = WEIGHTS / "lesion_types.onnx"
 BATCH = 64
 
 
@@ -19,22 +26,30 @@ class ModelError(RuntimeError):
     """The lesion model cannot be used; the message says which file and why."""
 
 
+def open_session(path: Path, what: str, env: str, threads: int | None = None,
+                 error: type[ModelError] = ModelError) -> tuple[ort.InferenceSession, dict[str, str]]:
+    """An onnxruntime CPU session and the model's metadata; `error` says which file and why it cannot be used."""
+    if not path.is_file():
+        raise error(f"{what} not found at {path}; set {env} or reinstall acnebot")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or int(os.environ.get("ACNEBOT_MODEL_THREADS", "0"))
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several private exception types
+        raise error(f"{what} at {path} is corrupt or not an ONNX model: {type(exc).__name__}") from exc
+    return session, session.get_modelmeta().custom_metadata_map
+
+
 class LesionClassifier:
-    def __init__(self, path: Path | str, threads: int | None = None):
+    def __init__(self, path: Path | str, threads: int | None = None, classes: tuple[str, ...] = CLASSES,
+                 env: str = "ACNEBOT_MODEL_PATH"):
         path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"lesion model not found at {path}; set ACNEBOT_MODEL_PATH or reinstall acnebot")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or int(os.environ.get("ACNEBOT_MODEL_THREADS", "0"))
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several private exception types
-            raise ModelError(f"lesion model at {path} is corrupt or not an ONNX model: {type(exc).__name__}") from exc
-        meta = self._session.get_modelmeta().custom_metadata_map
+        self.classes = classes
+        self._session, meta = open_session(path, "lesion model", env, threads)
         classes = tuple(meta.get("classes", "").split(","))
-        if classes != CLASSES:
-            raise ModelError(f"lesion model at {path} predicts {classes}, expected {CLASSES}")
+        if classes != self.classes:
+            raise ModelError(f"lesion model at {path} predicts {classes}, expected {self.classes}")
         if int(meta.get("input_size", "0")) != PATCH_SIZE:
             raise ModelError(f"lesion model at {path} takes {meta.get('input_size')} px input, expected {PATCH_SIZE}")
         self.name = meta.get("name", path.stem)
@@ -42,9 +57,9 @@ class LesionClassifier:
         self._input = self._session.get_inputs()[0].name
 
     def predict(self, patches: np.ndarray) -> np.ndarray:
-        """N x S x S x 3 uint8 -> N x len(CLASSES) probabilities."""
+        """N x S x S x 3 uint8 -> N x len(self.classes) probabilities."""
         if len(patches) == 0:
-            return np.zeros((0, len(CLASSES)), np.float32)
+            return np.zeros((0, len(self.classes)), np.float32)
         out = []
         for start in range(0, len(patches), BATCH):
             logits = self._session.run(None, {self._input: to_model_input(patches[start:start + BATCH])})[0]
@@ -62,3 +77,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def load(path: str | None = None) -> LesionClassifier:
     """The process-wide classifier (onnxruntime sessions are thread-safe for run())."""
     return LesionClassifier(path or os.environ.get("ACNEBOT_MODEL_PATH") or DEFAULT_MODEL)
+
+
+@lru_cache(maxsize=4)
+def load_types(path: str | None = None) -> LesionClassifier:
+    """The process-wide acne-type classifier for detected lesions."""
+    return LesionClassifier(path or os.environ.get("ACNEBOT_TYPES_MODEL_PATH") or DEFAULT_TYPES_MODEL,
+                            classes=ACNE_TYPES, env="ACNEBOT_TYPES_MODEL_PATH")

@@ -1,76 +1,95 @@
-"""Tile probabilities -> lesions: the tiles that see one lesion count it once, two lesions stay two,
-and boxes land on the lesion, in photo pixels."""
-import cv2
+"""Detector output -> lesions: heatmap peaks become lesions once each, acne apart from non-acne marks, in the
+regions' skin only, with boxes in photo pixels and types from the classifiers' probabilities."""
 import numpy as np
 import pytest
 
-from pipeline.lesions import LESION_BOX, find_lesions
-from pipeline.patches import CanonicalView, Tiles
-from pipeline.preprocess import PATCH_SIZE as S
-from pipeline.types import CLASSES
-
-STRIDE = S // 2
-SKIN = (200, 160, 140)
+from pipeline.detector import STRIDE, Detection, decode, pad_to_stride
+from pipeline.lesions import acne_type, mark_type, region_of, to_lesions
+from pipeline.patches import CanonicalView
+from pipeline.types import ACNE_TYPES, CLASSES
 
 
-def _view(spots=(), factor=2.0, offset=(100, 50), size=256):
-    pixels = np.full((size, size, 3), SKIN, np.uint8)
-    for x, y in spots:
-        cv2.circle(pixels, (x, y), 5, (120, 40, 40), -1)
-    return CanonicalView(pixels, factor, offset, {}, {}, None)
-
-
-def _tiles(corners, region="forehead"):
-    boxes = np.array([(x, y, S, S) for x, y in corners], int)
-    return Tiles(np.zeros((len(boxes), S, S, 3), np.uint8), boxes, [region] * len(boxes))
-
-
-def _probs(*rows):
-    out = np.zeros((len(rows), len(CLASSES)), np.float32)
-    for i, (name, p) in enumerate(rows):
-        out[i, CLASSES.index(name)] = p
-        out[i, 0] = 1 - p
+def _maps(shape=(32, 32), peaks=(), size=12.0):
+    """A network output: logits -20 everywhere, given (kind, row, col, probability) peaks, log sizes."""
+    out = np.full((4, *shape), -20.0, np.float32)
+    out[2:] = np.log(size)
+    for kind, r, c, p in peaks:
+        out[kind, r, c] = np.log(p / (1 - p))
     return out
 
 
-def test_one_lesion_seen_by_four_overlapping_tiles_counts_once():
-    corners = [(0, 0), (STRIDE, 0), (0, STRIDE), (STRIDE, STRIDE)]
-    view = _view(spots=[(S - 4, S - 4)])  # inside all four tiles
-    lesions = find_lesions(view, _tiles(corners), _probs(*[("papule", p) for p in (0.7, 0.9, 0.6, 0.8)]))
-    assert len(lesions) == 1
-    assert lesions[0].type == "papule" and lesions[0].confidence == pytest.approx(0.9)
+def _view(factor=2.0, offset=(100, 50), size=128, region="forehead"):
+    masks = {r: np.zeros((size, size), bool) for r in ("forehead", "nose", "left_cheek", "right_cheek", "chin")}
+    masks[region][:, :] = True
+    return CanonicalView(np.zeros((size, size, 3), np.uint8), factor, offset, masks,
+                         {r: r == region for r in masks}, None)
 
 
-def test_two_lesions_in_neighbouring_tiles_stay_two():
-    view = _view(spots=[(30, 32), (66, 32)])
-    lesions = find_lesions(view, _tiles([(0, 0), (STRIDE + 8, 0)]), _probs(("comedone", 0.8), ("comedone", 0.8)))
-    assert len(lesions) == 2
+def test_each_peak_above_its_threshold_is_one_detection_at_the_cell_centre():
+    out = _maps(peaks=[(0, 5, 7, 0.9), (0, 20, 20, 0.2), (1, 10, 25, 0.6)])
+    out[0, 5, 8] = 0.0  # a shoulder next to the peak: not a second lesion, pulls the centre a little right
+    dets = decode(out, (0.3, 0.5))
+    assert [(d.kind, round(d.score, 2)) for d in dets] == [(0, 0.9), (1, 0.6)]
+    acne = dets[0]
+    assert acne.y == pytest.approx((5 + 0.5) * STRIDE)
+    assert (7 + 0.5) * STRIDE < acne.x < (8 + 0.5) * STRIDE
+    assert acne.w == pytest.approx(12.0)
 
 
-def test_box_is_centred_on_the_spot_in_photo_pixels():
-    view = _view(spots=[(40, 28)], factor=2.0, offset=(100, 50))
-    lesion, = find_lesions(view, _tiles([(0, 0)]), _probs(("nodule", 0.9)))
-    cx, cy = lesion.center
-    assert abs(cx - (100 + 40 / 2)) <= 1.5 and abs(cy - (50 + 28 / 2)) <= 1.5
-    assert lesion.w == pytest.approx(LESION_BOX / 2, abs=1)
+def test_a_mark_seen_by_both_heatmaps_counts_once_as_the_stronger_kind():
+    dets = decode(_maps(peaks=[(0, 10, 10, 0.55), (1, 11, 10, 0.8)]), 0.3)
+    assert [d.kind for d in dets] == [1]
 
 
-def test_different_types_at_one_place_are_kept_apart():
-    view = _view(spots=[(40, 40)])
-    lesions = find_lesions(view, _tiles([(0, 0), (STRIDE, 0)]), _probs(("pustule", 0.8), ("comedone", 0.8)))
-    assert sorted(l.type for l in lesions) == ["comedone", "pustule"]
+def test_two_lesions_two_cells_apart_stay_two():
+    dets = decode(_maps(peaks=[(0, 10, 10, 0.8), (0, 10, 12, 0.7)]), 0.3)
+    assert len(dets) == 2
 
 
-def test_normal_and_unsure_tiles_are_not_lesions():
-    probs = _probs(("papule", 0.2), ("papule", 0.3))
-    assert find_lesions(_view(spots=[(30, 30)]), _tiles([(0, 0), (3 * S, 0)]), probs) == []
+def test_padding_is_never_a_lesion():
+    out = _maps(peaks=[(0, 30, 30, 0.9)])
+    assert decode(out, 0.3, valid=(100, 100)) == []
+    x, valid = pad_to_stride(np.zeros((100, 70, 3), np.uint8))
+    assert x.shape == (1, 3, 128, 96) and valid == (100, 70)
 
 
-def test_plain_skin_falls_back_to_the_tile_centre():
-    lesion, = find_lesions(_view(factor=1.0, offset=(0, 0)), _tiles([(64, 64)]), _probs(("spot", 0.9)))
-    assert lesion.center == pytest.approx((96, 96), abs=1)
+def test_lesions_outside_the_regions_are_dropped_and_boxes_are_in_photo_pixels():
+    view = _view(factor=2.0, offset=(100, 50), size=128)
+    view.masks["forehead"][:, 64:] = False
+    inside, outside = Detection(40, 28, 10, 20, 0.9, 0), Detection(100, 28, 10, 10, 0.9, 0)
+    lesion, = to_lesions(view, [inside, outside], ["papule", "papule"])
+    assert lesion.region == "forehead" and lesion.type == "papule" and lesion.confidence == pytest.approx(0.9)
+    assert lesion.center == pytest.approx((100 + 40 / 2, 50 + 28 / 2), abs=1)
+    assert (lesion.w, lesion.h) == (5, 10)
+
+
+def test_unassessed_regions_hold_no_lesions():
+    view = _view(region="left_cheek")
+    view.assessed["left_cheek"] = False
+    assert region_of(view, 10, 10) is None
+    assert to_lesions(view, [Detection(10, 10, 8, 8, 0.9, 0)], ["comedone"]) == []
 
 
 def test_cheek_lesions_carry_their_side():
-    lesion, = find_lesions(_view(spots=[(32, 32)]), _tiles([(0, 0)], "left_cheek"), _probs(("papule", 0.9)))
+    lesion, = to_lesions(_view(region="left_cheek"), [Detection(32, 32, 8, 8, 0.9, 0)], ["papule"])
     assert lesion.side == "left"
+
+
+@pytest.mark.parametrize("probs, expected", [
+    ((0.1, 0.7, 0.1, 0.1), "papule"),
+    ((0.6, 0.2, 0.1, 0.1), "comedone"),
+    ((0.1, 0.1, 0.1, 0.7), "nodule"),
+    ((0.2, 0.15, 0.2, 0.45), "comedone"),  # a nodule sends the patient to a doctor: only when clearly one
+], ids=["papule", "comedone", "clear-nodule", "doubtful-nodule"])
+def test_acne_type_is_the_most_probable_with_a_stricter_nodule(probs, expected):
+    assert acne_type(np.array(probs)) == expected
+    assert len(probs) == len(ACNE_TYPES)
+
+
+def test_a_non_acne_mark_is_never_called_acne_nor_normal():
+    probs = np.zeros(len(CLASSES))
+    probs[CLASSES.index("papule")] = 0.6
+    probs[CLASSES.index("normal")] = 0.3
+    probs[CLASSES.index("scar")] = 0.06
+    probs[CLASSES.index("spot")] = 0.04
+    assert mark_type(probs) == "scar"

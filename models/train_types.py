@@ -1,0 +1,210 @@
+"""The lesion-type classifier: what kind of acne lesion a detected peak is, from a patch centred on it.
+
+    python -m models.train_types --epochs 6 --export models/weights/lesion_types.onnx
+
+Fine-tunes the shipped Acne-RegNet student (its weights, read from its ONNX file, including the rows of its
+last layer for the four acne types) on lesion-centred 64 px patches only: close-ups (blackhead/whitehead ->
+comedone, papule, pustule, nodule/cyst -> nodule; near-duplicate groups held out as in models.patchset) and
+the acne-lesions training photos' acne (comedone) and pimple (papule) boxes, cut from the same canonical
+views the detector trains on. Focal loss and the paper's augmentations (rotation, flip, colour, rolling).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import detset
+from models.augment import colour, geometric, random_crop, roll, ROLL_P
+from models.losses import focal_loss
+from models.patchset import CLOSEUP_STORED, closeup_patches, split_closeups
+from models.regnet import student
+from models.sources import CLASS_INDEX, REPO_ROOT, data_dir, face_photos
+from pipeline.patches import crop_patch
+from pipeline.preprocess import PATCH_SIZE, to_model_input
+from pipeline.types import ACNE_TYPES, CLASSES
+
+CLASSIFIER_ONNX = REPO_ROOT / "models" / "weights" / "acne_regnet_student.onnx"
+FACE_STORED = PATCH_SIZE + 12
+MODEL_NAME = "acne-regnet-types"
+MODEL_VERSION = "2026.11.28"
+
+
+def face_type_patches(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Patches centred on acne-lesions acne/pimple boxes in the cached canonical views -> (images, labels)."""
+    photos = {p.name: p for p in detset.load(f"lesions_{split}")}
+    images, labels = [], []
+    for photo in face_photos(data_dir(), split):
+        cached = photos.get(photo.path.name)
+        if cached is None or not cached.face:
+            continue
+        pixels = np.asarray(cached.pixels())
+        h, w = detset._image_size(photo.path)
+        for b in photo.boxes:
+            if b.label not in ("comedone", "papule"):
+                continue
+            cx = (b.cx * w - cached.offset[0]) * cached.factor
+            cy = (b.cy * h - cached.offset[1]) * cached.factor
+            if 0 <= cx < pixels.shape[1] and 0 <= cy < pixels.shape[0]:
+                images.append(crop_patch(pixels, cx, cy, FACE_STORED))
+                labels.append(ACNE_TYPES.index(b.label))
+    return np.stack(images), np.array(labels, np.int64)
+
+
+def closeup_type_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    train, val = split_closeups(closeup_patches(data_dir()))
+    to_type = {CLASS_INDEX[t]: i for i, t in enumerate(ACNE_TYPES)}
+    return ((train.images, np.array([to_type[int(l)] for l in train.labels])),
+            (val.images, np.array([to_type[int(l)] for l in val.labels])))
+
+
+def build_model() -> torch.nn.Module:
+    """The student with the shipped classifier's weights; its classifier rows cut to the four acne types."""
+    import onnx
+    from onnx import numpy_helper
+
+    from models.detector import LesionDetector, load_classifier_weights
+
+    donor = LesionDetector()
+    load_classifier_weights(donor, CLASSIFIER_ONNX)
+    net = student()
+    net.stem = donor.stem
+    net.body = torch.nn.Sequential(*[b for stage in donor.stages for b in stage])
+    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(CLASSIFIER_ONNX)).graph.initializer}
+    rows = [CLASSES.index(t) for t in ACNE_TYPES]
+    net.fc = torch.nn.Linear(net.feature_dim, len(ACNE_TYPES))
+    with torch.no_grad():
+        net.head_att.conv.weight.copy_(torch.from_numpy(weights["head_att.conv.weight"]))
+        net.fc.weight.copy_(torch.from_numpy(weights["fc.weight"][rows]))
+        net.fc.bias.copy_(torch.from_numpy(weights["fc.bias"][rows]))
+    return net
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = []
+    for img in images:
+        if img.shape[0] == CLOSEUP_STORED:
+            s = int(rng.integers(PATCH_SIZE, CLOSEUP_STORED + 1))  # any window from half to the whole close-up
+            img = random_crop(img, rng, s)
+            img = _resize(img, PATCH_SIZE)
+        else:
+            img = random_crop(img, rng)
+        img = geometric(img, rng)
+        if rng.random() < ROLL_P:
+            img = roll(img, rng)
+        out.append(np.ascontiguousarray(img))
+    batch = np.stack(out).astype(np.float32) / 255.0
+    return (colour(batch, rng) * 255.0).astype(np.uint8)
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) if img.shape[0] != size else img
+
+
+def centred(images: np.ndarray) -> np.ndarray:
+    """Evaluation inputs: the centre half of a close-up, the centre window of a face patch."""
+    out = []
+    for img in images:
+        s = img.shape[0]
+        o = (s - PATCH_SIZE) // 2
+        out.append(img[o:o + PATCH_SIZE, o:o + PATCH_SIZE])
+    return np.stack(out)
+
+
+def predict(net, images: np.ndarray) -> np.ndarray:
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), 256):
+            out.append(net(torch.from_numpy(to_model_input(images[i:i + 256]))).numpy())
+    return np.concatenate(out).argmax(1)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--samples-per-epoch", type=int, default=6144)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run-dir", default=str(REPO_ROOT / "var" / "runs" / "types"))
+    ap.add_argument("--export", type=Path, default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    run = Path(args.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    (cu_x, cu_y), (val_x, val_y) = closeup_type_patches()
+    face_x, face_y = face_type_patches("train")
+    fv_x, fv_y = face_type_patches("valid")
+    pool_x = list(cu_x) + list(face_x)
+    pool_y = np.concatenate([cu_y, face_y])
+    counts = np.bincount(pool_y, minlength=len(ACNE_TYPES))
+    weights = (1.0 / np.sqrt(counts))[pool_y]
+    weights /= weights.sum()
+    print("pool per type", dict(zip(ACNE_TYPES, counts.tolist())), flush=True)
+    net = build_model()
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.05)
+    steps = args.epochs * args.samples_per_epoch // args.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
+    history, began, best = [], time.time(), -1.0
+    for epoch in range(args.epochs):
+        net.train()
+        for bn in net.modules():  # keep the loaded (folded) statistics, as the detector does
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.eval()
+        for _ in range(args.samples_per_epoch // args.batch_size):
+            idx = rng.choice(len(pool_y), args.batch_size, p=weights)
+            x = torch.from_numpy(to_model_input(augment_batch([pool_x[i] for i in idx], rng)))
+            loss = focal_loss(net(x), torch.from_numpy(pool_y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        closeup_acc = float(np.mean(predict(net, centred(val_x)) == val_y))
+        face_acc = float(np.mean(predict(net, centred(fv_x)) == fv_y))
+        history.append({"epoch": epoch + 1, "closeup_val_accuracy": closeup_acc, "face_valid_accuracy": face_acc,
+                        "seconds": time.time() - began})
+        print(json.dumps(history[-1]), flush=True)
+        # Model selection on the close-ups' training groups would leak nothing but says little; the last epoch
+        # of the one-cycle schedule is what is shipped.
+    torch.save(net.state_dict(), run / "types.pt")
+    summary = {"history": history, "pool": dict(zip(ACNE_TYPES, counts.tolist())),
+               "held_out": {"closeup_val": len(val_y), "face_valid": len(fv_y)}}
+    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    if args.export:
+        export(net, args.export)
+    return summary
+
+
+def export(net: torch.nn.Module, path: Path) -> None:
+    import tempfile
+
+    import onnx
+
+    net = net.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        torch.onnx.export(net, (torch.rand(2, 3, PATCH_SIZE, PATCH_SIZE),), str(raw), input_names=["input"],
+                          output_names=["logits"], opset_version=17, dynamo=False,
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        proto = onnx.load(str(raw))
+    meta = {"name": MODEL_NAME, "version": MODEL_VERSION, "classes": ",".join(ACNE_TYPES),
+            "input_size": str(PATCH_SIZE), "canon_face_height": "640",
+            "input": "N x 3 x 64 x 64 float32 RGB in [0, 1], enhanced canonical patch centred on a detected lesion",
+            "output": "N x 4 logits in the order of 'classes'"}
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.save(proto, str(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The lesion detector in onnxruntime: a canonical face view in, lesion centres (acne apart from spots, scars
+and moles) out. The network (models/detector.py) outputs, at stride 4, a heatmap per kind and the lesion's
+log width and height; a lesion is a local maximum of a heatmap above the kind's threshold.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pipeline.classifier import ModelError, open_session
+
+DEFAULT_DETECTOR = Path(__file__).resolve().parents[1] / "models" / "weights" / "lesion_detector.onnx"
+STRIDE = 4
+MULTIPLE = 32  # the backbone halves the input five times
+KINDS = ("acne", "non_acne")
+SAME_SPOT_CELLS = 2  # an acne and a non-acne peak this close are one mark: the stronger kind wins
+
+
+@dataclass(frozen=True)
+class Detection:
+    x: float  # centre, pixels of the image the detector saw
+    y: float
+    w: float
+    h: float
+    score: float
+    kind: int  # index into KINDS
+
+
+class DetectorError(ModelError):
+    """The detector model cannot be used; the message says which file and why."""
+
+
+def pad_to_stride(pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """H x W x 3 uint8 -> 1 x 3 x H' x W' float32 in [0, 1], reflected up to multiples of 32."""
+    h, w = pixels.shape[:2]
+    ph, pw = -h % MULTIPLE, -w % MULTIPLE
+    if ph or pw:
+        pixels = cv2.copyMakeBorder(np.ascontiguousarray(pixels), 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
+    x = np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    return x, (h, w)
+
+
+def decode(out: np.ndarray, min_score: float | tuple[float, float] = 0.3,
+           valid: tuple[int, int] | None = None) -> list[Detection]:
+    """4 x H x W network output -> detections: peaks of each sigmoid heatmap over a 3 x 3 neighbourhood."""
+    thresholds = (min_score, min_score) if np.isscalar(min_score) else min_score
+    heat = 1.0 / (1.0 + np.exp(-out[: len(KINDS)].astype(np.float32)))
+    if valid is not None:
+        heat[:, (valid[0] + STRIDE - 1) // STRIDE:, :] = 0
+        heat[:, :, (valid[1] + STRIDE - 1) // STRIDE:] = 0
+    found: list[tuple[float, int, int, int]] = []
+    for kind in range(len(KINDS)):
+        peaks = (heat[kind] == cv2.dilate(heat[kind], np.ones((3, 3), np.uint8))) & (heat[kind] >= thresholds[kind])
+        for iy, ix in zip(*np.nonzero(peaks)):
+            found.append((float(heat[kind, iy, ix]), kind, int(iy), int(ix)))
+    found.sort(reverse=True)
+    kept: list[Detection] = []
+    cells: list[tuple[int, int, int]] = []
+    for score, kind, iy, ix in found:
+        if any(k != kind and abs(iy - y) <= SAME_SPOT_CELLS and abs(ix - x) <= SAME_SPOT_CELLS for k, y, x in cells):
+            continue  # one mark seen by both heatmaps: the stronger kind was kept
+        dx, dy = _refine(heat[kind], iy, ix)
+        cells.append((kind, iy, ix))
+        kept.append(Detection((ix + 0.5 + dx) * STRIDE, (iy + 0.5 + dy) * STRIDE,
+                              float(np.exp(out[len(KINDS), iy, ix])), float(np.exp(out[len(KINDS) + 1, iy, ix])),
+                              score, kind))
+    return kept
+
+
+def _refine(heat: np.ndarray, iy: int, ix: int) -> tuple[float, float]:
+    """Sub-cell offset of a peak: the heat-weighted centroid of its 3 x 3 neighbourhood."""
+    y0, y1, x0, x1 = max(0, iy - 1), min(heat.shape[0], iy + 2), max(0, ix - 1), min(heat.shape[1], ix + 2)
+    patch = heat[y0:y1, x0:x1]
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    total = float(patch.sum()) or 1.0
+    return float((patch * xx).sum() / total - ix), float((patch * yy).sum() / total - iy)
+
+
+class LesionDetector:
+    def __init__(self, path: Path | str, threads: int | None = None):
+        path = Path(path)
+        self._session, meta = open_session(path, "lesion detector", "ACNEBOT_DETECTOR_PATH", threads, DetectorError)
+        if meta.get("kinds") != ",".join(KINDS) or int(meta.get("stride", "0")) != STRIDE:
+            raise DetectorError(f"lesion detector at {path} is not a {STRIDE}-stride {KINDS} heatmap model")
+        self.name = meta.get("name", path.stem)
+        self.version = meta.get("version", "unknown")
+        self.thresholds = tuple(json.loads(meta.get("thresholds", "[0.3, 0.4]")))
+        self._input = self._session.get_inputs()[0].name
+
+    def raw(self, pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        x, valid = pad_to_stride(pixels)
+        return self._session.run(None, {self._input: x})[0][0], valid
+
+    def detect(self, pixels: np.ndarray, thresholds: tuple[float, float] | None = None) -> list[Detection]:
+        """Lesions in an H x W x 3 uint8 canonical view, coordinates in its pixels."""
+        out, valid = self.raw(pixels)
+        return decode(out, thresholds or self.thresholds, valid)
+
+
+@lru_cache(maxsize=4)
+def load(path: str | None = None) -> LesionDetector:
+    """The process-wide detector (onnxruntime sessions are thread-safe for run())."""
+    return LesionDetector(path or os.environ.get("ACNEBOT_DETECTOR_PATH") or DEFAULT_DETECTOR)

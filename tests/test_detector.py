@@ -1,0 +1,83 @@
+"""The shipped lesion detector and type classifier: they load, refuse foreign files, and on real clinical
+photos find lesions where the experts marked them."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from pipeline.classifier import DEFAULT_TYPES_MODEL, LesionClassifier, ModelError, load_types
+from pipeline.detector import DEFAULT_DETECTOR, DetectorError, LesionDetector, load
+from pipeline.preprocess import PATCH_SIZE
+from pipeline.types import ACNE_TYPES
+from tests.conftest import SHARED_DATA
+
+ACNE04 = SHARED_DATA / "acne04"
+
+
+def test_shipped_detector_loads_with_its_thresholds():
+    detector = load()
+    assert DEFAULT_DETECTOR.is_file()
+    assert detector.name and detector.version != "unknown"
+    assert len(detector.thresholds) == 2 and all(0 < t < 1 for t in detector.thresholds)
+
+
+def test_detector_takes_any_size_and_finds_nothing_on_plain_skin():
+    skin = np.full((300, 250, 3), (205, 160, 140), np.uint8)
+    assert load().detect(skin) == []
+
+
+def test_missing_or_foreign_detector_files_are_clear_errors(tmp_path):
+    with pytest.raises(DetectorError, match="not found"):
+        LesionDetector(tmp_path / "nope.onnx")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    with pytest.raises(ModelError, match="corrupt"):
+        LesionDetector(broken)
+    classifier_file = tmp_path / "classifier.onnx"
+    shutil.copy(DEFAULT_DETECTOR.parent / "acne_regnet_student.onnx", classifier_file)
+    with pytest.raises(DetectorError, match="heatmap"):
+        LesionDetector(classifier_file)
+
+
+def test_type_classifier_names_the_four_acne_types():
+    types = load_types()
+    assert DEFAULT_TYPES_MODEL.is_file() and types.classes == ACNE_TYPES
+    probs = types.predict(np.random.default_rng(0).integers(0, 255, (5, PATCH_SIZE, PATCH_SIZE, 3), np.uint8))
+    assert probs.shape == (5, 4) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    with pytest.raises(ModelError, match="predicts"):
+        LesionClassifier(DEFAULT_DETECTOR.parent / "acne_regnet_student.onnx", classes=ACNE_TYPES)
+
+
+def _acne04(level: int, count: int) -> list[dict]:
+    """The most-marked held-out ACNE04 photos of this level (never trained or tuned on)."""
+    from models.detset import acne04_split
+
+    if not (ACNE04 / "train.json").is_file():
+        pytest.skip(f"ACNE04 photos not found at {ACNE04}")
+    held = set(acne04_split(SHARED_DATA)["held_out"])
+    items = [i for i in json.loads((ACNE04 / "train.json").read_text()) if i["level"] == level and i["file"] in held]
+    return sorted(items, key=lambda i: -len(i["lesions"]))[:count]
+
+
+def test_on_severe_clinical_photos_most_findings_sit_on_expert_marks():
+    """The product's own path (prepare -> assess) on the three most-marked severe held-out ACNE04 photos."""
+    from models.detection_metrics import match_circles
+    from pipeline.assess import assess, prepare
+
+    found = hits = marked = 0
+    for item in _acne04(level=2, count=3):
+        p = prepare((ACNE04 / item["file"]).read_bytes())
+        assert p.view is not None
+        result = assess([p]) if p.quality.ok else None
+        lesions = result.lesions if result else []
+        acne = [l for l in lesions if l.type in ACNE_TYPES]
+        centres = np.array([(l["x"], l["y"]) for l in item["lesions"]])
+        radii = np.array([l["r"] for l in item["lesions"]])
+        pred = np.array([l.center for l in acne]).reshape(-1, 2)
+        found += len(acne)
+        marked += len(centres)
+        if len(acne):
+            hits += int(match_circles(pred, np.array([l.confidence for l in acne]), centres, radii).sum())
+    assert found >= 0.3 * marked, (found, marked)
+    assert hits >= 0.4 * found, (hits, found)
