@@ -25,6 +25,7 @@ _OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 37
          148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 _TOP, _CHIN, _NOSE_BRIDGE, _NOSE_TIP = 10, 152, 168, 1
 _MOUTH_RIGHT, _MOUTH_LEFT = 61, 291
+_RIGHT_EYE_INNER, _LEFT_EYE_INNER = 133, 362
 
 _DETECT_MAX_SIDE = 1280  # FaceMesh's accuracy does not improve past this; big photos are shrunk first
 MAX_FACES = 5
@@ -96,7 +97,7 @@ def on_patients_left(face: FaceLandmarks, x, y):
 def _poly(mask_shape, points: np.ndarray) -> np.ndarray:
     mask = np.zeros(mask_shape, np.uint8)
     cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
-    return mask.astype(bool)
+    return mask.view(bool)
 
 
 _DISK = np.stack([np.cos(np.linspace(0, 2 * np.pi, 24, endpoint=False)),
@@ -111,7 +112,41 @@ def _hull(mask_shape, points: np.ndarray, grow_px: float = 0.0) -> np.ndarray:
     hull = cv2.convexHull(np.round(points).astype(np.int32))
     mask = np.zeros(mask_shape, np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
-    return mask.astype(bool)
+    return mask.view(bool)
+
+
+_SKIN_SAMPLE = 20000  # pixels enough to learn the skin's colour
+
+
+def _skin_colour(rgb: np.ndarray, seed: np.ndarray):
+    """YCrCb pixels (uint8) with the median and robust spread of the seed's colour; None for too small a seed."""
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    where = np.flatnonzero(seed)
+    if len(where) < 50:
+        return ycc, None, None
+    # An evenly spread subsample gives the same median and spread at a fraction of the cost.
+    sample = ycc.reshape(-1, 3)[where[::max(1, len(where) // _SKIN_SAMPLE)]].astype(np.float32)
+    med = np.median(sample, axis=0)
+    mad = np.median(np.abs(sample - med), axis=0) * 1.4826 + 1.0
+    return ycc, med, mad
+
+
+def _in_ranges(ycc: np.ndarray, low, high) -> np.ndarray:
+    """Pixels whose Y, Cr and Cb all lie in [low, high] (inclusive, real-valued bounds)."""
+    lo = np.clip(np.ceil(np.asarray(low, np.float64)), 0, 256)
+    hi = np.clip(np.floor(np.asarray(high, np.float64)), -1, 255)
+    if np.any(lo > hi):
+        return np.zeros(ycc.shape[:2], bool)
+    return cv2.inRange(ycc, lo, hi).view(bool)
+
+
+def _within_skin(ycc: np.ndarray, med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    """|Cr - median| within tolerance (15 more on the red side, for papules), |Cb - median| within
+    tolerance, and not much darker than the skin."""
+    tol_cr = max(4 * mad[1], 22.0)
+    tol_cb = max(4 * mad[2], 18.0)
+    return _in_ranges(ycc, (0.4 * med[0], med[1] - tol_cr, med[2] - tol_cb),
+                      (255, med[1] + tol_cr + 15, med[2] + tol_cb))
 
 
 def skin_like(rgb: np.ndarray, seed: np.ndarray) -> np.ndarray:
@@ -119,53 +154,157 @@ def skin_like(rgb: np.ndarray, seed: np.ndarray) -> np.ndarray:
 
     Bounds are wide on purpose: red papules must stay inside the skin mask.
     """
-    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-    sample = ycc[seed]
-    if len(sample) < 50:
+    ycc, med, mad = _skin_colour(rgb, seed)
+    if med is None:
         return np.ones(rgb.shape[:2], bool)
-    med = np.median(sample, axis=0)
-    mad = np.median(np.abs(sample - med), axis=0) * 1.4826 + 1.0
-    tol_cr = max(4 * mad[1], 22.0)
-    tol_cb = max(4 * mad[2], 18.0)
-    y, cr, cb = ycc[..., 0], ycc[..., 1], ycc[..., 2]
-    return (np.abs(cr - med[1]) <= tol_cr + 15 * (cr > med[1])) & (np.abs(cb - med[2]) <= tol_cb) & (y >= 0.4 * med[0])
+    return _within_skin(ycc, med, mad)
+
+
+def _plain_skin(ycc: np.ndarray, med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    """Stricter skin test for growing past the landmarks: no greyish background (a pale wall passes the wide
+    bounds), nothing much darker than the face (hair, shade) and no fine texture (strands of hair)."""
+    tol_cb = max(3 * mad[2], 12.0)
+    colour = _in_ranges(ycc, (0.5 * med[0], med[1] - max(2.5 * mad[1], 8.0), med[2] - tol_cb),
+                        (255, 255, med[2] + tol_cb))
+    y = ycc[..., 0].astype(np.float32)
+    mean = cv2.blur(y, (5, 5))
+    var = cv2.blur(y * y, (5, 5)) - mean * mean
+    return colour & (var <= 14.0 ** 2)
+
+
+# How far the regions may grow past the FaceMesh oval, in face heights, where the skin carries on: the
+# oval's top (landmark 10) sits below the hairline and its sides inside the temples and the jaw line.
+_FOREHEAD_REACH = 0.22  # above landmark 10, up to the hairline
+_SIDE_REACH = 0.08  # sideways past the oval: temples, side of the face, jaw line
+_EAR_REACH = 0.03  # ... but less where the ears are, between the eyes' and the mouth's levels
+_CHIN_MARGIN = 0.03  # below landmark 152, and no further: the neck is not assessed
+_SMOOTH = 0.015  # open/close kernel: rounds the outlines and drops slivers and specks
+_MIN_PIECE = 0.04  # side of the smallest separate piece of skin a region keeps (between strands of hair)
+_EYE_GROW, _BROW_GROW, _LIPS_GROW, _NOSTRILS_GROW = 0.04, 0.025, 0.02, 0.01
+_BROW_LOW = (46, 53, 52, 65, 55, 276, 283, 282, 295, 285)  # the brows' lower edges
+
+
+def _smooth(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
+    """Morphological open then close, computed on the mask's bounding box only (it is a small part)."""
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if not len(ys):
+        return mask
+    h, w = mask.shape
+    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
+    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+    box = mask[y0:y1, x0:x1].astype(np.uint8)
+    box = cv2.morphologyEx(box, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+    box = cv2.morphologyEx(box, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = box.astype(bool)
+    return out
+
+
+def _connected_to(candidates: np.ndarray, seed: np.ndarray, min_area: int = 0) -> np.ndarray:
+    """The pixels of `candidates` in a connected piece (4-connected) that touches `seed` and has at least
+    `min_area` pixels."""
+    rows, cols = np.nonzero(candidates.any(axis=1))[0], np.nonzero(candidates.any(axis=0))[0]
+    out = np.zeros_like(candidates)
+    if not len(rows):
+        return out
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates[box].astype(np.uint8), connectivity=4)
+    keep = np.zeros(n, bool)
+    keep[labels[seed[box] & candidates[box]]] = True
+    keep &= stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False
+    out[box] = keep[labels]
+    return out
 
 
 def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
-    """Boolean skin masks for the five regions, in the coordinates of `rgb` (which `face` must match)."""
+    """Boolean skin masks for the five regions, in the coordinates of `rgb` (which `face` must match).
+
+    Each region starts from the landmarks, inside the FaceMesh oval, and grows past it into the skin that
+    carries on from it: the forehead up to the hairline and out to the temples, the cheeks and chin out to
+    the side of the face and the jaw line (not down the neck). Hair, background and anything else not
+    skin-coloured, or not connected to the region, stays out; so do eyes, brows, lips and nostrils.
+    Cuts follow the face's own axes (landmark 10 to 152), so a tilted head gets the same regions.
+    """
     shape = rgb.shape[:2]
     p = face.points
     unit = face.height
-    oval = _poly(shape, p[list(_OVAL)])
-    features = (_hull(shape, p[list(_RIGHT_EYE)], 0.04 * unit) | _hull(shape, p[list(_LEFT_EYE)], 0.04 * unit)
-                | _hull(shape, p[list(_RIGHT_BROW)], 0.025 * unit) | _hull(shape, p[list(_LEFT_BROW)], 0.025 * unit)
-                | _hull(shape, p[list(_LIPS)], 0.02 * unit) | _hull(shape, p[list(_NOSTRILS)], 0.01 * unit))
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    oval_pts = p[list(_OVAL)]
+    oval = _poly(shape, oval_pts)
+    features = (_hull(shape, p[list(_RIGHT_EYE)], _EYE_GROW * unit) | _hull(shape, p[list(_LEFT_EYE)], _EYE_GROW * unit)
+                | _hull(shape, p[list(_RIGHT_BROW)], _BROW_GROW * unit)
+                | _hull(shape, p[list(_LEFT_BROW)], _BROW_GROW * unit)
+                | _hull(shape, p[list(_LIPS)], _LIPS_GROW * unit) | _hull(shape, p[list(_NOSTRILS)], _NOSTRILS_GROW * unit))
+    yy, xx = np.ogrid[0:shape[0], 0:shape[1]]
+    yy, xx = yy.astype(np.float32), xx.astype(np.float32)
     image_right = on_patients_left(face, xx, yy)
 
-    brows = p[list(_RIGHT_BROW + _LEFT_BROW)]
-    brow_top = float(brows[:, 1].min())
-    eyes_bottom = float(np.concatenate([p[list(_RIGHT_EYE)], p[list(_LEFT_EYE)]])[:, 1].max())
-    lips = p[list(_LIPS)]
-    lips_bottom = float(lips[:, 1].max())
-    nose = _hull(shape, p[list(_NOSE)])
+    # Face axes: v runs down from landmark 10 (0) to the chin, landmark 152 (1); u runs across.
+    top = p[_TOP].astype(np.float64)
+    down = p[_CHIN] - top
+    down /= max(float(np.linalg.norm(down)), 1e-6)
+    across = np.array([-down[1], down[0]])
 
-    base = oval & ~features
-    forehead = base & (yy < brow_top - 0.01 * unit)
-    nose_region = nose & ~features
-    chin = base & (yy > lips_bottom + 0.01 * unit) & (xx > p[_MOUTH_RIGHT][0] - 0.08 * unit) \
-        & (xx < p[_MOUTH_LEFT][0] + 0.08 * unit)
+    def v_of(pts):
+        return (pts - top) @ down / unit
+
+    def u_of(pts):
+        return (pts - top) @ across / unit
+
+    xr, yr = (xx - top[0]) / unit, (yy - top[1]) / unit
+    v = (xr * down[0] + yr * down[1]).astype(np.float32)
+    u = (xr * across[0] + yr * across[1]).astype(np.float32)
+
+    brow_low = float(v_of(p[list(_BROW_LOW)]).max())  # forehead above, cheeks below
+    lips_bottom = float(v_of(p[list(_LIPS)]).max())
+    mouth_u, mouth_v = u_of(p[[_MOUTH_RIGHT, _MOUTH_LEFT]]), v_of(p[[_MOUTH_RIGHT, _MOUTH_LEFT]])
+    nose = _hull(shape, p[list(_NOSE)])
     grown_nose = _hull(shape, p[list(_NOSE)], 0.02 * unit)
-    cheeks = base & ~grown_nose & ~chin & (yy > eyes_bottom + 0.02 * unit) & (yy < lips_bottom)
-    masks = {
-        "forehead": forehead,
-        "nose": nose_region,
+    # The eyelids between brow and eye: each eye's outline carried up past the brow.
+    lift = 0.2 * unit * down
+    lids = _hull(shape, np.concatenate([p[list(_RIGHT_EYE)], p[list(_RIGHT_EYE)] - lift]), _EYE_GROW * unit) \
+        | _hull(shape, np.concatenate([p[list(_LEFT_EYE)], p[list(_LEFT_EYE)] - lift]), _EYE_GROW * unit)
+
+    # Where each region may be: inside the oval from the landmarks, and the band just outside it.
+    above = v < brow_low
+    upper = oval_pts[v_of(oval_pts) < brow_low]
+    cap = _hull(shape, np.concatenate([upper, upper - _FOREHEAD_REACH * unit * down]), _SIDE_REACH * unit)
+    eyes = p[list(_RIGHT_EYE + _LEFT_EYE)]
+    ear_level = (v > float(v_of(eyes).mean())) & (v < float(mouth_v.mean()))
+    # The oval grown by an ellipse: far sideways, little downwards, so the chin ends just below landmark 152
+    # and the outline stays round.
+    ellipse = _DISK[:, :1] * (_SIDE_REACH * unit * across) + _DISK[:, 1:] * (_CHIN_MARGIN * unit * down)
+    band = _hull(shape, (oval_pts[:, None, :] + ellipse[None]).reshape(-1, 2))
+    band = (band & ~ear_level) | _hull(shape, oval_pts, _EAR_REACH * unit)
+    reach = (oval | (cap & above & (v >= -_FOREHEAD_REACH)) | (band & ~above)) & ~features
+    chin_zone = (v > lips_bottom + 0.01) & (u > mouth_u.min() - 0.08) & (u < mouth_u.max() + 0.08)
+    # Between the eyes, down to their lower lids, is the bridge of the nose, not cheek.
+    inner_u = u_of(p[[_RIGHT_EYE_INNER, _LEFT_EYE_INNER]])
+    bridge = (u > inner_u.min()) & (u < inner_u.max()) & (v < float(v_of(eyes).max())) & oval & ~above & ~lids
+    cheeks = reach & ~above & ~grown_nose & ~chin_zone & ~lids & ~bridge
+    zones = {
+        "forehead": reach & above & ~nose,
+        "nose": (nose | bridge) & ~features,
         "left_cheek": cheeks & image_right,
         "right_cheek": cheeks & ~image_right,
-        "chin": chin,
+        "chin": reach & chin_zone & ~above & ~grown_nose,
     }
-    skin = skin_like(rgb, masks["left_cheek"] | masks["right_cheek"] | masks["forehead"])
-    return {name: m & skin for name, m in masks.items()}
+    # The landmark-based regions, which seed the growth (the nose may stick out of a turned face's oval).
+    core = {name: zone if name == "nose" else zone & oval for name, zone in zones.items()}
+    ycc, med, mad = _skin_colour(rgb, core["left_cheek"] | core["right_cheek"] | core["forehead"])
+    if med is None:
+        skin = oval | zones["nose"]  # no skin to learn the colour from: keep to the landmarks
+    else:
+        skin = _within_skin(ycc, med, mad) & (oval | _plain_skin(ycc, med, mad))
+    k = max(3, int(round(_SMOOTH * unit)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    min_piece = int((_MIN_PIECE * unit) ** 2)
+    masks = {}
+    for name, zone in zones.items():
+        grown = _connected_to(zone & skin, core[name] & skin)
+        # Opening can cut off bits that hung on by a thread (the neck under a shaded jaw): drop them again.
+        masks[name] = _connected_to(_smooth(grown, kernel, k) & zone, core[name], min_piece)
+    return masks
 
 
 def assessable(masks: dict[str, np.ndarray], patch_px: int) -> dict[str, bool]:
