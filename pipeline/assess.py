@@ -14,7 +14,7 @@ from pipeline import classifier as classifier_module
 from pipeline import detector as detector_module
 from pipeline.advice import Advice, Findings, advise
 from pipeline.intake import load_photo
-from pipeline.lesions import classify, to_lesions
+from pipeline.lesions import classify, detect_on_skin, to_lesions
 from pipeline.patches import CanonicalView, closeup_view, face_view
 from pipeline.quality import QualityReport, Reason, check_size, check_skin
 from pipeline.regions import detect_faces
@@ -150,7 +150,7 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
     clock = _Clock(timings)
     per_photo: list[list[Lesion]] = []
     for index, p in enumerate(prepared):
-        detections = detector.detect(p.view.pixels)
+        detections = detect_on_skin(detector, p.view)
         clock.lap("detector")
         names = classify(p.view, detections, types, model)
         clock.lap("classifier")

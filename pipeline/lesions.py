@@ -8,6 +8,8 @@ Peaks outside every assessed region's skin are dropped (hair, eyes, lips, backgr
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from pipeline.detector import Detection
@@ -25,6 +27,23 @@ NODULE_MIN_SHARE = 0.5
 INFLAMMATORY_MIN_SHARE = 0.5
 MIN_BOX = 6.0  # canonical px: the smallest box drawn around a lesion
 MAX_BOX = 64.0
+
+
+SKIN_BOX_MARGIN = 24  # canonical px of context kept around the regions' skin for the detector
+
+
+def detect_on_skin(detector, view: CanonicalView, thresholds: tuple[float, float] | None = None) -> list[Detection]:
+    """The detector over the bounding box of the assessed regions' skin (not the margin around the face);
+    `thresholds` overrides the detector's own (the evaluation looks below them)."""
+    masks = [m for r, m in view.masks.items() if view.assessed.get(r)]
+    if not masks:
+        return []
+    ys, xs = np.nonzero(np.logical_or.reduce(masks))
+    h, w = view.pixels.shape[:2]
+    x0, y0 = max(0, int(xs.min()) - SKIN_BOX_MARGIN), max(0, int(ys.min()) - SKIN_BOX_MARGIN)
+    x1, y1 = min(w, int(xs.max()) + SKIN_BOX_MARGIN + 1), min(h, int(ys.max()) + SKIN_BOX_MARGIN + 1)
+    found = detector.detect(np.ascontiguousarray(view.pixels[y0:y1, x0:x1]), thresholds)
+    return [dataclasses.replace(d, x=d.x + x0, y=d.y + y0) for d in found]
 
 
 def region_of(view: CanonicalView, x: float, y: float) -> str | None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.detector import STRIDE, Detection, decode, pad_to_stride
-from pipeline.lesions import acne_type, mark_type, region_of, to_lesions
+from pipeline.lesions import SKIN_BOX_MARGIN, acne_type, detect_on_skin, mark_type, region_of, to_lesions
 from pipeline.patches import CanonicalView
 from pipeline.types import ACNE_TYPES, CLASSES
 
@@ -93,3 +93,21 @@ def test_a_non_acne_mark_is_never_called_acne_nor_normal():
     probs[CLASSES.index("scar")] = 0.06
     probs[CLASSES.index("spot")] = 0.04
     assert mark_type(probs) == "scar"
+
+
+def test_the_detector_sees_only_the_box_of_the_regions_skin_and_positions_come_back_in_the_view():
+    class Recorder:
+        def detect(self, pixels, thresholds=None):
+            self.shape, self.thresholds = pixels.shape, thresholds
+            return [Detection(5, 6, 8, 8, 0.9, 0)]
+
+    view = _view(size=200)
+    view.masks["forehead"][:] = False
+    view.masks["forehead"][100:120, 50:90] = True
+    recorder = Recorder()
+    det, = detect_on_skin(recorder, view, (0.1, 0.2))
+    margin = SKIN_BOX_MARGIN
+    assert recorder.shape[:2] == (20 + 2 * margin, 40 + 2 * margin) and recorder.thresholds == (0.1, 0.2)
+    assert (det.x, det.y) == (50 - margin + 5, 100 - margin + 6)
+    view.assessed["forehead"] = False
+    assert detect_on_skin(recorder, view) == []

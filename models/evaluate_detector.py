@@ -1,0 +1,308 @@
+"""Held-out accuracy of the whole assessment, the field's way: lesions found vs lesions an expert marked.
+
+    python -m models.evaluate_detector [--json models/weights/lesion_detector.eval.json] [--baseline]
+
+Sets (never trained on, never tuned on): the held-out fifth of ACNE04 (split by file, fixed seed:
+models.detset.acne04_split) and the acne-lesions `valid` split. Every photo goes through the service's own
+path (prepare -> detector -> lesion-centred types -> regions -> scores), so what is measured is what a
+patient is told. Printed: precision, recall and F1 of acne lesion centres (inside an expert circle + 4 px, or
+inside a box), AP of centres, AP50 (box IoU >= 0.5) where boxes exist, count MAE and Spearman, and on
+ACNE04 the Hayashi level accuracy with its confusion matrix. `--baseline` adds the tile classifier the
+detector replaced, side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from models import detset
+from models.detection_metrics import average_precision, match_boxes, match_circles, prf
+from models.sources import REPO_ROOT, data_dir, face_photos
+from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES
+
+LEVELS = ("mild", "moderate", "severe", "very severe")
+ANCHORS = {
+    "YOLOv8n on acne-lesions valid (COCO-pretrained, 500 GPU epochs)": "mAP50 0.304, precision 0.36, recall 0.36",
+    "LDL (Wu et al., ICCV 2019) on ACNE04": "grading accuracy 84.1 %",
+    "published acne detector on ACNE04": "mAP 0.536",
+}
+
+
+@dataclasses.dataclass
+class PhotoResult:
+    name: str
+    acne: np.ndarray  # product's acne lesions: N x 2 centres, photo px
+    acne_scores: np.ndarray
+    acne_boxes: np.ndarray  # N x 4 x0 y0 x1 y1
+    non_acne: np.ndarray
+    candidates: np.ndarray  # every acne peak in the regions down to a low threshold (for AP), N x 2
+    candidate_scores: np.ndarray
+    candidate_boxes: np.ndarray
+    hayashi: str | None
+    grade: str | None
+    gags: str | None
+    quality_ok: bool
+
+
+class _Replay:
+    """A detector that hands the assessment the detections already computed for this photo."""
+
+    def __init__(self, real, detections):
+        self.name, self.version, self._detections = real.name, real.version, detections
+
+    def detect(self, pixels):
+        return self._detections
+
+
+def run_photo(path: Path, detector, classifier, baseline: bool = False) -> PhotoResult:
+    from pipeline.assess import assess, prepare
+    from pipeline.lesions import detect_on_skin, region_of
+    from pipeline.quality import QualityReport
+
+    p = prepare(path.read_bytes())
+    empty = np.zeros((0, 2))
+    if p.view is None:
+        return PhotoResult(path.name, empty, np.zeros(0), np.zeros((0, 4)), empty, empty, np.zeros(0),
+                           np.zeros((0, 4)), None, None, None, False)
+    quality_ok = p.quality.ok
+    p = dataclasses.replace(p, quality=QualityReport(True))  # measure the lesions even where a retake is asked
+    if baseline:
+        from models.tile_baseline import baseline_lesions
+
+        lesions = baseline_lesions(p.view, classifier)
+        result = _assess_with_lesions(p, lesions, classifier, detector)
+        cands, cand_scores, cand_boxes = empty, np.zeros(0), np.zeros((0, 4))
+    else:
+        low = [d for d in detect_on_skin(detector, p.view, (0.05, 0.05)) if region_of(p.view, d.x, d.y)]
+        keep = [d for d in low if d.score >= detector.thresholds[d.kind]]
+        result = assess([p], model=classifier, detector=_Replay(detector, keep))
+        lesions = result.lesions
+        acne_low = [d for d in low if d.kind == 0]
+        cands = np.array([p.view.to_photo(d.x, d.y) for d in acne_low]).reshape(-1, 2)
+        cand_scores = np.array([d.score for d in acne_low])
+        cand_boxes = np.array([(*p.view.to_photo(d.x - d.w / 2, d.y - d.h / 2), *p.view.to_photo(d.x + d.w / 2, d.y + d.h / 2))
+                               for d in acne_low]).reshape(-1, 4)
+    acne = [l for l in lesions if l.type in ACNE_TYPES]
+    non_acne = [l for l in lesions if l.type in NON_ACNE_TYPES]
+    scores = result.scores
+    return PhotoResult(path.name, np.array([l.center for l in acne]).reshape(-1, 2),
+                       np.array([l.confidence for l in acne]),
+                       np.array([(l.x, l.y, l.x + l.w, l.y + l.h) for l in acne]).reshape(-1, 4),
+                       np.array([l.center for l in non_acne]).reshape(-1, 2), cands, cand_scores, cand_boxes,
+                       scores.hayashi.grade if scores and scores.hayashi else None,
+                       scores.grade if scores else None, scores.gags.grade if scores else None, quality_ok)
+
+
+def _assess_with_lesions(p, lesions, classifier, detector):
+    """The assessment's scoring on lesions found by the baseline tile classifier."""
+    from pipeline.assess import Assessment, _choose_source_per_region, _counts, _inflammatory_on, _side_seen
+    from pipeline.quality import QualityReport
+    from pipeline.scoring import score_all
+    from pipeline.types import REGIONS, RegionResult
+
+    source = _choose_source_per_region([p])
+    regions = {r: RegionResult(r, r in source, _counts(lesions, r) if r in source else {}) for r in REGIONS}
+    left = _inflammatory_on(lesions, "left") if _side_seen(regions, "left") else None
+    right = _inflammatory_on(lesions, "right") if _side_seen(regions, "right") else None
+    return Assessment(QualityReport(True), [p], regions, lesions, score_all(list(regions.values()), left, right),
+                      None, {})
+
+
+def spearman(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    ra, rb = _ranks(a), _ranks(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    for v in np.unique(x):  # ties share their mean rank
+        ranks[x == v] = ranks[x == v].mean()
+    return ranks
+
+
+def box_iou_matcher(pred_boxes_by_photo):
+    """A matcher on box IoU >= 0.5, for AP50 (predictions carry their boxes by index)."""
+    def match(pred_boxes, scores, gt, _unused=None):
+        hit = np.zeros(len(pred_boxes), bool)
+        taken = np.zeros(len(gt), bool)
+        for i in np.argsort(-np.asarray(scores), kind="stable"):
+            iou = _iou(pred_boxes[i], gt)
+            iou[taken] = 0
+            if len(iou) and iou.max() >= 0.5:
+                taken[int(iou.argmax())] = True
+                hit[i] = True
+        return hit
+    return match
+
+
+def _iou(box, boxes) -> np.ndarray:
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area - inter, 1e-9)
+
+
+def confusion(true_levels, predicted: list[str | None]) -> list[list[int]]:
+    m = np.zeros((3, len(LEVELS) + 1), int)  # rows ACNE04 level 0-2; columns mild..very severe, none
+    for t, p in zip(true_levels, predicted):
+        m[t, LEVELS.index(p) if p in LEVELS else len(LEVELS)] += 1
+    return m.tolist()
+
+
+def level_accuracy(true_levels, predicted) -> float:
+    return float(np.mean([p in LEVELS and LEVELS.index(p) == t for t, p in zip(true_levels, predicted)]))
+
+
+def hayashi_band(count: int) -> str:
+    from pipeline.scoring import HAYASHI_BANDS, _band
+
+    return _band(count, HAYASHI_BANDS)
+
+
+def evaluate_acne04(results: list[PhotoResult], items: dict[str, dict], with_ap: bool) -> dict:
+    per_photo, cand, counts_true, counts_pred, levels = [], [], [], [], []
+    for r in results:
+        item = items[r.name]
+        centres = np.array([(l["x"], l["y"]) for l in item["lesions"]]).reshape(-1, 2)
+        radii = np.array([l["r"] for l in item["lesions"]])
+        per_photo.append((r.acne, r.acne_scores, centres, radii))
+        cand.append((r.candidates, r.candidate_scores, centres, radii))
+        counts_true.append(len(centres))
+        counts_pred.append(len(r.acne))
+        levels.append(item["level"])
+    tp = sum(int(match_circles(p, s, c, rad).sum()) for p, s, c, rad in per_photo if len(p) and len(c))
+    out = {"photos": len(results), "quality_retake": sum(not r.quality_ok for r in results),
+           "no_face": sum(r.hayashi is None and r.grade is None for r in results),
+           **prf(tp, sum(counts_pred), sum(counts_true)),
+           "count_mae": float(np.mean(np.abs(np.array(counts_pred) - np.array(counts_true)))),
+           "count_spearman": spearman(counts_pred, counts_true),
+           "mean_count_true": float(np.mean(counts_true)), "mean_count_pred": float(np.mean(counts_pred))}
+    if with_ap:
+        out["ap_centre"] = average_precision(cand, match_circles)
+    hayashi = [r.hayashi for r in results]
+    out["hayashi_level_accuracy"] = level_accuracy(levels, hayashi)
+    out["hayashi_confusion"] = confusion(levels, hayashi)
+    out["grade_eq1_confusion"] = _grade_confusion(levels, [r.grade for r in results])
+    out["gags_confusion"] = _grade_confusion(levels, [r.gags for r in results])
+    oracle = [hayashi_band(n) for n in counts_true]
+    out["expert_count_hayashi_band_accuracy"] = level_accuracy(levels, oracle)
+    out["expert_count_hayashi_band_confusion"] = confusion(levels, oracle)
+    return out
+
+
+GRADES = ("clear", "mild", "moderate", "severe", "very severe")
+
+
+def _grade_confusion(levels, grades) -> list[list[int]]:
+    m = np.zeros((3, len(GRADES) + 1), int)
+    for t, g in zip(levels, grades):
+        m[t, GRADES.index(g) if g in GRADES else len(GRADES)] += 1
+    return m.tolist()
+
+
+def evaluate_boxes(results: list[PhotoResult], truth: dict[str, tuple[np.ndarray, np.ndarray]], with_ap: bool) -> dict:
+    acne_pp, non_pp, cand_pp, box_pp, counts_true, counts_pred = [], [], [], [], [], []
+    for r in results:
+        acne_boxes, non_boxes = truth[r.name]
+        acne_pp.append((r.acne, r.acne_scores, acne_boxes, None))
+        non_pp.append((r.non_acne, np.ones(len(r.non_acne)), non_boxes, None))
+        cand_pp.append((r.candidates, r.candidate_scores, acne_boxes, None))
+        box_pp.append((r.candidate_boxes, r.candidate_scores, acne_boxes, None))
+        counts_true.append(len(acne_boxes))
+        counts_pred.append(len(r.acne))
+    def tp_of(pp):
+        return sum(int(match_boxes(p, s, b).sum()) for p, s, b, _ in pp if len(p) and len(b))
+    out = {"photos": len(results), "quality_retake": sum(not r.quality_ok for r in results),
+           "acne": prf(tp_of(acne_pp), sum(len(x[0]) for x in acne_pp), sum(counts_true)),
+           "non_acne": prf(tp_of(non_pp), sum(len(x[0]) for x in non_pp), sum(len(x[2]) for x in non_pp)),
+           "count_mae": float(np.mean(np.abs(np.array(counts_pred) - np.array(counts_true)))),
+           "count_spearman": spearman(counts_pred, counts_true)}
+    if with_ap:
+        out["ap_centre"] = average_precision(cand_pp, match_boxes)
+        out["ap50_box"] = average_precision(box_pp, box_iou_matcher(None))
+    return out
+
+
+def _lesions_truth(root: Path) -> tuple[list[Path], dict]:
+    from models.detset import KIND_OF_LABEL, NON_ACNE, _image_size
+
+    paths, truth = [], {}
+    for photo in face_photos(root, "valid"):
+        h, w = _image_size(photo.path)
+        acne, non = [], []
+        for b in photo.boxes:
+            box = ((b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h)
+            (non if KIND_OF_LABEL[b.label] == NON_ACNE else acne).append(box)
+        paths.append(photo.path)
+        truth[photo.path.name] = (np.array(acne).reshape(-1, 4), np.array(non).reshape(-1, 4))
+    return paths, truth
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--detector", default=None, help="ONNX file (default: the shipped one)")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--baseline", action="store_true", help="also evaluate the tile classifier it replaced")
+    ap.add_argument("--limit", type=int, default=None, help="photos per set, for a quick look")
+    args = ap.parse_args(argv)
+    from pipeline import classifier as classifier_module
+    from pipeline import detector as detector_module
+
+    root = data_dir(args.data)
+    classifier = classifier_module.load()
+    detector = detector_module.load(args.detector)
+    items = {Path(i["file"]).name: i for i in detset._acne04_items(root)}
+    held = [root / "acne04" / f for f in detset.acne04_split(root)["held_out"]][: args.limit]
+    valid_paths, truth = _lesions_truth(root)
+    valid_paths = valid_paths[: args.limit]
+    out: dict = {"detector": {"name": detector.name, "version": detector.version, "thresholds": detector.thresholds},
+                 "anchors": ANCHORS, "methods": {}}
+    methods = [("detector", False)] + ([("tile_baseline", True)] if args.baseline else [])
+    for method, baseline in methods:
+        a04 = [run_photo(p, detector, classifier, baseline) for p in held]
+        les = [run_photo(p, detector, classifier, baseline) for p in valid_paths]
+        out["methods"][method] = {"acne04_held_out": evaluate_acne04(a04, items, not baseline),
+                                  "lesions_valid": evaluate_boxes(les, truth, not baseline)}
+        print(format_report(method, out["methods"][method]), flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2, default=float))
+    return out
+
+
+def format_report(method: str, res: dict) -> str:
+    a, l = res["acne04_held_out"], res["lesions_valid"]
+    lines = [f"== {method} ==",
+             f"ACNE04 held-out ({a['photos']} photos, {a['true']} expert lesions): precision {a['precision']:.3f} "
+             f"recall {a['recall']:.3f} F1 {a['f1']:.3f}" + (f" AP(centre) {a['ap_centre']:.3f}" if "ap_centre" in a else ""),
+             f"  counts: MAE {a['count_mae']:.1f} (mean expert {a['mean_count_true']:.1f}, ours "
+             f"{a['mean_count_pred']:.1f}), Spearman {a['count_spearman']:.3f}",
+             f"  Hayashi level accuracy {a['hayashi_level_accuracy']:.3f}; rows ACNE04 level 0-2, columns "
+             f"{'/'.join(LEVELS)}/none: {a['hayashi_confusion']}",
+             f"  expert marks' own count through the Hayashi bands: accuracy "
+             f"{a['expert_count_hayashi_band_accuracy']:.3f} {a['expert_count_hayashi_band_confusion']}",
+             f"  eq. 1 grade vs level (columns {'/'.join(GRADES)}/none): {a['grade_eq1_confusion']}",
+             f"  face-only GAGS vs level: {a['gags_confusion']}",
+             f"acne-lesions valid ({l['photos']} photos): acne P {l['acne']['precision']:.3f} R {l['acne']['recall']:.3f} "
+             f"F1 {l['acne']['f1']:.3f}" + (f" AP(centre) {l['ap_centre']:.3f} AP50(box) {l['ap50_box']:.3f}"
+                                             if "ap50_box" in l else ""),
+             f"  non-acne P {l['non_acne']['precision']:.3f} R {l['non_acne']['recall']:.3f} F1 {l['non_acne']['f1']:.3f}; "
+             f"acne count MAE {l['count_mae']:.1f}, Spearman {l['count_spearman']:.3f}"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
