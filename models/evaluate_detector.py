@@ -129,19 +129,17 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def box_iou_matcher(pred_boxes_by_photo):
-    """A matcher on box IoU >= 0.5, for AP50 (predictions carry their boxes by index)."""
-    def match(pred_boxes, scores, gt, _unused=None):
-        hit = np.zeros(len(pred_boxes), bool)
-        taken = np.zeros(len(gt), bool)
-        for i in np.argsort(-np.asarray(scores), kind="stable"):
-            iou = _iou(pred_boxes[i], gt)
-            iou[taken] = 0
-            if len(iou) and iou.max() >= 0.5:
-                taken[int(iou.argmax())] = True
-                hit[i] = True
-        return hit
-    return match
+def match_iou50(pred_boxes, scores, gt, _unused=None) -> np.ndarray:
+    """Bool per predicted box: box IoU >= 0.5 with a not-yet-matched true box (for AP50)."""
+    hit = np.zeros(len(pred_boxes), bool)
+    taken = np.zeros(len(gt), bool)
+    for i in np.argsort(-np.asarray(scores), kind="stable"):
+        iou = _iou(pred_boxes[i], gt)
+        iou[taken] = 0
+        if len(iou) and iou.max() >= 0.5:
+            taken[int(iou.argmax())] = True
+            hit[i] = True
+    return hit
 
 
 def _iou(box, boxes) -> np.ndarray:
@@ -231,7 +229,7 @@ def evaluate_boxes(results: list[PhotoResult], truth: dict[str, tuple[np.ndarray
            "count_spearman": spearman(counts_pred, counts_true)}
     if with_ap:
         out["ap_centre"] = average_precision(cand_pp, match_boxes)
-        out["ap50_box"] = average_precision(box_pp, box_iou_matcher(None))
+        out["ap50_box"] = average_precision(box_pp, match_iou50)
     return out
 
 
