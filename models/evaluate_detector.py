@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--detector", default=None, help="ONNX file (default: the shipped one)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--baseline", action="store_true", help="also evaluate the tile classifier it replaced")
+    ap.add_argument("--baseline-only", action="store_true", help="evaluate only the tile classifier it replaced")
     ap.add_argument("--limit", type=int, default=None, help="photos per set, for a quick look")
     args = ap.parse_args(argv)
     from pipeline import classifier as classifier_module
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> dict:
     valid_paths = valid_paths[: args.limit]
     out: dict = {"detector": {"name": detector.name, "version": detector.version, "thresholds": detector.thresholds},
                  "anchors": ANCHORS, "methods": {}}
-    methods = [("detector", False)] + ([("tile_baseline", True)] if args.baseline else [])
+    methods = ([] if args.baseline_only else [("detector", False)]) + \
+        ([("tile_baseline", True)] if args.baseline or args.baseline_only else [])
     for method, baseline in methods:
         a04 = [run_photo(p, detector, classifier, baseline) for p in held]
         les = [run_photo(p, detector, classifier, baseline) for p in valid_paths]
