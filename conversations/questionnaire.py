@@ -1,7 +1,10 @@
 """CLINICAL.md's questionnaire (paper Appendix A) as data, and its answers -> pipeline Metadata.
 
-Profile questions are asked once and kept in the profile (editable from "My data"); visit questions are asked
-at every check-in. Every question can be skipped with one tap (the answer is then None). Texts: `q.<id>` for
+Profile questions are asked once and kept in the profile (editable from "My data"): what cannot change from one
+week to the next. Visit questions are what can change (symptoms and red flags, treatment and how it goes,
+pregnancy, mood): asked on the first check-in, then carried over from the previous check-in unless the patient
+updates them (conversations/flows/questions.py). Every question can be skipped with one tap (the answer is then
+None). Texts: `q.<id>` for
 the question, `q.<id>.<option>` for each option (i18n catalogues).
 """
 from __future__ import annotations
@@ -62,19 +65,23 @@ PROFILE_QUESTIONS: tuple[Question, ...] = (
     Question("family_history", "multi", "profile", HISTORY),
     Question("allergies", "multi", "profile", ("penicillin", "cephalosporin", "sulfa", "nitroimidazole")),
     Question("biopsy", "single", "profile", ("yes", "no")),
+    Question("duration", "single", "profile", tuple(_DURATIONS)),
+    Question("frequency", "single", "profile", ("first_time", "comes_and_goes", "constant")),
+    Question("other_medical_problem", "single", "profile", ("yes", "no")),
+    Question("past_medication", "multi", "profile", MEDICATIONS),
 )
 VISIT_QUESTIONS: tuple[Question, ...] = (
     Question("symptoms", "multi", "visit",
              ("hardening", "bleeding", "increasing_in_size", "itching", "burning", "fever", "joint_pain")),
-    Question("duration", "single", "visit", tuple(_DURATIONS)),
-    Question("frequency", "single", "visit", ("first_time", "comes_and_goes", "constant")),
     Question("current_medication", "multi", "visit", MEDICATIONS),
     Question("pregnancy", "single", "visit", ("yes", "no", "unknown", "breastfeeding"), asked_if=_female),
-    Question("other_medical_problem", "single", "visit", ("yes", "no")),
-    Question("past_medication", "multi", "visit", MEDICATIONS),
     Question("condition_after_treatment", "single", "visit", ("improved", "worsened", "unchanged", "unknown")),
     Question("distress", "single", "visit", ("yes", "no", "prefer_not_to_say")),
 )
+# Red flags (bleeding, growing, fever, joint pain) live in these answers: carried over from an earlier check-in
+# for at most RED_FLAGS_KEPT_DAYS, then asked again even when the patient says nothing changed.
+RED_FLAG_QUESTIONS: tuple[str, ...] = ("symptoms",)
+RED_FLAGS_KEPT_DAYS = 28
 QUESTIONS: dict[str, Question] = {q.id: q for q in PROFILE_QUESTIONS + VISIT_QUESTIONS}
 
 

@@ -4,7 +4,9 @@
 stored but that answer until Accept) -> MENU: New check-in, My history, Reminders, My data, Help, Language.
 New check-in -> CHECKIN_MODE: full face (FACE_PHOTO) or by region (REGION_PHOTO: forehead, nose, cheeks, chin,
 each skippable) -> each photo checked at once, retake with the reason when unusable -> QUESTION: profile
-questions not yet answered, then the visit questions, each skippable -> ANALYSING -> result (grade, counts,
+questions not yet answered, then the visit questions, each skippable; a returning patient gets CHANGES instead
+("Anything new since <date>?": Nothing changed keeps the last answers, Update asks the visit questions again)
+-> ANALYSING -> result (grade, counts,
 annotated photos, doctor notice, advice, change since last time) -> MENU. My history -> HISTORY (list + trend
 chart) -> COMPARE_FIRST -> COMPARE_SECOND -> side by side. My data -> MY_DATA (edit answers,
 export) -> CONFIRM_DELETE. Talk to a person (/human) -> HANDOVER until "Back to the bot" (/bot) or staff close it.
@@ -15,7 +17,7 @@ from any step.
 from __future__ import annotations
 
 from conversations.flows import checkin, handover, history, mydata, questions, reminders, result, start
-from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHECKIN_MODE, COMPARE_FIRST, COMPARE_SECOND,
+from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHANGES, CHECKIN_MODE, COMPARE_FIRST, COMPARE_SECOND,
                                        CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU, MY_DATA,
                                        QUESTION, REGION_PHOTO, REMINDER_TIME, REMINDER_ZONE, REMINDERS)
 from conversations.flows.turn import Handler, Step, Turn, Work
@@ -29,6 +31,8 @@ STEPS: dict[str, Step] = {
                        on_photo=checkin.photo_received),
     QUESTION: Step(questions.ask_question, questions.question_expects, on_choice=questions.answer_choice,
                    on_text=questions.answer_text, on_photo=checkin.photo_received),
+    CHANGES: Step(questions.ask_changes, "expects.button", on_choice=questions.changes_chosen,
+                  on_photo=checkin.photo_received),
     ANALYSING: Step(result.ask_to_wait, "expects.wait", on_choice=result.still_analysing,
                     on_text=result.still_analysing, on_photo=result.still_analysing),
     ANALYSIS_FAILED: Step(result.ask_retry, "expects.button", on_choice=result.retry_chosen),

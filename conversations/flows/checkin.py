@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from conversations.assessor import PhotoVerdict
-from conversations.flows.names import CHECKIN_MODE, FACE_PHOTO, MENU, QUESTION, REGION_PHOTO
+from conversations.flows.names import CHANGES, CHECKIN_MODE, FACE_PHOTO, MENU, QUESTION, REGION_PHOTO
 from conversations.flows.turn import Turn, Work
 from conversations.i18n import catalogue
 from conversations.limits import CHECKIN
@@ -19,6 +19,7 @@ from conversations.summaries import region_label
 from pipeline.types import REGIONS
 
 MAX_FACE_PHOTOS = 3  # front and both sides are useful; more only repeat
+QUESTION_STEPS = (QUESTION, CHANGES)  # an album's later photos may still arrive while these are asked
 PENDING_TIMEOUT = timedelta(minutes=2)  # a check interrupted by a restart: the photo is asked for again
 
 
@@ -71,7 +72,7 @@ async def photo_received(turn: Turn) -> None:
     if checkin is None:
         return await turn.unexpected()
     _forget_interrupted(checkin, turn.now)
-    if turn.step == QUESTION and not (checkin["mode"] == "face" and event.media_group
+    if turn.step in QUESTION_STEPS and not (checkin["mode"] == "face" and event.media_group
                                       and event.media_group in checkin["groups"]):
         return await turn.unexpected()
     if checkin["mode"] == "face":
@@ -106,7 +107,7 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
     else:
         checkin["photos"].remove(entry)
         reasons = "\n".join(f"• {turn.t(reason_key(code))}" for code in verdict.codes)
-        if turn.step == QUESTION:
+        if turn.step in QUESTION_STEPS:
             turn.say("checkin.album_photo_failed", reasons=reasons)
         else:
             turn.say("checkin.region_photo_failed" if where else "checkin.face_photo_failed",

@@ -6,6 +6,7 @@ CHECKIN_MODE = "checkin.mode"
 FACE_PHOTO = "checkin.face_photo"
 REGION_PHOTO = "checkin.region_photo"
 QUESTION = "checkin.question"
+CHANGES = "checkin.changes"
 ANALYSING = "checkin.analysing"
 ANALYSIS_FAILED = "checkin.analysis_failed"
 HISTORY = "history"
@@ -18,4 +19,4 @@ HANDOVER = "handover"
 REMINDER_TIME = "reminders.time"
 REMINDER_ZONE = "reminders.zone"
 
-CHECKIN_STEPS = (CHECKIN_MODE, FACE_PHOTO, REGION_PHOTO, QUESTION, ANALYSING, ANALYSIS_FAILED)
+CHECKIN_STEPS = (CHECKIN_MODE, FACE_PHOTO, REGION_PHOTO, QUESTION, CHANGES, ANALYSING, ANALYSIS_FAILED)

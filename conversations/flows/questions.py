@@ -1,25 +1,47 @@
 """The questionnaire, one question per prompt: profile questions not yet answered, then the visit questions.
 
+A first check-in asks them all. A returning patient (a check-in with answers on file) is asked only profile
+questions never asked before, then one prompt, CHANGES: "Anything new since <date>?" -> Nothing changed (the
+visit answers of the last check-in are kept, one tap) or Update (the visit questions again, each showing the
+answer on file; "Keep" keeps it). Red-flag answers older than RED_FLAGS_KEPT_DAYS are asked again either way.
+
 State: quiz = {purpose: checkin|profile, queue: [question ids], known: profile answers, answers: this quiz's
-answers, toggled: the current multiple-choice selection}. Profile answers are saved to the profile as they are
+visit answers, toggled: the current multiple-choice selection, asked: {visit question id: ISO date last asked},
+and for a returning patient since (the last check-in's date), previous (its visit answers), changes (None until
+the CHANGES prompt is answered, then "same" or "update")}. Profile answers are saved to the profile as they are
 given, so a check-in abandoned half-way does not ask them again.
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
-from conversations.flows.names import MY_DATA, QUESTION
+from conversations.flows.names import CHANGES, MY_DATA, QUESTION
 from conversations.flows.turn import Turn
-from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS, VISIT_QUESTIONS, Question, parse_number
+from conversations.questionnaire import (PROFILE_QUESTIONS, QUESTIONS, RED_FLAG_QUESTIONS, RED_FLAGS_KEPT_DAYS,
+                                         VISIT_QUESTIONS, Question, parse_number)
+from conversations.summaries import date_label
 
 CHECKED = "✓ "
+VISIT_IDS = tuple(q.id for q in VISIT_QUESTIONS)
 
 
 async def start_checkin_questions(turn: Turn) -> None:
     known = await _profile_answers(turn)
-    queue = [q.id for q in PROFILE_QUESTIONS if q.id not in known] + [q.id for q in VISIT_QUESTIONS]
-    turn.data["quiz"] = {"purpose": "checkin", "queue": queue, "known": known, "answers": {}, "toggled": []}
-    turn.say("questions.intro")
+    queue = [q.id for q in PROFILE_QUESTIONS if q.id not in known]
+    quiz = {"purpose": "checkin", "queue": queue, "known": known, "answers": {}, "toggled": [], "asked": {}}
+    previous = await turn.db.assessments.latest_assessment(turn.user.id)
+    on_file = previous.result.get("answers") if previous is not None else None
+    if isinstance(on_file, dict):  # a returning patient: their visit answers can be kept with one tap
+        since = date_label(previous)
+        quiz.update(since=since, changes=None, previous={k: on_file[k] for k in VISIT_IDS if k in on_file},
+                    asked_before={k: (previous.result.get("asked") or {}).get(k, since)
+                                  for k in VISIT_IDS if k in on_file})
+    else:
+        queue += VISIT_IDS
+    turn.data["quiz"] = quiz
+    if queue:
+        turn.say("questions.intro")
     await next_question(turn)
 
 
@@ -37,8 +59,13 @@ async def next_question(turn: Turn) -> None:
         quiz["queue"].pop(0)
     quiz["toggled"] = []
     if quiz["queue"]:
+        current = _on_file(quiz, current_question(turn))
+        if isinstance(current, list):
+            quiz["toggled"] = list(current)  # the answer on file, to change rather than to give again
         return await turn.goto(QUESTION)
     if quiz["purpose"] == "checkin":
+        if "changes" in quiz and quiz["changes"] is None:
+            return await turn.goto(CHANGES)
         from conversations.flows.result import start_analysis
 
         return await start_analysis(turn)
@@ -47,6 +74,35 @@ async def next_question(turn: Turn) -> None:
     await turn.goto(MY_DATA)
 
 
+# -- a returning patient: anything new since last time? ---------------------------------------------------------
+async def ask_changes(turn: Turn) -> None:
+    quiz = turn.data["quiz"]
+    text = turn.t("questions.changes", date=quiz["since"])
+    if _stale_red_flags(turn):
+        text += "\n" + turn.t("questions.red_flags_again", days=RED_FLAGS_KEPT_DAYS)
+    turn.ask_text(text, [("same", turn.t("questions.nothing_changed")), ("update", turn.t("questions.update"))])
+
+
+async def changes_chosen(turn: Turn) -> None:
+    quiz = turn.data["quiz"]
+    if turn.action not in ("same", "update"):
+        return await turn.reprompt()
+    quiz["changes"] = turn.action
+    quiz["answers"] = dict(quiz["previous"])
+    quiz["asked"] = dict(quiz["asked_before"])
+    # Nothing changed: only the red flags on file for too long are asked again; Update: every visit question.
+    quiz["queue"] = _stale_red_flags(turn) if turn.action == "same" else list(VISIT_IDS)
+    await next_question(turn)
+
+
+def _stale_red_flags(turn: Turn) -> list[str]:
+    """The red-flag questions whose answer on file was given more than RED_FLAGS_KEPT_DAYS ago (or never)."""
+    quiz = turn.data["quiz"]
+    oldest = turn.now.date() - timedelta(days=RED_FLAGS_KEPT_DAYS)
+    return [k for k in RED_FLAG_QUESTIONS if date.fromisoformat(quiz["asked_before"].get(k, "1970-01-01")) < oldest]
+
+
+# -- one question ------------------------------------------------------------------------------------------------
 def current_question(turn: Turn) -> Question:
     return QUESTIONS[turn.data["quiz"]["queue"][0]]
 
@@ -55,8 +111,9 @@ async def ask_question(turn: Turn, *, edit: bool = False) -> None:
     quiz = turn.data["quiz"]
     q = current_question(turn)
     text = turn.t(f"q.{q.id}")
-    if quiz["purpose"] == "profile" and q.id in quiz["known"]:
-        text += "\n" + turn.t("questions.current_answer", answer=answer_label(turn, q, quiz["known"][q.id]))
+    keeps = _keeps(quiz) and q.id in _store(quiz, q)
+    if keeps:
+        text += "\n" + turn.t("questions.current_answer", answer=answer_label(turn, q, _store(quiz, q)[q.id]))
     if q.kind == "single":
         options = [(f"a.{o}", turn.t(f"q.{q.id}.{o}")) for o in q.options]
     elif q.kind == "multi":
@@ -65,7 +122,7 @@ async def ask_question(turn: Turn, *, edit: bool = False) -> None:
     else:
         text += "\n" + turn.t("questions.type_number")
         options = []
-    options.append(("skip", turn.t("questions.skip_keep" if quiz["purpose"] == "profile" else "questions.skip")))
+    options.append(("skip", turn.t("questions.skip_keep" if keeps else "questions.skip")))
     turn.ask_text(text, options, edit=edit)
 
 
@@ -114,16 +171,30 @@ def answer_label(turn: Turn, q: Question, value: Any) -> str:
     return ", ".join(turn.t(f"q.{q.id}.{v}") for v in value) or turn.t("data.none")
 
 
+def _keeps(quiz: dict) -> bool:
+    """Whether Skip keeps the answer on file ("Keep"): editing the profile, or updating a check-in's answers."""
+    return quiz["purpose"] == "profile" or quiz.get("changes") is not None
+
+
+def _store(quiz: dict, q: Question) -> dict[str, Any]:
+    return quiz["known"] if q.part == "profile" else quiz["answers"]
+
+
+def _on_file(quiz: dict, q: Question) -> Any:
+    return _store(quiz, q).get(q.id) if _keeps(quiz) else None
+
+
 async def _record(turn: Turn, q: Question, value: Any, skipped: bool = False) -> None:
     quiz = turn.data["quiz"]
     quiz["queue"].pop(0)
+    if q.part == "visit" and "asked" in quiz:
+        quiz["asked"][q.id] = turn.now.date().isoformat()  # "Keep" too: the patient saw the question again
+    store = _store(quiz, q)
+    if skipped and _keeps(quiz) and q.id in store:
+        return
+    store[q.id] = value
     if q.part == "profile":
-        if skipped and quiz["purpose"] == "profile" and q.id in quiz["known"]:
-            return  # editing: skip keeps the earlier answer
-        quiz["known"][q.id] = value
         await turn.db.profiles.save_profile(turn.user.id, dict(quiz["known"]))
-    else:
-        quiz["answers"][q.id] = value
 
 
 async def _profile_answers(turn: Turn) -> dict[str, Any]:

@@ -22,6 +22,7 @@ async def start_analysis(turn: Turn) -> None:
     checkin = turn.data["checkin"]
     if quiz is not None:
         checkin["answers"] = {**quiz["known"], **quiz["answers"]}
+        checkin["asked"] = quiz.get("asked", {})  # when each visit answer was last given (red flags expire)
     turn.data["analysis"] = {"started": turn.now.isoformat()}
     await turn.goto(ANALYSING)
     # A photo of this check-in stored twice (the same bytes) has one id: assess it once.
@@ -74,7 +75,8 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
     rotated = {p["id"]: p.get("rotated", 0) for p in checkin["photos"] if "id" in p}
     photos = [{"id": photo_id, "region": region, "rotated": rotated.get(photo_id, 0)}
               for photo_id, region in args["photos"]]
-    result = {**outcome.result, "answers": args["answers"], "photos": photos}  # answers: for the export
+    # answers: for the export and the next check-in ("Nothing changed"); asked: when each visit answer was given
+    result = {**outcome.result, "answers": args["answers"], "asked": checkin.get("asked", {}), "photos": photos}
     previous = await turn.db.assessments.latest_assessment(turn.user.id)
     saved = await turn.db.assessments.save_assessment(turn.user.id, result, assessed_ids)
     send_result(turn, result, outcome.annotated)

@@ -130,6 +130,7 @@ class Patient:
     def __init__(self, service: Service, user: FakeUser):
         self.service, self.fake, self.user = service, service.fake, user
         self.replies: list[Call] = []  # what the bot sent to the chat while handling the last update
+        self.actions = 0  # updates the patient sent (taps, texts, photos): what a check-in costs them
         self.locale = user.language_code or "en"
 
     def t(self, key: str, **values: object) -> str:
@@ -137,6 +138,7 @@ class Patient:
 
     async def deliver(self, update: dict, **kwargs) -> int | None:
         mark = len(self.fake.calls)
+        self.actions += 1
         status = await self.fake.deliver(update, **kwargs)
         if status in (None, 200):
             await self.service.wait_handled(update["update_id"])

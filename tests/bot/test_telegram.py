@@ -26,9 +26,9 @@ def template_head(key: str, locale: str = "en") -> str:
 
 async def answer_questions(patient, *, age: str | None = None, toggle: bool = False) -> None:
     """Answers the questionnaire until the result: the age typed, one option of the first multiple-choice
-    question toggled (the prompt is edited in place) when asked, everything else skipped."""
+    question toggled (the prompt is edited in place) when asked, everything else skipped (or kept as on file)."""
     toggled = not toggle
-    while patient.t("questions.skip") in patient.buttons:
+    while skip := next((k for k in ("questions.skip", "questions.skip_keep") if patient.t(k) in patient.buttons), None):
         if age is not None and patient.t("q.age") in patient.texts:
             await patient.text(age)
             age = None
@@ -40,7 +40,7 @@ async def answer_questions(patient, *, age: str | None = None, toggle: bool = Fa
             toggled = True
             await patient.press("questions.done")
         else:
-            await patient.press("questions.skip")
+            await patient.press(skip)
 
 
 def assert_result(patient, *, photos: int = 1) -> None:
@@ -100,7 +100,7 @@ async def test_patient_journey(service, fake, alice, db, face_photo, second_face
     for _ in range(4):  # nose, left cheek, right cheek, chin: "no acne here"
         await alice.press("checkin.skip_region")
     assert alice.t("q.age") not in alice.texts  # profile questions are asked once
-    await answer_questions(alice)
+    await alice.press("questions.nothing_changed")
     assert_result(alice)
     assert alice.t("result.region_not_assessed", region="Nose") in alice.texts
     assert template_head("compare.header") in alice.texts  # the change since the first check-in
@@ -109,8 +109,9 @@ async def test_patient_journey(service, fake, alice, db, face_photo, second_face
     await alice.press("menu.checkin")
     await alice.press("checkin.mode_face")
     await alice.photo(second_face_photo, media_group_id="13579")
-    await alice.photo(face_photo, media_group_id="13579")  # arrives while the questions have begun
+    await alice.photo(face_photo, media_group_id="13579")  # arrives while "anything new?" is asked
     assert alice.t("checkin.face_photo_ok") in alice.texts
+    await alice.press("questions.update")
     await answer_questions(alice)
     assert_result(alice, photos=2)
     change = alice.texts.split(template_head("compare.header"))[1]
@@ -140,6 +141,35 @@ async def test_patient_journey(service, fake, alice, db, face_photo, second_face
     await alice.press("delete.yes")
     assert alice.t("delete.done") in alice.texts
     assert await db.users.find_user("telegram", str(alice.user.id)) is None
+
+
+async def check_in(patient, start, photo: bytes, answer) -> int:
+    """One full-face check-in from the tap that starts it to the result: the patient's actions (updates sent)."""
+    patient.actions = 0
+    await start()
+    await patient.press("checkin.mode_face")
+    await patient.photo(photo)
+    await answer()
+    assert SCORE.search(patient.texts), patient.texts
+    return patient.actions
+
+
+async def test_a_second_check_in_takes_at_most_five_actions(service, fake, alice, db, face_photo, second_face_photo,
+                                                            shipped_model):
+    await alice.command("/start")
+    await alice.press("consent.accept")
+    first = await check_in(alice, lambda: alice.press("menu.checkin"), face_photo,
+                           lambda: answer_questions(alice, age="31"))
+    # The next one starts from the reminder's button, days later: photo, then "anything new?" -> nothing changed.
+    user = await db.users.find_user("telegram", str(alice.user.id))
+    reminder = await service.transport.engine.reminder(user.id)
+    await service.transport.deliver(str(alice.user.id), reminder, purpose="reminder")
+    second = await check_in(alice, lambda: alice.press("reminders.start_checkin"), second_face_photo,
+                            lambda: alice.press("questions.nothing_changed"))
+    print(f"telegram: first check-in {first} actions, second {second}")
+    assert second <= 5 < first, (first, second)
+    saved = await db.assessments.list_assessments(user.id)
+    assert saved[-1].result["answers"] == saved[0].result["answers"]  # kept with one tap
 
 
 # -- the transport, without the pipeline -------------------------------------------------------------------------

@@ -343,13 +343,20 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
 
+    actions = [0]  # what the patient did: taps, typed answers, photos chosen
+
     def last_prompt():
         return page.locator("section.choices").last
 
     def tap(label: str) -> None:
         button = last_prompt().get_by_role("button", name=label, exact=True)
         expect(button).to_be_enabled()
+        actions[0] += 1
         button.click()
+
+    def send_photo(path: Path) -> None:
+        actions[0] += 1
+        page.set_input_files("#file", str(path))
 
     page.goto(live_service)
     expect(page.locator("#send")).to_have_text("Send")
@@ -359,15 +366,17 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     expect(last_prompt()).to_contain_text("Do you agree")
     tap("Accept")
     expect(last_prompt()).to_contain_text("What would you like to do?")
+    actions[0] = 0
     tap("New check-in")
     tap("One photo of my whole face")
     expect(page.locator(".msg.bot").last).to_contain_text("whole face")
-    page.set_input_files("#file", str(photo))
+    send_photo(photo)
     expect(page.locator(".msg.me img")).to_be_visible()
     expect(page.get_by_text("Photo received")).to_be_visible(timeout=90_000)
 
     expect(last_prompt()).to_contain_text("How old are you?")
     page.fill("#text", "24")
+    actions[0] += 1
     page.click("#send")
     expect(last_prompt()).to_contain_text("What is your sex?")
     tap("Female")
@@ -394,6 +403,7 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     assert result.evaluate("img => img.complete && img.naturalWidth > 0")
     expect(last_prompt()).to_contain_text("What would you like to do?")
     page.wait_for_function("document.getElementById('typing').hidden")
+    first = actions[0]
     # The result from its title down: grade, counts per region, the annotated photo.
     title = page.locator(".msg.bot", has_text=re.compile(r"^Your result"))
     title.evaluate("el => el.scrollIntoView({block: 'start'})")
@@ -407,6 +417,19 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     stranger.new_page().goto(live_service)  # a session of its own
     assert stranger.request.get(live_service.rstrip("/") + url).status == 404
     stranger.close()
+
+    # A second check-in: the photo, then "anything new?" -> Nothing changed; five actions at most.
+    actions[0] = 0
+    results = page.locator(".msg.bot img").count()
+    tap("New check-in")
+    tap("One photo of my whole face")
+    send_photo(VALID_IMAGES / JOURNEY_PHOTO)
+    expect(last_prompt()).to_contain_text("Anything new since your last check-in", timeout=90_000)
+    tap("Nothing changed")
+    expect(page.locator(".msg.bot img")).to_have_count(results + 1, timeout=120_000)
+    expect(last_prompt()).to_contain_text("What would you like to do?")
+    print(f"web chat: first check-in {first} actions, second {actions[0]}")
+    assert actions[0] <= 5 < first, (first, actions[0])
     assert all(u.startswith(live_service) or u.startswith("blob:") for u in requests), requests
     assert not problems, problems
     context.close()

@@ -105,6 +105,7 @@ class Patient:
     pushed: list[Call] = field(default_factory=list)
     transcript: list[str] = field(default_factory=list)
     answered: float = 0.0  # seconds until the HTTP answer to the last message
+    actions: int = 0  # messages the patient sent (numbers, texts, photos, menu taps): what a check-in costs them
 
     @property
     def fake(self) -> FakeWeChat:
@@ -116,6 +117,7 @@ class Patient:
     async def send(self, xml: str, note: str) -> Reply:
         mark = len(self.fake.calls)
         started = time.monotonic()
+        self.actions += 1
         self.reply = await self.fake.post(xml)
         self.answered = answered = time.monotonic() - started
         await self.service.transport.settled(timeout=120)
@@ -215,6 +217,24 @@ async def test_full_check_in(services, db, fake, face_photo, shipped_model, back
             "encrypted XML) and the service's answers, passive replies decrypted, and the calls the fake WeChat "
             "API received (texts trimmed, photo bytes left out)\n\n" + "\n".join(alice.transcript) + "\n",
             encoding="utf-8")
+
+
+async def test_a_second_check_in_takes_at_most_five_actions(services, db, fake, face_photo, second_face_photo,
+                                                            shipped_model):
+    service = await services(db)
+    alice = await consented(service)
+    counts = []
+    for photo, answer in ((face_photo, lambda: answer_questions(alice, age="24")),
+                          (second_face_photo, lambda: alice.choose("questions.nothing_changed"))):
+        alice.actions = 0
+        await alice.click("checkin")
+        await alice.choose("checkin.mode_face")
+        await alice.image(photo)
+        await answer()
+        assert alice.t("result.title") in alice.texts and alice.images
+        counts.append(alice.actions)
+    print(f"wechat: first check-in {counts[0]} actions, second {counts[1]}")
+    assert counts[1] <= 5 < counts[0], counts
 
 
 async def test_retry_storm_of_one_message_is_answered_once(services, db, fake, face_photo, backend):

@@ -90,8 +90,8 @@ async def checked_in_patient(engine: Engine, user_id: str, *photos: bytes, chann
         if visit == 0:
             await patient.text("24")
             await patient.tap("a.female")
-        while patient._asking():
-            await patient.tap("a.yes" if "weigh heavily on your mood" in patient.texts else "skip")
+        while action := patient._asking():  # the second visit keeps the answers: "Nothing changed"
+            await patient.tap("a.yes" if "weigh heavily on your mood" in patient.texts else action)
         assert patient.images, patient.texts  # the result, with its annotated photo
     return patient
 

@@ -57,14 +57,17 @@ class Patient:
         return await self.send(self.event("choice", self.data_for(action)))
 
     async def skip_questions(self) -> list[Outgoing]:
-        """Skips every question until a reply without a question arrives (the result, after the last one)."""
-        while self._asking():
-            await self.tap("skip")
+        """Skips every question until a reply without a question arrives (the result, after the last one); a
+        returning patient's "Anything new?" is answered "Nothing changed"."""
+        while action := self._asking():
+            await self.tap(action)
         return self.replies
 
-    def _asking(self) -> bool:
-        return any(isinstance(m, Choices) and any(d.endswith(":skip") for d, _ in m.options)
-                   and not any(d.endswith(":checkin") for d, _ in m.options) for m in self.replies[-1:])
+    def _asking(self) -> str | None:
+        for m in self.replies[-1:]:
+            if isinstance(m, Choices) and not any(d.endswith(":checkin") for d, _ in m.options):
+                return next((a for a in ("skip", "same") for d, _ in m.options if d.endswith(f":{a}")), None)
+        return None
 
     @property
     def texts(self) -> str:

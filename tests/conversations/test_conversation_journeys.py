@@ -10,6 +10,7 @@ import pytest
 
 from conversation_support import Patient
 from conversations import Choices, Engine, Text, Typing, jobs
+from conversations.questionnaire import PROFILE_QUESTIONS
 
 pytestmark = pytest.mark.asyncio
 GRADE = re.compile(r"Severity: (clear|mild|moderate|severe|very severe) \(score \d+\)")
@@ -73,8 +74,12 @@ async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db
     await patient.tap("face")
     await patient.photo(second_face_photo)
     assert "How old are you?" not in patient.texts  # the profile is answered once
+    assert re.search(r"Anything new since your last check-in on \d{4}-\d\d-\d\d\?", patient.texts)
+    await patient.tap("update")  # the visit questions again, each with the answer on file
+    assert "Do your spots do any of this?" in patient.texts
     while "weigh heavily on your mood" not in patient.texts:
         await patient.tap("skip")
+    assert "Current answer: —" in patient.texts  # skipped the first time
     await patient.tap("a.yes")  # a red flag: the doctor notice comes right after the grade
     assert GRADE.search(patient.texts)
     notice = patient.texts.index("⚠️ Please see a doctor")
@@ -158,6 +163,55 @@ def stored_result(score: int, papules: int) -> dict:
             "refer": {"needed": False, "urgent": False, "reasons": [], "codes": []},
             "grade_personalised": {"grade": "mild", "reasons": [], "codes": []}, "notice": "Not a diagnosis.",
             "model": {"name": "test", "version": "1"}}
+
+
+async def returning_patient(engine, db, *, symptoms: list[str], asked: str) -> Patient:
+    """A patient with a profile and one earlier check-in whose visit answers were given on `asked`."""
+    patient = await consented(engine)
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    await db.profiles.save_profile(user.id, {**{q.id: None for q in PROFILE_QUESTIONS}, "age": 30, "sex": "female"})
+    answers = {"age": 30, "sex": "female", "symptoms": symptoms, "current_medication": ["doxycycline"],
+               "pregnancy": "no", "condition_after_treatment": "improved", "distress": "no"}
+    await db.assessments.save_assessment(user.id, {**stored_result(20, 3), "answers": answers,
+                                                   "asked": {k: asked for k in answers if k not in ("age", "sex")}})
+    return patient
+
+
+async def test_a_returning_patient_keeps_every_answer_with_one_tap(engine, db, face_photo, shipped_model):
+    patient = await returning_patient(engine, db, symptoms=["itching"], asked=datetime.now(UTC).date().isoformat())
+    actions = 0
+    for step in (lambda: patient.tap("checkin"), lambda: patient.tap("face"), lambda: patient.photo(face_photo)):
+        await step()
+        actions += 1
+    assert "Anything new since your last check-in on" in patient.texts and "more than 28 days" not in patient.texts
+    await patient.tap("same")
+    actions += 1
+    assert GRADE.search(patient.texts) and actions == 4
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    latest = await db.assessments.latest_assessment(user.id)
+    assert latest.result["answers"]["current_medication"] == ["doxycycline"]
+    assert latest.result["answers"]["symptoms"] == ["itching"]
+    assert "isotretinoin" not in " ".join(latest.result["advice"])  # doxycycline on file still counts
+
+
+async def test_red_flag_answers_older_than_four_weeks_are_asked_again(engine, db, face_photo, shipped_model):
+    old = (datetime.now(UTC) - timedelta(days=29)).date().isoformat()
+    patient = await returning_patient(engine, db, symptoms=["bleeding"], asked=old)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+    assert "more than 28 days old, so I will ask it again" in patient.texts
+    await patient.tap("same")
+    assert "Do your spots do any of this?" in patient.texts and "Current answer: Bleeding" in patient.texts
+    assert "✓ Bleeding" in [label for _, label in patient.choices.options]  # the answer on file, to change
+    await patient.tap("t.bleeding")  # no longer bleeding
+    await patient.tap("done")
+    assert GRADE.search(patient.texts)
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    latest = await db.assessments.latest_assessment(user.id)
+    assert latest.result["answers"]["symptoms"] == []
+    assert latest.result["asked"]["symptoms"] == datetime.now(UTC).date().isoformat()
+    assert latest.result["asked"]["distress"] == old  # carried over, as it was given
 
 
 async def test_delete_erases_every_row_of_the_patient(engine, db, face_photo):
