@@ -333,22 +333,25 @@ def passive_text(messages: Sequence[Outgoing], locale: str) -> str | None:
 
 
 def packed(messages: Sequence[Outgoing], locale: str) -> list[str | Image]:
-    """What to send, in order: images, and texts packed into as few messages as the size limit allows (WeChat
-    counts customer-service messages: 45047 after too many since the patient's last message)."""
+    """What to send, in order: images (WeChat images have no caption: the caption goes as the text before its
+    image, so a result reads as one text and then its picture), and texts packed into as few messages as the
+    size limit allows (WeChat counts customer-service messages: 45047 after too many since the patient's last
+    message)."""
     items: list[str | Image] = []
     for message in messages:
         if isinstance(message, Image):
-            items.append(message)
             texts = [message.caption] if message.caption else []
         else:
             texts = [render_text(message, locale)] if isinstance(message, (Text, Choices)) else []
         for text in texts:
-            last = items[-1] if items and isinstance(items[-1], str) and not isinstance(message, Image) else None
+            last = items[-1] if items and isinstance(items[-1], str) else None
             joined = f"{last}\n\n{text}" if last is not None else text
             if last is not None and len(joined.encode()) <= TEXT_LIMIT:
                 items[-1] = joined
             else:
                 items.extend(split_text(text))
+        if isinstance(message, Image):
+            items.append(message)
     return items
 
 

@@ -31,7 +31,25 @@ def grade_text(locale: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def findings_text(locale: str, result: dict[str, Any]) -> str:
+def result_text(locale: str, result: dict[str, Any], before: Assessment | None, after: Assessment | None) -> str:
+    """The whole result in one message: grade and score, the change since `before`, the doctor notice, the counts
+    per region (with last time's where they changed), and the not-a-diagnosis notice. Advice comes apart."""
+    head = [t(locale, "result.title"), grade_text(locale, result)]
+    if before is not None and after is not None:
+        head.append(change_line(locale, before, after))
+    parts = ["\n".join(head)]
+    referral = referral_text(locale, result)
+    if referral:
+        parts.append(referral)
+    parts += [findings_text(locale, result, before), result.get("notice") or t(locale, "result.notice")]
+    return "\n\n".join(parts)
+
+
+def _counts_label(locale: str, counts: dict[str, int]) -> str:
+    return ", ".join(f"{t(locale, f'lesion.{k}')} {n}" for k in ACNE_TYPES if (n := counts.get(k)))
+
+
+def findings_text(locale: str, result: dict[str, Any], before: Assessment | None = None) -> str:
     lines = [t(locale, "result.findings_title")]
     for region in REGIONS:
         found = result["regions"][region]
@@ -39,8 +57,12 @@ def findings_text(locale: str, result: dict[str, Any]) -> str:
         if not found["assessed"]:
             lines.append(t(locale, "result.region_not_assessed", region=name))
             continue
-        counts = ", ".join(f"{t(locale, f'lesion.{k}')} {n}" for k in ACNE_TYPES if (n := found["counts"].get(k)))
-        lines.append(t(locale, "result.region_counts", region=name, counts=counts or t(locale, "result.region_none")))
+        counts = _counts_label(locale, found["counts"])
+        line = t(locale, "result.region_counts", region=name, counts=counts or t(locale, "result.region_none"))
+        old = before.counts.get(region) if before is not None else None
+        if old is not None and any(old.get(k, 0) != found["counts"].get(k, 0) for k in ACNE_TYPES):
+            line += " " + t(locale, "result.region_was", counts=_counts_label(locale, old) or t(locale, "result.region_none"))
+        lines.append(line)
     other = {k: sum(r["counts"].get(k, 0) for r in result["regions"].values() if r["assessed"]) for k in NON_ACNE_TYPES}
     if any(other.values()):
         lines.append(t(locale, "result.not_acne", items=", ".join(
@@ -57,18 +79,23 @@ def referral_text(locale: str, result: dict[str, Any]) -> str | None:
 
 
 def advice_text(locale: str, result: dict[str, Any]) -> str:
+    """What the patient can do and must avoid (the not-a-diagnosis notice is in the result message)."""
     lines = [t(locale, "result.advice_title")] + [f"• {a}" for a in result.get("advice", [])]
     if result.get("avoid"):
         lines += ["", t(locale, "result.avoid_title")] + [f"• {a}" for a in result["avoid"]]
-    lines += ["", result.get("notice") or t(locale, "result.notice")]
     return "\n".join(lines)
+
+
+def change_line(locale: str, before: Assessment, after: Assessment) -> str:
+    """"Change since <date> (to <date>): score 20 → 12 (-8), mild → mild"."""
+    return t(locale, "compare.header", before=date_label(before), after=date_label(after),
+             score_before=before.score, score_after=after.score, delta=f"{after.score - before.score:+d}",
+             grade_before=grade_label(locale, before.grade), grade_after=grade_label(locale, after.grade))
 
 
 def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
     """The change per region and lesion type from `before` to `after`."""
-    lines = [t(locale, "compare.header", before=date_label(before), after=date_label(after),
-               score_before=before.score, score_after=after.score, delta=f"{after.score - before.score:+d}",
-               grade_before=grade_label(locale, before.grade), grade_after=grade_label(locale, after.grade))]
+    lines = [change_line(locale, before, after)]
     for region in REGIONS:
         old, new = before.counts.get(region), after.counts.get(region)
         name = region_label(locale, region)

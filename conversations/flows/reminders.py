@@ -143,17 +143,17 @@ def local_label(moment: datetime, zone: str | None) -> str:
 
 
 # -- after a result ------------------------------------------------------------------------------------------------
-async def after_result(turn: Turn) -> None:
-    """A patient without reminders is offered them (one button, before the menu); one with them has the next
-    reminder counted from this check-in."""
+async def after_result(turn: Turn) -> Choices | None:
+    """A patient without reminders is offered them: the offer (one button) is returned, for the prompt under the
+    result; one with them has the next reminder counted from this check-in."""
     current = await turn.db.reminders.get_reminder(turn.user.id)
     if current is None or current.state == "stopped":
-        button = (f"{REMINDER_PREFIX}:remind", turn.t("reminders.offer_button"))
-        turn.send(Choices(turn.t("reminders.offer"), (button,)))
-    elif current.state == "active" and current.cadence in CADENCE_DAYS:
+        return Choices(turn.t("reminders.offer"), ((f"{REMINDER_PREFIX}:remind", turn.t("reminders.offer_button")),))
+    if current.state == "active" and current.cadence in CADENCE_DAYS:
         await turn.db.reminders.set_reminder(turn.user.id, current.cadence, current.time_of_day,
                                              first_due(turn.now, current.cadence, current.time_of_day,
                                                        turn.user.timezone))
+    return None
 
 
 # -- the reminder and its buttons ------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The assessment and the result: grade, counts, annotated photos, doctor notice, advice, change since last time."""
+"""The assessment and the result, in two messages: the annotated photo captioned with the grade and score, the
+change since last time, the doctor notice and the counts (a transport whose captions are short sends the text
+apart, next to the photo); then the advice, under which the menu asks what next (and offers reminders)."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +11,8 @@ from conversations.flows.names import ANALYSING, ANALYSIS_FAILED, MENU
 from conversations.flows.reminders import after_result
 from conversations.flows.turn import Turn, Work
 from conversations.messages import Image, Text, Typing
-from conversations.summaries import advice_text, comparison_text, findings_text, grade_text, referral_text
+from conversations.summaries import advice_text, result_text
+from storage import Assessment
 
 log = logging.getLogger(__name__)
 # A patient writing to a check-in this long after its analysis started finds it restarted: the process that
@@ -79,21 +82,22 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
     result = {**outcome.result, "answers": args["answers"], "asked": checkin.get("asked", {}), "photos": photos}
     previous = await turn.db.assessments.latest_assessment(turn.user.id)
     saved = await turn.db.assessments.save_assessment(turn.user.id, result, assessed_ids)
-    send_result(turn, result, outcome.annotated)
-    if previous is not None:
-        turn.send(Text(comparison_text(turn.locale, previous, saved)))
+    send_result(turn, result, outcome.annotated, previous, saved)
     turn.clear("checkin")
-    await after_result(turn)
-    await turn.goto(MENU)
+    from conversations.flows.start import menu_options  # start imports this module
+
+    offer = await after_result(turn)
+    turn.step = MENU
+    text = "\n\n".join([advice_text(turn.locale, result), *([offer.text] if offer else []), turn.t("menu.title")])
+    turn.ask_text(text, menu_options(turn), fixed=offer.options if offer else ())
 
 
-def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...]) -> None:
-    locale = turn.locale
-    turn.send(Text(turn.t("result.title") + "\n" + grade_text(locale, result)))
-    referral = referral_text(locale, result)
-    if referral:
-        turn.send(Text(referral))
-    turn.send(Text(findings_text(locale, result)))
+def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...], before: Assessment | None,
+                after: Assessment | None) -> None:
+    """The result as one message: the first annotated photo with the whole text as its caption (further photos
+    of the visit follow it), or the text alone when there is no picture."""
+    text = result_text(turn.locale, result, before, after)
+    if not pictures:
+        return turn.send(Text(text))
     for i, picture in enumerate(pictures):
-        turn.send(Image(picture, turn.t("result.photo_caption"), f"checkin-{i + 1}.jpg"))
-    turn.send(Text(advice_text(locale, result)))
+        turn.send(Image(picture, text if i == 0 else "", f"checkin-{i + 1}.jpg"))

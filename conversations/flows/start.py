@@ -40,7 +40,11 @@ MENU_ITEMS = ("checkin", "history", "reminders", "data", "human", "help", "langu
 
 
 async def show_menu(turn: Turn) -> None:
-    turn.ask("menu.title", [(item, turn.t(f"menu.{item}")) for item in MENU_ITEMS])
+    turn.ask("menu.title", menu_options(turn))
+
+
+def menu_options(turn: Turn) -> list[tuple[str, str]]:
+    return [(item, turn.t(f"menu.{item}")) for item in MENU_ITEMS]
 
 
 async def menu_choice(turn: Turn) -> None:

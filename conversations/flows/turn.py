@@ -77,9 +77,11 @@ class Turn:
         of an earlier prompt is recognised as stale."""
         self.ask_text(self.t(key, **values), options, edit=edit)
 
-    def ask_text(self, text: str, options: Sequence[tuple[str, str]], *, edit: bool = False) -> None:
+    def ask_text(self, text: str, options: Sequence[tuple[str, str]], *, edit: bool = False,
+                 fixed: Sequence[tuple[str, str]] = ()) -> None:
+        """fixed: (data, label) buttons added as they are, without the nonce (a reminder's, valid from anywhere)."""
         nonce = self._new_nonce()
-        self.out.append(Choices(text, tuple((f"{nonce}:{a}", label) for a, label in options), edit))
+        self.out.append(Choices(text, tuple((f"{nonce}:{a}", label) for a, label in options) + tuple(fixed), edit))
 
     def expect(self, key: str, **values: object) -> None:
         """A prompt without buttons (a photo, a number); earlier buttons become stale all the same."""

@@ -121,7 +121,8 @@ class Browser:
 
     @property
     def texts(self) -> str:
-        return "\n".join(m.get("text", "") for m in self.replies)
+        """What the patient reads: texts, prompts and the pictures' captions."""
+        return "\n".join(m.get("text") or m.get("caption") or "" for m in self.replies)
 
 
 @pytest_asyncio.fixture
@@ -248,9 +249,10 @@ async def test_a_check_in_over_http_and_its_picture_is_served_to_that_session_on
     # "Analysing…" and typing come in a line of their own, before the result has been worked out.
     first, *_, last = patient.lines
     assert "done" not in first and "typing" in [m["type"] for m in first["messages"]], patient.lines
-    assert "Your result" in "\n".join(m.get("text", "") for m in last["messages"])
-    image = next(m for m in patient.replies if m["type"] == "image")
-    assert re.fullmatch(r"/api/images/[A-Za-z0-9_-]{22}", image["url"]) and image["caption"]
+    image = next(m for m in last["messages"] if m["type"] == "image")
+    assert re.fullmatch(r"/api/images/[A-Za-z0-9_-]{22}", image["url"])
+    assert image["caption"].startswith("Your result") and "Found per area:" in image["caption"]
+    assert [m["type"] for m in last["messages"][-2:]] == ["image", "choices"]  # then the advice and the menu
 
     mine = await patient.client.get(image["url"])
     assert mine.status == 200 and mine.content_type == "image/jpeg"
@@ -404,8 +406,12 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     expect(last_prompt()).to_contain_text("What would you like to do?")
     page.wait_for_function("document.getElementById('typing').hidden")
     first = actions[0]
-    # The result from its title down: grade, counts per region, the annotated photo.
+    # The result from its title down: one bubble with the annotated photo, grade, counts per region and notice.
     title = page.locator(".msg.bot", has_text=re.compile(r"^Your result"))
+    expect(title.locator("img")).to_have_count(1)
+    expect(title).to_contain_text("Found per area:")
+    expect(title).to_contain_text("not a medical diagnosis")
+    expect(last_prompt()).to_contain_text("What you can do:")
     title.evaluate("el => el.scrollIntoView({block: 'start'})")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webchat_result.png"))

@@ -204,6 +204,12 @@ async def test_full_check_in(services, db, fake, face_photo, shipped_model, back
     assert alice.t("result.findings_title") in alice.texts and alice.t("result.advice_title") in alice.texts
     (annotated,) = alice.images  # uploaded as temporary media, sent as a customer-service image
     assert annotated[:2] == b"\xff\xd8"
+    # One text with the result, then its picture, then one text with the advice and the menu.
+    sent = [c for c in alice.pushed if c.path == SEND]
+    picture = next(i for i, c in enumerate(sent) if c.body["msgtype"] == "image")
+    assert alice.t("result.findings_title") in sent[picture - 1].text and alice.t("result.title") in sent[picture - 1].text
+    assert [c.body["msgtype"] for c in sent[picture + 1:]] == ["text"]
+    assert sent[picture + 1].text.startswith(alice.t("result.advice_title"))
     assert alice.t("menu.title") in alice.texts
     for call in fake.called(SEND):
         if call.body["msgtype"] == "text":

@@ -71,7 +71,9 @@ class Patient:
 
     @property
     def texts(self) -> str:
-        return "\n".join(m.text for m in self.progress + self.replies if isinstance(m, (Text, Choices)))
+        """What the patient reads: texts, prompts and the pictures' captions."""
+        return "\n".join(m.caption if isinstance(m, Image) else m.text for m in self.progress + self.replies
+                         if isinstance(m, (Text, Choices, Image)))
 
     @property
     def images(self) -> list[Image]:

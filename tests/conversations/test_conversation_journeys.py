@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conversation_support import Patient
-from conversations import Choices, Engine, Text, Typing, jobs
+from conversations import Choices, Engine, Image, Text, Typing, jobs
 from conversations.questionnaire import PROFILE_QUESTIONS
 
 pytestmark = pytest.mark.asyncio
@@ -63,12 +63,17 @@ async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db
 
     assert [type(m) for m in patient.progress] == [Text, Typing]  # sent before the assessment ran
     assert "Analysing" in patient.progress[0].text
-    assert GRADE.search(patient.texts), patient.texts
-    assert "Found per area:" in patient.texts and "• Forehead:" in patient.texts
-    assert "What you can do:" in patient.texts and "not a medical diagnosis" in patient.texts
-    assert patient.images and patient.images[0].data[:2] == b"\xff\xd8"
-    assert "Change since" not in patient.texts  # nothing to compare with yet
-    assert isinstance(patient.replies[-1], Choices)  # back to the menu
+    # One message with the picture: grade, score, counts and notice in its caption; then the advice and the menu.
+    result, then = patient.replies
+    assert isinstance(result, Image) and result.data[:2] == b"\xff\xd8"
+    assert GRADE.search(result.caption), result.caption
+    assert "Found per area:" in result.caption and "• Forehead:" in result.caption
+    assert "not a medical diagnosis" in result.caption and "What you can do:" not in result.caption
+    assert "Change since" not in result.caption  # nothing to compare with yet
+    assert isinstance(then, Choices) and then.text.startswith("What you can do:")
+    assert then.text.endswith("What would you like to do?")  # back to the menu
+    labels = [label for _, label in then.options]
+    assert labels[0] == "New check-in" and labels[-1] == "Remind me"  # reminders offered in the same prompt
 
     await patient.tap("checkin")
     await patient.tap("face")
@@ -81,11 +86,13 @@ async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db
         await patient.tap("skip")
     assert "Current answer: —" in patient.texts  # skipped the first time
     await patient.tap("a.yes")  # a red flag: the doctor notice comes right after the grade
-    assert GRADE.search(patient.texts)
-    notice = patient.texts.index("⚠️ Please see a doctor")
-    assert GRADE.search(patient.texts).end() < notice < patient.texts.index("Found per area:")
-    assert re.search(r"Change since \d{4}-\d\d-\d\d .*score \d+ → \d+ \([+-]\d+\)", patient.texts), patient.texts
-    assert "• Forehead:" in patient.texts.split("Change since")[1]
+    result, then = patient.replies
+    assert GRADE.search(result.caption)
+    notice = result.caption.index("⚠️ Please see a doctor")
+    assert GRADE.search(result.caption).end() < notice < result.caption.index("Found per area:")
+    change = re.search(r"Change since \d{4}-\d\d-\d\d .*score \d+ → \d+ \([+-]\d+\)", result.caption)
+    assert change and GRADE.search(result.caption).end() < change.start() < notice, result.caption
+    assert "• Forehead:" in result.caption.split("Change since")[1]
 
     user = await db.users.find_user(patient.channel, patient.user_id)
     saved = await db.assessments.list_assessments(user.id)

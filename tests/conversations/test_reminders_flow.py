@@ -133,16 +133,14 @@ async def test_after_a_result_reminders_are_offered_or_counted_from_this_check_i
     user = await db.users.find_user(patient.channel, patient.user_id)
     now = datetime.now(UTC)
     turn = Turn(db=db, user=user, event=None, step=MENU, data={}, steps=flows.STEPS, now=now)
-    await after_result(turn)
-    [offer] = turn.out
-    assert offer.options == (("r:remind", "Remind me"),)
+    offer = await after_result(turn)  # shown under the result, with the menu
+    assert offer.options == (("r:remind", "Remind me"),) and turn.out == []
     patient.replies = [offer]
     await patient.tap("remind")  # the offer's button, pressed from the result
     assert "How often should I remind you?" in patient.texts
 
     await db.reminders.set_reminder(user.id, "weekly", time(19), now + timedelta(days=2))
     turn = Turn(db=db, user=user, event=None, step=MENU, data={}, steps=flows.STEPS, now=now)
-    await after_result(turn)
-    assert turn.out == []
+    assert await after_result(turn) is None and turn.out == []
     pushed = (await db.reminders.get_reminder(user.id)).next_due_at
     assert timedelta(days=6) < pushed - now <= timedelta(days=8) and pushed.astimezone(UTC).time() == time(19)

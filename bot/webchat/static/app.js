@@ -158,7 +158,8 @@
       img.addEventListener("error", () => img.replaceWith(paragraph(ui.expired)));
       img.src = message.url;
       el.append(img);
-      if (message.caption) el.append(paragraph(message.caption, "caption"));
+      // A result's caption is the whole result (several lines): read at full size, in the same bubble.
+      if (message.caption) el.append(paragraph(message.caption, message.caption.includes("\n") ? "result" : "caption"));
     },
     file(message) {
       // The file came inside the reply (the server keeps no copy): offered as a download from memory.
