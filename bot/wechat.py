@@ -34,7 +34,7 @@ from bot.wechat_api import OUTSIDE_WINDOW, TOO_MANY_MESSAGES, UNSUBSCRIBED, WeCh
 from bot.wechat_inbound import MAX_BODY, CallbackGuard, Refused
 from conversations import Engine, InboundEvent
 from conversations.i18n import resolve_locale, t
-from conversations.messages import NUMBERED_OPTIONS_HINT, Choices, Image, Outgoing, Text
+from conversations.messages import LABELLED_OPTIONS_HINT, NUMBERED_OPTIONS_HINT, Choices, Image, Outgoing, Text
 from storage import User
 from storage.columns import utcnow
 
@@ -48,6 +48,9 @@ SUCCESS = "success"  # "received, no reply": WeChat then neither retries nor tel
 MENU = (("checkin", "menu.checkin"), ("history", "menu.history"), ("remind", "menu.reminders"))  # CLICK key, label
 MESSAGE_KINDS = {"voice": "other", "video": "other", "shortvideo": "other", "location": "other", "link": "other"}
 TEMPLATE_CHARS = 200  # a template field shows a short text
+# The first of the stored options of a prompt that takes a typed number (an age): (data, label) pairs follow,
+# and the patient answers with a label, since a number they type is their answer. Choice data never equals it.
+TYPED = "typed"
 STOP_WAIT = 60.0  # seconds the pushes still in hand may take at shutdown
 
 
@@ -157,7 +160,10 @@ class WeChatTransport:
         """The last numbered prompt's option data, so that the number the patient answers maps back to it."""
         prompts = [m for m in messages if isinstance(m, Choices)]
         if prompts:
-            await self.db.contacts.set_prompt_options(user_id, [data for data, _ in prompts[-1].options])
+            prompt = prompts[-1]
+            await self.db.contacts.set_prompt_options(user_id, [TYPED, *(part for option in prompt.options
+                                                                          for part in option)]
+                                                      if prompt.typed else [data for data, _ in prompt.options])
 
     async def _event(self, message: BaseMessage, key: str, user: User | None) -> InboundEvent | None:
         """The message as the engine's event; None for events that need no answer (VIEW, template receipts)."""
@@ -179,12 +185,18 @@ class WeChatTransport:
         return make(MESSAGE_KINDS.get(message.type, "other"))
 
     async def _text_or_choice(self, user: User | None, text: str) -> tuple[str, str]:
-        """A number answers the last numbered prompt (its options live in the database, for every replica)."""
+        """A number answers the last numbered prompt (its options live in the database, for every replica); after
+        a prompt that takes a typed number, a number is the answer and an option is chosen by its label."""
+        if user is None:
+            return "text", text
+        options = (await self.db.contacts.get_contact(user.id)).prompt_options
+        if options[:1] == (TYPED,):
+            labels = {label.casefold(): data for data, label in zip(options[1::2], options[2::2])}
+            found = labels.get(text.strip().casefold())
+            return ("choice", found) if found else ("text", text)
         stripped = text.strip().rstrip(".")
-        if stripped.isdigit() and user is not None:
-            options = (await self.db.contacts.get_contact(user.id)).prompt_options
-            if 1 <= int(stripped) <= len(options):
-                return "choice", options[int(stripped) - 1]
+        if stripped.isdigit() and 1 <= int(stripped) <= len(options):
+            return "choice", options[int(stripped) - 1]
         return "text", text
 
     async def _fetch_photo(self, message: BaseMessage, key: str) -> bytes | None:
@@ -317,9 +329,13 @@ class Exchange:
 
 # -- rendering ---------------------------------------------------------------------------------------------------
 def render_text(message: Text | Choices, locale: str) -> str:
-    """A text, or a prompt with its options numbered ("1. …"): the patient answers with the number."""
+    """A text, or a prompt with its options numbered ("1. …"): the patient answers with the number; a prompt that
+    takes a typed number names its options instead, to be answered by name."""
     if isinstance(message, Text):
         return message.text
+    if message.typed:
+        labels = " / ".join(f"“{label}”" for _, label in message.options)
+        return "\n".join([message.text, "", t(locale, LABELLED_OPTIONS_HINT, labels=labels)])
     lines = [f"{n}. {label}" for n, (_, label) in enumerate(message.options, 1)]
     return "\n".join([message.text, "", *lines, t(locale, NUMBERED_OPTIONS_HINT)])
 

@@ -155,12 +155,14 @@ class Engine:
                                                       user.id if consented else None):
                 log.debug("duplicate message %s/%s ignored", event.channel, event.message_id)
                 return None, None, True, []
-            if user is None:  # first contact: the row that will hold the consent answer
+            first_contact = user is None
+            if first_contact:  # the row that will hold the consent answer
                 hint = resolve_locale(event.locale_hint) if event.locale_hint else None
                 user = await self.db.users.get_or_create_user(event.channel, event.user_id, hint)
             state = (await self.db.states.load_state(user.id, for_update=True) if consented
                      else ConversationState(user_id=user.id))
             turn = self._turn(user, event, state)
+            turn.first_contact = first_contact
             if consented and not await self._allowed(turn, MESSAGE):
                 return turn, user, True, turn.out  # nothing but the dedup mark and the bucket is stored
             await flows.run(turn)

@@ -18,6 +18,8 @@ INBOUND_KINDS: tuple[str, ...] = ("command", "text", "choice", "photo", "other")
 MAX_CHOICE_DATA_BYTES = 64  # Telegram's callback_data limit
 # The catalogue text a channel without buttons adds under a Choices it renders as numbered options ("1. …").
 NUMBERED_OPTIONS_HINT = "numbered.reply_with_number"
+# Under a Choices that also takes a typed number (Choices.typed): reply with an option's label instead.
+LABELLED_OPTIONS_HINT = "numbered.reply_with_label"
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,14 @@ class Choices(Outgoing):
 
     edit: the prompt replaces the one whose button was just pressed (a toggled multiple-choice question);
     an adapter that can edit a message in place may do so, any other sends it as a new message.
+    typed: the prompt also takes a typed number (an age): a channel without buttons must not read a number the
+    patient types as the number of an option.
     """
 
     text: str
     options: tuple[tuple[str, str], ...]
     edit: bool = False
+    typed: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", tuple((str(d), str(l)) for d, l in self.options))

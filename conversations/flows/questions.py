@@ -123,7 +123,7 @@ async def ask_question(turn: Turn, *, edit: bool = False) -> None:
         text += "\n" + turn.t("questions.type_number")
         options = []
     options.append(("skip", turn.t("questions.skip_keep" if keeps else "questions.skip")))
-    turn.ask_text(text, options, edit=edit)
+    turn.ask_text(text, options, edit=edit, typed=q.kind == "number")
 
 
 async def answer_choice(turn: Turn) -> None:

@@ -10,9 +10,13 @@ from conversations.i18n import LOCALE_NAMES, LOCALES
 # -- consent: nothing is stored beyond the answer until the patient accepts ----------------------------------
 async def ask_consent(turn: Turn) -> None:
     turn.say("consent.intro", photo_days=turn.photo_retention_days)
+    _ask_consent_question(turn, "consent.question")
+
+
+def _ask_consent_question(turn: Turn, question: str) -> None:
     other = next(l for l in LOCALES if l != turn.locale)
-    turn.ask("consent.question", [("yes", turn.t("consent.accept")), ("no", turn.t("consent.decline")),
-                                  (f"lang.{other}", LOCALE_NAMES[other])])
+    turn.ask(question, [("yes", turn.t("consent.accept")), ("no", turn.t("consent.decline")),
+                        (f"lang.{other}", LOCALE_NAMES[other])])
 
 
 async def before_consent(turn: Turn) -> None:
@@ -31,6 +35,10 @@ async def before_consent(turn: Turn) -> None:
     elif action.startswith("lang."):
         await _set_locale(turn, action[5:])
         await ask_consent(turn)
+    elif event.kind == "photo":  # not kept: one line says what to do (the welcome only if never shown)
+        if turn.first_contact:
+            turn.say("consent.intro", photo_days=turn.photo_retention_days)
+        _ask_consent_question(turn, "consent.photo_first")
     else:
         await ask_consent(turn)
 

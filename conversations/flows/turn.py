@@ -56,6 +56,7 @@ class Turn:
     photo_id: int | None = None  # the stored photo this turn's inbound message refers to
     photo_retention_days: int = 180  # said in the consent text; bot/ deletes older photos
     allowed: Callable[["Turn", str], Awaitable[bool]] | None = None  # the engine's rate limits: allowed(turn, kind)
+    first_contact: bool = False  # this event is the first the patient ever sent (nothing was said to them yet)
 
     def __post_init__(self) -> None:
         self.locale = self.locale or resolve_locale(self.user.locale)
@@ -78,10 +79,12 @@ class Turn:
         self.ask_text(self.t(key, **values), options, edit=edit)
 
     def ask_text(self, text: str, options: Sequence[tuple[str, str]], *, edit: bool = False,
-                 fixed: Sequence[tuple[str, str]] = ()) -> None:
-        """fixed: (data, label) buttons added as they are, without the nonce (a reminder's, valid from anywhere)."""
+                 fixed: Sequence[tuple[str, str]] = (), typed: bool = False) -> None:
+        """fixed: (data, label) buttons added as they are, without the nonce (a reminder's, valid from anywhere);
+        typed: the prompt also takes a typed number (messages.Choices)."""
         nonce = self._new_nonce()
-        self.out.append(Choices(text, tuple((f"{nonce}:{a}", label) for a, label in options) + tuple(fixed), edit))
+        self.out.append(Choices(text, tuple((f"{nonce}:{a}", label) for a, label in options) + tuple(fixed), edit,
+                                typed))
 
     def expect(self, key: str, **values: object) -> None:
         """A prompt without buttons (a photo, a number); earlier buttons become stale all the same."""

@@ -172,10 +172,11 @@ def _trim(text: str, limit: int = 70) -> str:
 
 
 async def answer_questions(patient: Patient, age: str = "24") -> None:
-    """The questionnaire until the result: the age typed, everything else skipped by its number."""
+    """The questionnaire until the result: the age typed (or skipped by name), everything else skipped by its
+    number."""
     while patient.t("questions.skip") in patient.texts:
-        if patient.t("q.age") in patient.texts and age:
-            await patient.text(age)
+        if patient.t("q.age") in patient.texts:
+            await patient.text(age or patient.t("questions.skip"))
             age = ""
         else:
             await patient.choose("questions.skip")
@@ -230,7 +231,7 @@ async def test_a_second_check_in_takes_at_most_five_actions(services, db, fake, 
     service = await services(db)
     alice = await consented(service)
     counts = []
-    for photo, answer in ((face_photo, lambda: answer_questions(alice, age="24")),
+    for photo, answer in ((face_photo, lambda: answer_questions(alice, age="1")),  # one year old: typed, no option
                           (second_face_photo, lambda: alice.choose("questions.nothing_changed"))):
         alice.actions = 0
         await alice.click("checkin")
@@ -241,6 +242,22 @@ async def test_a_second_check_in_takes_at_most_five_actions(services, db, fake, 
         counts.append(alice.actions)
     print(f"wechat: first check-in {counts[0]} actions, second {counts[1]}")
     assert counts[1] <= 5 < counts[0], counts
+    user = await db.users.find_user("wechat", OPENID)
+    assert (await db.profiles.load_profile(user.id)).answers["age"] == 1  # "1" was the age, not option 1
+
+
+async def test_a_typed_number_answers_a_number_question_and_skip_goes_by_name(services, lite_db, fake, face_photo):
+    service = await services(lite_db)
+    alice = await consented(service)
+    await alice.click("checkin")
+    await alice.choose("checkin.mode_face")
+    await alice.image(face_photo)
+    assert alice.t("q.age") in alice.texts and "1. " not in alice.texts  # named, not numbered
+    assert f"“{alice.t('questions.skip')}”" in alice.texts
+    await alice.text(alice.t("questions.skip"))  # skipped by name
+    assert alice.t("q.sex") in alice.texts and "1. " in alice.texts  # options numbered again
+    user = await lite_db.users.find_user("wechat", OPENID)
+    assert (await lite_db.profiles.load_profile(user.id)).answers["age"] is None
 
 
 async def test_retry_storm_of_one_message_is_answered_once(services, db, fake, face_photo, backend):

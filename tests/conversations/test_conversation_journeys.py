@@ -44,6 +44,19 @@ async def test_declining_consent_stores_nothing_but_the_answer(engine, db):
     assert await user_row_counts(db, patient) == {"users": 1}
 
 
+async def test_a_photo_before_consent_gets_one_line_not_the_whole_welcome(engine, db, face_photo):
+    patient = Patient(engine)
+    await patient.photo(face_photo)  # the very first message: the welcome has not been shown yet
+    assert "not a medical diagnosis" in patient.texts and "Tap Accept first" in patient.texts
+    await patient.photo(face_photo)  # again, having seen it
+    (line,) = patient.replies
+    assert line.text == "Tap Accept first, then send your photo again."
+    assert [label for _, label in line.options][:2] == ["Accept", "Decline"]
+    await patient.tap("yes")
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert await db.photos.list_photos(user.id) == []  # the photos were not kept
+
+
 async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db, face_photo, second_face_photo,
                                                                       shipped_model):
     patient = await consented(engine)
