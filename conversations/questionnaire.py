@@ -19,7 +19,6 @@ from pipeline.types import Metadata
 Kind = Literal["single", "multi", "number"]
 Part = Literal["profile", "visit"]
 
-HISTORY = ("skin_cancer", "melanoma", "eczema", "psoriasis")
 MEDICATIONS = ("doxycycline", "minocycline", "isotretinoin", "topical_retinoid", "benzoyl_peroxide",
                "contraceptive_pill", "other")
 # The names advice.py matches (tetracyclines by substring); codes not listed pass through with "_" -> " ".
@@ -57,18 +56,17 @@ def _female(answers: Mapping[str, Any]) -> bool:
     return answers.get("sex") == "female"
 
 
+# Only what the advice or the doctor notice uses (pipeline/advice.py, CLINICAL.md): age (under 12), sex (hormonal
+# options, the pregnancy question), allergies (antibiotics), duration (a year or more raises the treatment step);
+# then per visit: symptoms (red flags), current medication (tetracycline + isotretinoin), pregnancy,
+# how it is going since treatment (failure refers), mood (distress refers). Skin type, skin and family history,
+# biopsy, how often it appears, other medical problems and past medication changed nothing and are not asked
+# (answers given before stay in the profile).
 PROFILE_QUESTIONS: tuple[Question, ...] = (
     Question("age", "number", "profile", low=1, high=120),
     Question("sex", "single", "profile", ("female", "male")),
-    Question("skin_type", "single", "profile", ("oily", "dry", "combination", "normal", "sensitive")),
-    Question("personal_history", "multi", "profile", HISTORY),
-    Question("family_history", "multi", "profile", HISTORY),
     Question("allergies", "multi", "profile", ("penicillin", "cephalosporin", "sulfa", "nitroimidazole")),
-    Question("biopsy", "single", "profile", ("yes", "no")),
     Question("duration", "single", "profile", tuple(_DURATIONS)),
-    Question("frequency", "single", "profile", ("first_time", "comes_and_goes", "constant")),
-    Question("other_medical_problem", "single", "profile", ("yes", "no")),
-    Question("past_medication", "multi", "profile", MEDICATIONS),
 )
 VISIT_QUESTIONS: tuple[Question, ...] = (
     Question("symptoms", "multi", "visit",

@@ -1,12 +1,14 @@
 """The questionnaire, one question per prompt: profile questions not yet answered, then the visit questions.
 
-A first check-in asks them all. A returning patient (a check-in with answers on file) is asked only profile
+A first check-in asks them all, its first prompt offering once "Skip the questions" (the intro says what the
+advice then cannot take into account). A returning patient (a check-in with answers on file) is asked only profile
 questions never asked before, then one prompt, CHANGES: "Anything new since <date>?" -> Nothing changed (the
 visit answers of the last check-in are kept, one tap) or Update (the visit questions again, each showing the
 answer on file; "Keep" keeps it). Red-flag answers older than RED_FLAGS_KEPT_DAYS are asked again either way.
 
 State: quiz = {purpose: checkin|profile, queue: [question ids], known: profile answers, answers: this quiz's
 visit answers, toggled: the current multiple-choice selection, asked: {visit question id: ISO date last asked},
+offer_skip_all: until the first answer of a first check-in,
 and for a returning patient since (the last check-in's date), previous (its visit answers), changes (None until
 the CHANGES prompt is answered, then "same" or "update")}. Profile answers are saved to the profile as they are
 given, so a check-in abandoned half-way does not ask them again.
@@ -39,9 +41,10 @@ async def start_checkin_questions(turn: Turn) -> None:
                                   for k in VISIT_IDS if k in on_file})
     else:
         queue += VISIT_IDS
+        quiz["offer_skip_all"] = True
     turn.data["quiz"] = quiz
     if queue:
-        turn.say("questions.intro")
+        turn.say("questions.intro_first" if "offer_skip_all" in quiz else "questions.intro")
     await next_question(turn)
 
 
@@ -123,6 +126,8 @@ async def ask_question(turn: Turn, *, edit: bool = False) -> None:
         text += "\n" + turn.t("questions.type_number")
         options = []
     options.append(("skip", turn.t("questions.skip_keep" if keeps else "questions.skip")))
+    if quiz.get("offer_skip_all"):
+        options.append(("skip_all", turn.t("questions.skip_all")))
     turn.ask_text(text, options, edit=edit, typed=q.kind == "number")
 
 
@@ -132,6 +137,9 @@ async def answer_choice(turn: Turn) -> None:
     kind, _, value = turn.action.partition(".")
     if turn.action == "skip":
         await _record(turn, q, None, skipped=True)
+    elif turn.action == "skip_all" and quiz.get("offer_skip_all"):
+        while quiz["queue"]:  # every answer left unknown (None), so none is asked again
+            await _record(turn, current_question(turn), None, skipped=True)
     elif kind == "a" and q.kind == "single" and value in q.options:
         await _record(turn, q, value)
     elif kind == "t" and q.kind == "multi" and value in q.options:
@@ -187,6 +195,7 @@ def _on_file(quiz: dict, q: Question) -> Any:
 async def _record(turn: Turn, q: Question, value: Any, skipped: bool = False) -> None:
     quiz = turn.data["quiz"]
     quiz["queue"].pop(0)
+    quiz.pop("offer_skip_all", None)  # offered once: on the first question
     if q.part == "visit" and "asked" in quiz:
         quiz["asked"][q.id] = turn.now.date().isoformat()  # "Keep" too: the patient saw the question again
     store = _store(quiz, q)

@@ -41,10 +41,6 @@ async def journey(engine: Engine, platform_id: str, photo: bytes, diary: str, *,
     assert "✓ Photo received" in patient.texts
     await patient.text("37")
     await patient.tap("a.female")
-    await patient.tap("a.oily")
-    await patient.tap("t.eczema")
-    await patient.tap("done")
-    await patient.tap("skip")  # family history
     await patient.tap("t.penicillin")
     await patient.tap("t.sulfa")
     await patient.tap("done")

@@ -185,6 +185,44 @@ def stored_result(score: int, papules: int) -> dict:
             "model": {"name": "test", "version": "1"}}
 
 
+async def test_the_first_visit_asks_nine_questions_at_most_and_offers_to_skip_them_once(engine, db, face_photo,
+                                                                                        shipped_model):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+    assert "with “Skip the questions” the advice will not take into account your age, sex, pregnancy" in patient.texts
+    assert patient.data_for("skip_all")  # offered on the first question
+    asked = ["How old are you?", "What is your sex?"]
+    await patient.text("19")
+    await patient.tap("a.female")  # pregnancy is asked of females only: the longest questionnaire
+    while patient._asking():
+        asked.append(patient.choices.text.split("\n")[0])
+        assert not any(d.endswith(":skip_all") for d, _ in patient.choices.options)  # once only
+        await patient.tap("skip")
+    assert GRADE.search(patient.texts)
+    print(f"first visit: {len(asked)} questions: {asked}")
+    assert len(asked) == 9  # 16 before: skin type, skin and family history, biopsy, frequency, other problem,
+    #                        past medication changed nothing in the advice or the doctor notice
+
+
+async def test_skip_the_questions_goes_straight_to_the_result(engine, db, face_photo, shipped_model):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+    await patient.tap("skip_all")
+    assert GRADE.search(patient.texts)
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert set((await db.profiles.load_profile(user.id)).answers.values()) == {None}  # not asked again
+    (saved,) = await db.assessments.list_assessments(user.id)
+    assert saved.result["answers"]["symptoms"] is None
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+    assert "Anything new since" in patient.texts and "How old are you?" not in patient.texts
+
+
 async def returning_patient(engine, db, *, symptoms: list[str], asked: str) -> Patient:
     """A patient with a profile and one earlier check-in whose visit answers were given on `asked`."""
     patient = await consented(engine)
@@ -373,13 +411,12 @@ async def test_profile_answers_can_be_edited_from_my_data(engine, db):
     await patient.tap("edit")
     await patient.text("41")
     await patient.tap("a.male")
-    await patient.tap("skip")  # skin type: keep (unanswered)
-    await patient.tap("t.eczema")
-    assert patient.replies[-1].edit and "✓ Eczema" in [l for _, l in patient.choices.options]
+    await patient.tap("t.sulfa")
+    assert patient.replies[-1].edit and "✓ Sulfa drugs" in [l for _, l in patient.choices.options]
     await patient.tap("done")
     while "Your answers are saved" not in patient.texts:
-        await patient.tap("skip")
-    assert "• Age: 41" in patient.texts and "• Sex: Male" in patient.texts and "Your skin history: Eczema" in patient.texts
+        await patient.tap("skip")  # duration: keep (unanswered)
+    assert "• Age: 41" in patient.texts and "• Sex: Male" in patient.texts and "Drug allergies: Sulfa drugs" in patient.texts
 
 
 async def test_chinese_patients_get_chinese_texts(engine, dark_photo):
