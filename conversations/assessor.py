@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from conversations.pictures import VisitPhoto, side_by_side
 from pipeline.assess import PreparedPhoto, assess, prepare
 from pipeline.intake import IntakeError
+from pipeline.pose import pose_of
 from pipeline.render import annotate, trend_chart
 from pipeline.report import assessment_json
 from pipeline.types import Metadata
@@ -44,11 +45,13 @@ class QueueFull(Exception):
 
 @dataclass(frozen=True)
 class PhotoVerdict:
-    """The immediate quality check of one photo. codes: quality codes, or "intake.<code>" for unreadable files."""
+    """The immediate quality check of one photo. codes: quality codes, or "intake.<code>" for unreadable files;
+    pose: pipeline.pose.Pose.to_dict() of a usable full-face photo, else None."""
 
     ok: bool
     codes: tuple[str, ...] = ()
     rotated: int = 0
+    pose: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,9 @@ class Assessor:
             prepared = self._prepared(data, region)
         except IntakeError as error:
             return PhotoVerdict(False, (f"intake.{error.code}",))
-        return PhotoVerdict(prepared.quality.ok, tuple(r.code for r in prepared.quality.reasons), prepared.rotated)
+        pose = pose_of(prepared) if prepared.quality.ok and region is None else None
+        return PhotoVerdict(prepared.quality.ok, tuple(r.code for r in prepared.quality.reasons), prepared.rotated,
+                            pose.to_dict() if pose is not None else None)
 
     def _assess(self, photos: list[tuple[bytes, str | None]], metadata: Metadata, locale: str) -> Outcome:
         prepared = [self._prepared(data, region) for data, region in photos]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.i18n import t
+from pipeline.pose import Pose, differences
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import Assessment
 
@@ -37,6 +38,8 @@ def result_text(locale: str, result: dict[str, Any], before: Assessment | None, 
     head = [t(locale, "result.title"), grade_text(locale, result)]
     if before is not None and after is not None:
         head.append(change_line(locale, before, after))
+        if posed_differently(before, after):
+            head.append(t(locale, "compare.other_pose"))
     parts = ["\n".join(head)]
     referral = referral_text(locale, result)
     if referral:
@@ -96,6 +99,8 @@ def change_line(locale: str, before: Assessment, after: Assessment) -> str:
 def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
     """The change per region and lesion type from `before` to `after`."""
     lines = [change_line(locale, before, after)]
+    if posed_differently(before, after):
+        lines.append(t(locale, "compare.other_pose"))
     for region in REGIONS:
         old, new = before.counts.get(region), after.counts.get(region)
         name = region_label(locale, region)
@@ -112,6 +117,16 @@ def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
     return "\n".join(lines)
 
 
+def posed_differently(before: Assessment, after: Assessment) -> bool:
+    """Whether the two check-ins' full-face photos differ in pose, distance or light (pipeline/pose.py)."""
+    old, new = Pose.from_dict(before.result.get("pose")), Pose.from_dict(after.result.get("pose"))
+    return old is not None and new is not None and bool(differences(old, new))
+
+
 def history_line(locale: str, number: int, assessment: Assessment) -> str:
-    return t(locale, "history.line", n=number, date=date_label(assessment),
+    """One check-in; marked when its photo was posed unlike the full-face check-in before it."""
+    line = t(locale, "history.line", n=number, date=date_label(assessment),
              grade=grade_label(locale, assessment.grade), score=assessment.score)
+    if (assessment.result.get("pose_check") or {}).get("differences"):
+        line += " " + t(locale, "history.other_pose")
+    return line

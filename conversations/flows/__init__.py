@@ -3,7 +3,8 @@
 /start -> what the bot does and does not do, what is stored and for how long -> Accept / Decline (nothing is
 stored but that answer until Accept) -> MENU: New check-in, My history, Reminders, My data, Help, Language.
 New check-in -> CHECKIN_MODE: full face (FACE_PHOTO) or by region (REGION_PHOTO: forehead, nose, cheeks, chin,
-each skippable) -> each photo checked at once, retake with the reason when unusable -> QUESTION: profile
+each skippable) -> each photo checked at once, retake with the reason when unusable (a full-face photo posed unlike the last
+full-face check-in's: POSE_CHECK, retake or go on) -> QUESTION: profile
 questions not yet answered, then the visit questions, each skippable; a returning patient gets CHANGES instead
 ("Anything new since <date>?": Nothing changed keeps the last answers, Update asks the visit questions again)
 -> ANALYSING -> result (grade, counts,
@@ -17,9 +18,10 @@ from any step.
 from __future__ import annotations
 
 from conversations.flows import checkin, handover, history, mydata, questions, reminders, result, start
-from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHANGES, CHECKIN_MODE, COMPARE_FIRST, COMPARE_SECOND,
-                                       CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU, MY_DATA,
-                                       QUESTION, REGION_PHOTO, REMINDER_TIME, REMINDER_ZONE, REMINDERS)
+from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHANGES, CHECKIN_MODE, COMPARE_FIRST,
+                                       COMPARE_SECOND, CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU,
+                                       MY_DATA, POSE_CHECK, QUESTION, REGION_PHOTO, REMINDER_TIME, REMINDER_ZONE,
+                                       REMINDERS)
 from conversations.flows.turn import Handler, Step, Turn, Work
 
 STEPS: dict[str, Step] = {
@@ -31,6 +33,8 @@ STEPS: dict[str, Step] = {
                        on_photo=checkin.photo_received),
     QUESTION: Step(questions.ask_question, questions.question_expects, on_choice=questions.answer_choice,
                    on_text=questions.answer_text, on_photo=checkin.photo_received),
+    POSE_CHECK: Step(checkin.ask_pose_check, "expects.button", on_choice=checkin.pose_chosen,
+                     on_photo=checkin.photo_received),
     CHANGES: Step(questions.ask_changes, "expects.button", on_choice=questions.changes_chosen,
                   on_photo=checkin.photo_received),
     ANALYSING: Step(result.ask_to_wait, "expects.wait", on_choice=result.still_analysing,

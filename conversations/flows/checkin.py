@@ -1,5 +1,9 @@
 """A check-in's photos: one full-face photo (or an album of them), or a close-up per region, each checked at once.
 
+A full-face check-in's first usable photo is compared with the pose of the patient's previous full-face check-in
+(pipeline/pose.py: head turn, tilt, distance, light); when they differ the patient is told how to match it and
+may retake it or go on (POSE_CHECK), before anything is analysed; the result and the history say so.
+
 The check-in's photos live in the state as entries {key, region, status: pending|ok, id, rotated}. A photo is
 "pending" while the pipeline checks it (between two transactions, see engine.py); it is stored (encrypted)
 only when it passes, so an unusable photo is never kept. The region a photo is for is decided when it arrives,
@@ -11,15 +15,20 @@ import secrets
 from datetime import datetime, timedelta
 
 from conversations.assessor import PhotoVerdict
-from conversations.flows.names import CHANGES, CHECKIN_MODE, FACE_PHOTO, MENU, QUESTION, REGION_PHOTO
+from conversations.flows.names import CHANGES, CHECKIN_MODE, FACE_PHOTO, MENU, POSE_CHECK, QUESTION, REGION_PHOTO
 from conversations.flows.turn import Turn, Work
 from conversations.i18n import catalogue
 from conversations.limits import CHECKIN
-from conversations.summaries import region_label
+from conversations.summaries import date_label, region_label
+from pipeline.pose import Pose, differences
 from pipeline.types import REGIONS
+from storage import Assessment
 
 MAX_FACE_PHOTOS = 3  # front and both sides are useful; more only repeat
-QUESTION_STEPS = (QUESTION, CHANGES)  # an album's later photos may still arrive while these are asked
+QUESTION_STEPS = (POSE_CHECK, QUESTION, CHANGES)  # an album's later photos may still arrive while these are asked
+POSE_LOOKBACK = 20  # check-ins searched for the previous full-face one
+# What pipeline.pose.differences may ask of the patient; each is said by the text `pose.<key>`.
+POSE_CHANGES = ("turn_left", "turn_right", "chin_up", "chin_down", "closer", "further", "brighter", "darker")
 PENDING_TIMEOUT = timedelta(minutes=2)  # a check interrupted by a restart: the photo is asked for again
 
 
@@ -100,7 +109,7 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
         verdict = PhotoVerdict(False, ("check_failed",))
     where = region_label(turn.locale, entry["region"]) if entry["region"] else ""
     if verdict.ok:
-        entry.update(status="ok", rotated=verdict.rotated,
+        entry.update(status="ok", rotated=verdict.rotated, pose=verdict.pose,
                      id=await turn.db.photos.save_photo(turn.user.id, turn.event.photo, entry["region"]))
         turn.photo_id = entry["id"]
         turn.say("checkin.region_photo_ok" if where else "checkin.face_photo_ok", region=where)
@@ -113,7 +122,53 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
             turn.say("checkin.region_photo_failed" if where else "checkin.face_photo_failed",
                      region=where, reasons=reasons)
     if turn.step in (FACE_PHOTO, REGION_PHOTO):
+        if verdict.ok and await _posed_differently(turn, entry):
+            return await turn.goto(POSE_CHECK)
         await next_need(turn)
+
+
+# -- a fair comparison: the same pose as last time ------------------------------------------------------------
+async def _posed_differently(turn: Turn, entry: dict) -> bool:
+    """Whether this photo, the full-face check-in's first usable one, is posed unlike the previous full-face
+    check-in's; checkin["pose"] keeps what was found for the prompt and the result."""
+    checkin = turn.data["checkin"]
+    current = Pose.from_dict(entry.get("pose"))
+    if checkin["mode"] != "face" or "pose" in checkin or current is None:
+        return False
+    found = await previous_pose(turn)
+    checkin["pose"] = {"photo": entry["key"], "differences": [], "since": None}
+    if found is not None:
+        previous, pose = found
+        checkin["pose"].update(differences=differences(pose, current), since=date_label(previous))
+    return bool(checkin["pose"]["differences"])
+
+
+async def previous_pose(turn: Turn) -> tuple[Assessment, Pose] | None:
+    """The patient's latest full-face check-in with a stored pose, and that pose."""
+    for earlier in reversed(await turn.db.assessments.list_assessments(turn.user.id, limit=POSE_LOOKBACK)):
+        pose = Pose.from_dict(earlier.result.get("pose"))
+        if pose is not None:
+            return earlier, pose
+    return None
+
+
+async def ask_pose_check(turn: Turn) -> None:
+    pose = turn.data["checkin"]["pose"]
+    advice = "; ".join(turn.t(f"pose.{key}") for key in pose["differences"] if key in POSE_CHANGES)
+    turn.ask("checkin.pose_differs", [("retake", turn.t("checkin.pose_retake")),
+                                      ("go_on", turn.t("checkin.pose_go_on"))], date=pose["since"], advice=advice)
+
+
+async def pose_chosen(turn: Turn) -> None:
+    checkin = turn.data["checkin"]
+    if turn.action == "retake":  # the photo is left out of this check-in; the next one is compared again
+        key = checkin.pop("pose")["photo"]
+        checkin["photos"] = [p for p in checkin["photos"] if p["key"] != key]
+        return await turn.goto(FACE_PHOTO)
+    if turn.action != "go_on":
+        return await turn.reprompt()
+    turn.step = FACE_PHOTO  # where album photos still being checked carry on from
+    await next_need(turn)
 
 
 async def photo_interrupted(turn: Turn, args: dict) -> None:

@@ -7,6 +7,7 @@ FACE_PHOTO = "checkin.face_photo"
 REGION_PHOTO = "checkin.region_photo"
 QUESTION = "checkin.question"
 CHANGES = "checkin.changes"
+POSE_CHECK = "checkin.pose_check"
 ANALYSING = "checkin.analysing"
 ANALYSIS_FAILED = "checkin.analysis_failed"
 HISTORY = "history"
@@ -19,4 +20,4 @@ HANDOVER = "handover"
 REMINDER_TIME = "reminders.time"
 REMINDER_ZONE = "reminders.zone"
 
-CHECKIN_STEPS = (CHECKIN_MODE, FACE_PHOTO, REGION_PHOTO, QUESTION, CHANGES, ANALYSING, ANALYSIS_FAILED)
+CHECKIN_STEPS = (CHECKIN_MODE, FACE_PHOTO, REGION_PHOTO, POSE_CHECK, QUESTION, CHANGES, ANALYSING, ANALYSIS_FAILED)

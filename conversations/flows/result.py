@@ -75,11 +75,12 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
         turn.say("result.unusable")
         return await turn.goto(MENU)
     assessed_ids = [photo_id for photo_id, _ in args["photos"]]
-    rotated = {p["id"]: p.get("rotated", 0) for p in checkin["photos"] if "id" in p}
-    photos = [{"id": photo_id, "region": region, "rotated": rotated.get(photo_id, 0)}
-              for photo_id, region in args["photos"]]
+    kept = {p["id"]: p for p in checkin["photos"] if "id" in p}
+    photos = [{"id": photo_id, "region": region, "rotated": kept.get(photo_id, {}).get("rotated", 0),
+               "pose": kept.get(photo_id, {}).get("pose")} for photo_id, region in args["photos"]]
     # answers: for the export and the next check-in ("Nothing changed"); asked: when each visit answer was given
     result = {**outcome.result, "answers": args["answers"], "asked": checkin.get("asked", {}), "photos": photos}
+    result.update(pose_of_checkin(checkin, photos))
     previous = await turn.db.assessments.latest_assessment(turn.user.id)
     saved = await turn.db.assessments.save_assessment(turn.user.id, result, assessed_ids)
     send_result(turn, result, outcome.annotated, previous, saved)
@@ -90,6 +91,17 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
     turn.step = MENU
     text = "\n\n".join([advice_text(turn.locale, result), *([offer.text] if offer else []), turn.t("menu.title")])
     turn.ask_text(text, menu_options(turn), fixed=offer.options if offer else ())
+
+
+def pose_of_checkin(checkin: dict, photos: list[dict]) -> dict:
+    """A full-face check-in's pose (its first photo's), for the next one to be compared with, and how it compared
+    with the previous full-face check-in: {"pose": ..., "pose_check": {"since": date, "differences": [...]}}."""
+    face = next((p for p in photos if p["region"] is None and p.get("pose")), None)
+    if checkin.get("mode") != "face" or face is None:
+        return {}
+    checked = checkin.get("pose") or {}
+    return {"pose": face["pose"], **({"pose_check": {"since": checked["since"], "differences": checked["differences"]}}
+                                     if checked.get("since") else {})}
 
 
 def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...], before: Assessment | None,

@@ -58,7 +58,8 @@ class Patient:
 
     async def skip_questions(self) -> list[Outgoing]:
         """Skips every question until a reply without a question arrives (the result, after the last one); a
-        returning patient's "Anything new?" is answered "Nothing changed"."""
+        returning patient's "Anything new?" is answered "Nothing changed", a warning that the photo is posed
+        unlike last time's "Go on"."""
         while action := self._asking():
             await self.tap(action)
         return self.replies
@@ -66,7 +67,7 @@ class Patient:
     def _asking(self) -> str | None:
         for m in self.replies[-1:]:
             if isinstance(m, Choices) and not any(d.endswith(":checkin") for d, _ in m.options):
-                return next((a for a in ("skip", "same") for d, _ in m.options if d.endswith(f":{a}")), None)
+                return next((a for a in ("skip", "same", "go_on") for d, _ in m.options if d.endswith(f":{a}")), None)
         return None
 
     @property

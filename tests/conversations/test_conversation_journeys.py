@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conversation_support import Patient
+from tests.conftest import SHARED_DATA
 from conversations import Choices, Engine, Image, Text, Typing, jobs
 from conversations.questionnaire import PROFILE_QUESTIONS
 
@@ -90,7 +91,9 @@ async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db
 
     await patient.tap("checkin")
     await patient.tap("face")
-    await patient.photo(second_face_photo)
+    await patient.photo(second_face_photo)  # another face, posed otherwise: said before anything is analysed
+    assert "This photo is not taken like the one of" in patient.texts and patient.data_for("retake")
+    await patient.tap("go_on")
     assert "How old are you?" not in patient.texts  # the profile is answered once
     assert re.search(r"Anything new since your last check-in on \d{4}-\d\d-\d\d\?", patient.texts)
     await patient.tap("update")  # the visit questions again, each with the answer on file
@@ -221,6 +224,54 @@ async def test_skip_the_questions_goes_straight_to_the_result(engine, db, face_p
     await patient.tap("face")
     await patient.photo(face_photo)
     assert "Anything new since" in patient.texts and "How old are you?" not in patient.texts
+
+
+def acne04(name: str) -> bytes:
+    path = SHARED_DATA / "acne04" / "images" / name
+    if not path.is_file():
+        pytest.skip(f"ACNE04 photo not found at {path} (set ACNEBOT_SHARED_DATA)")
+    return path.read_bytes()
+
+
+async def full_face_check_in(patient: Patient, photo: bytes) -> None:
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(photo)
+
+
+async def test_the_pose_check_passes_the_same_pose_and_warns_on_a_turned_face_before_the_analysis(engine, db,
+                                                                                                shipped_model):
+    # One patient photographed twice from her right side (ACNE04, one session): comparable, no warning.
+    same = await consented(engine, "same-side")
+    await full_face_check_in(same, acne04("levle0_449.jpg"))
+    await same.skip_questions()
+    await full_face_check_in(same, acne04("levle0_450.jpg"))
+    assert "not taken like" not in same.texts and "Anything new since" in same.texts
+    await same.tap("same")
+    assert GRADE.search(same.texts) and "another angle" not in same.texts
+
+    # Another patient turned to her left the first time, to her right the second: told before the analysis.
+    turned = await consented(engine, "both-sides")
+    await full_face_check_in(turned, acne04("levle0_21.jpg"))
+    await turned.skip_questions()
+    await full_face_check_in(turned, acne04("levle0_22.jpg"))
+    assert "turn your head a little to your left, like last time" in turned.texts
+    assert not turned.progress and "Analysing" not in turned.texts  # nothing analysed yet
+    await turned.tap("retake")
+    assert "send one photo of your whole face" in turned.texts
+    await turned.photo(acne04("levle0_22.jpg"))  # the same again: warned again
+    assert "turn your head a little to your left" in turned.texts
+    await turned.tap("go_on")
+    await turned.tap("same")
+    result, _ = turned.replies
+    assert GRADE.search(result.caption) and "⚠ The photos were taken from another angle" in result.caption
+    user = await db.users.find_user(turned.channel, turned.user_id)
+    first, second = await db.assessments.list_assessments(user.id)
+    assert first.result["pose"]["yaw"] > 25 and second.result["pose"]["yaw"] < -25
+    assert second.result["pose_check"]["differences"] == ["turn_left"] and len(second.photo_ids) == 1
+    await turned.tap("history")  # the history marks the comparison made across poses
+    lines = [line for line in turned.texts.splitlines() if line[:2] in ("1.", "2.")]
+    assert "other pose" not in lines[0] and "⚠ other pose than the check-in before" in lines[1]
 
 
 async def returning_patient(engine, db, *, symptoms: list[str], asked: str) -> Patient:

@@ -8,7 +8,7 @@ import pytest
 
 import conversations
 from conversations import flows
-from conversations.flows.checkin import reason_key
+from conversations.flows.checkin import POSE_CHANGES, reason_key
 from conversations.flows.reminders import CADENCE_DAYS
 from conversations.flows.start import MENU_ITEMS
 from conversations.i18n import LOCALES, catalogue, resolve_locale, t
@@ -43,7 +43,7 @@ def keys_built_in_code() -> set[str]:
     keys |= {f"unexpected.{kind}" for kind in ("text", "photo", "choice", "other")}
     keys |= {f"command.{name}" for name in flows.COMMAND_MENU} | {f"reminders.cadence.{c}" for c in CADENCE_DAYS}
     keys |= {reason_key(code) for code in (*MESSAGES, "check_failed")} | {reason_key(f"intake.{code}") for code in INTAKE_CODES}
-    keys |= {f"field.{q.id}" for q in PROFILE_QUESTIONS}
+    keys |= {f"field.{q.id}" for q in PROFILE_QUESTIONS} | {f"pose.{k}" for k in POSE_CHANGES}
     for q in QUESTIONS.values():
         keys |= {f"q.{q.id}"} | {f"q.{q.id}.{option}" for option in q.options}
     return keys
@@ -122,3 +122,13 @@ def test_pregnancy_is_asked_of_females_only_and_ages_are_parsed():
     assert pregnancy.asked({"sex": "female"}) and not pregnancy.asked({"sex": "male"}) and not pregnancy.asked({})
     assert parse_number("24 years", QUESTIONS["age"]) == 24 and parse_number("24岁", QUESTIONS["age"]) == 24
     assert parse_number("two hundred", QUESTIONS["age"]) is None and parse_number("300", QUESTIONS["age"]) is None
+
+
+def test_every_change_the_pose_check_asks_for_has_a_text():
+    from pipeline.pose import Pose, differences
+
+    frontal = Pose(0, 0, 0.5, 120)
+    asked = set()
+    for other in (Pose(40, 40, 0.2, 200), Pose(-40, -40, 0.9, 40)):
+        asked |= set(differences(frontal, other)) | set(differences(other, frontal))
+    assert asked == set(POSE_CHANGES)
