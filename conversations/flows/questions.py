@@ -30,10 +30,15 @@ VISIT_IDS = tuple(q.id for q in VISIT_QUESTIONS)
 
 async def start_checkin_questions(turn: Turn) -> None:
     known = await _profile_answers(turn)
-    queue = [q.id for q in PROFILE_QUESTIONS if q.id not in known]
-    quiz = {"purpose": "checkin", "queue": queue, "known": known, "answers": {}, "toggled": [], "asked": {}}
     previous = await turn.db.assessments.latest_assessment(turn.user.id)
     on_file = previous.result.get("answers") if previous is not None else None
+    if isinstance(on_file, dict):  # an answer asked per visit before it was asked once (duration) is not asked again
+        moved = {q.id: on_file[q.id] for q in PROFILE_QUESTIONS if q.id not in known and q.id in on_file}
+        if moved:
+            known.update(moved)
+            await turn.db.profiles.save_profile(turn.user.id, dict(known))
+    queue = [q.id for q in PROFILE_QUESTIONS if q.id not in known]
+    quiz = {"purpose": "checkin", "queue": queue, "known": known, "answers": {}, "toggled": [], "asked": {}}
     if isinstance(on_file, dict):  # a returning patient: their visit answers can be kept with one tap
         since = date_label(previous)
         quiz.update(since=since, changes=None, previous={k: on_file[k] for k in VISIT_IDS if k in on_file},

@@ -303,6 +303,22 @@ async def test_a_returning_patient_keeps_every_answer_with_one_tap(engine, db, f
     assert "isotretinoin" not in " ".join(latest.result["advice"])  # doxycycline on file still counts
 
 
+async def test_a_patient_from_before_the_short_path_is_not_asked_the_duration_again(engine, db, face_photo,
+                                                                                    shipped_model):
+    patient = await consented(engine)
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    await db.profiles.save_profile(user.id, {"age": 30, "sex": "male", "allergies": [], "skin_type": "oily"})
+    answers = {"age": 30, "sex": "male", "allergies": [], "duration": "over_1_year", "frequency": "constant",
+               "symptoms": [], "current_medication": [], "condition_after_treatment": None, "distress": "no"}
+    await db.assessments.save_assessment(user.id, {**stored_result(20, 3), "answers": answers})  # no "asked"
+    await full_face_check_in(patient, face_photo)
+    assert "How long have you had acne?" not in patient.texts and "Anything new since" in patient.texts
+    await patient.tap("same")
+    latest = await db.assessments.latest_assessment(user.id)
+    assert latest.result["answers"]["duration"] == "over_1_year"
+    assert (await db.profiles.load_profile(user.id)).answers["duration"] == "over_1_year"
+
+
 async def test_red_flag_answers_older_than_four_weeks_are_asked_again(engine, db, face_photo, shipped_model):
     old = (datetime.now(UTC) - timedelta(days=29)).date().isoformat()
     patient = await returning_patient(engine, db, symptoms=["bleeding"], asked=old)
