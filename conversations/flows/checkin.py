@@ -81,8 +81,11 @@ async def photo_received(turn: Turn) -> None:
     if checkin is None:
         return await turn.unexpected()
     _forget_interrupted(checkin, turn.now)
-    if turn.step in QUESTION_STEPS and not (checkin["mode"] == "face" and event.media_group
-                                      and event.media_group in checkin["groups"]):
+    album = checkin["mode"] == "face" and event.media_group and event.media_group in checkin["groups"]
+    if turn.step == POSE_CHECK and not album:  # a new photo instead of "Take it again": the same
+        _leave_out_warned_photo(checkin)
+        turn.step = FACE_PHOTO
+    if turn.step in QUESTION_STEPS and not album:
         return await turn.unexpected()
     if checkin["mode"] == "face":
         region = None
@@ -161,14 +164,19 @@ async def ask_pose_check(turn: Turn) -> None:
 
 async def pose_chosen(turn: Turn) -> None:
     checkin = turn.data["checkin"]
-    if turn.action == "retake":  # the photo is left out of this check-in; the next one is compared again
-        key = checkin.pop("pose")["photo"]
-        checkin["photos"] = [p for p in checkin["photos"] if p["key"] != key]
+    if turn.action == "retake":
+        _leave_out_warned_photo(checkin)
         return await turn.goto(FACE_PHOTO)
     if turn.action != "go_on":
         return await turn.reprompt()
     turn.step = FACE_PHOTO  # where album photos still being checked carry on from
     await next_need(turn)
+
+
+def _leave_out_warned_photo(checkin: dict) -> None:
+    """The photo the pose check warned about is left out of this check-in; the next one is compared again."""
+    key = checkin.pop("pose")["photo"]
+    checkin["photos"] = [p for p in checkin["photos"] if p["key"] != key]
 
 
 async def photo_interrupted(turn: Turn, args: dict) -> None:

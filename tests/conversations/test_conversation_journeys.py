@@ -261,6 +261,8 @@ async def test_the_pose_check_passes_the_same_pose_and_warns_on_a_turned_face_be
     assert "send one photo of your whole face" in turned.texts
     await turned.photo(acne04("levle0_22.jpg"))  # the same again: warned again
     assert "turn your head a little to your left" in turned.texts
+    await turned.photo(acne04("levle0_22.jpg"))  # a new photo instead of the button: taken again, warned again
+    assert "turn your head a little to your left" in turned.texts and "wasn't expecting" not in turned.texts
     await turned.tap("go_on")
     await turned.tap("same")
     result, _ = turned.replies
