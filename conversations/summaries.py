@@ -64,7 +64,8 @@ def findings_text(locale: str, result: dict[str, Any], before: Assessment | None
         line = t(locale, "result.region_counts", region=name, counts=counts or t(locale, "result.region_none"))
         old = before.counts.get(region) if before is not None else None
         if old is not None and any(old.get(k, 0) != found["counts"].get(k, 0) for k in ACNE_TYPES):
-            line += " " + t(locale, "result.region_was", counts=_counts_label(locale, old) or t(locale, "result.region_none"))
+            was = _counts_label(locale, old) or t(locale, "result.region_none")
+            line += " " + t(locale, "result.region_was", counts=was)
         lines.append(line)
     other = {k: sum(r["counts"].get(k, 0) for r in result["regions"].values() if r["assessed"]) for k in NON_ACNE_TYPES}
     if any(other.values()):

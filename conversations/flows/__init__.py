@@ -3,12 +3,12 @@
 /start -> what the bot does and does not do, what is stored and for how long -> Accept / Decline (nothing is
 stored but that answer until Accept) -> MENU: New check-in, My history, Reminders, My data, Help, Language.
 New check-in -> CHECKIN_MODE: full face (FACE_PHOTO) or by region (REGION_PHOTO: forehead, nose, cheeks, chin,
-each skippable) -> each photo checked at once, retake with the reason when unusable (a full-face photo posed unlike the last
-full-face check-in's: POSE_CHECK, retake or go on) -> QUESTION: profile
-questions not yet answered, then the visit questions, each skippable; a returning patient gets CHANGES instead
-("Anything new since <date>?": Nothing changed keeps the last answers, Update asks the visit questions again)
--> ANALYSING -> result (grade, counts,
-annotated photos, doctor notice, advice, change since last time) -> MENU. My history -> HISTORY (list + trend
+each skippable) -> each photo checked at once, retake with the reason when unusable (a full-face photo posed
+unlike the last full-face check-in's: POSE_CHECK, retake or go on) -> QUESTION: profile questions not yet
+answered, then the visit questions, each skippable; a returning patient gets CHANGES instead ("Anything new
+since <date>?": Nothing changed keeps the last answers, Update asks the visit questions again) -> ANALYSING ->
+result (the annotated photo captioned with grade, score, change since last time, doctor notice and counts; then
+the advice with the menu) -> MENU. My history -> HISTORY (list + trend
 chart) -> COMPARE_FIRST -> COMPARE_SECOND -> side by side. My data -> MY_DATA (edit answers,
 export) -> CONFIRM_DELETE. Talk to a person (/human) -> HANDOVER until "Back to the bot" (/bot) or staff close it.
 Reminders -> REMINDERS (cadence) -> REMINDER_TIME -> REMINDER_ZONE (once); a pushed reminder's buttons work

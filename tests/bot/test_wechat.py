@@ -208,7 +208,8 @@ async def test_full_check_in(services, db, fake, face_photo, shipped_model, back
     # One text with the result, then its picture, then one text with the advice and the menu.
     sent = [c for c in alice.pushed if c.path == SEND]
     picture = next(i for i, c in enumerate(sent) if c.body["msgtype"] == "image")
-    assert alice.t("result.findings_title") in sent[picture - 1].text and alice.t("result.title") in sent[picture - 1].text
+    result = sent[picture - 1].text
+    assert alice.t("result.title") in result and alice.t("result.findings_title") in result
     assert [c.body["msgtype"] for c in sent[picture + 1:]] == ["text"]
     assert sent[picture + 1].text.startswith(alice.t("result.advice_title"))
     assert alice.t("menu.title") in alice.texts
@@ -230,8 +231,9 @@ async def test_a_second_check_in_takes_at_most_five_actions(services, db, fake, 
     service = await services(db)
     alice = await consented(service)
     counts = []
-    for visit, (photo, answer) in enumerate( ((face_photo, lambda: answer_questions(alice, age="1")),  # one year old: typed, no option
-                          (face_photo, lambda: alice.choose("questions.nothing_changed")))):  # the same pose
+    visits = ((face_photo, lambda: answer_questions(alice, age="1")),  # one year old: typed, not option 1
+              (face_photo, lambda: alice.choose("questions.nothing_changed")))  # the same pose
+    for visit, (photo, answer) in enumerate(visits):
         alice.actions = 0
         # The menu's New check-in (an event: no MsgId, so told apart by its time; a second later each visit)
         await alice.send(fake.event_xml(OPENID, "CLICK", "checkin", created=int(time.time()) + visit), "CLICK")
