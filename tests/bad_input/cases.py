@@ -157,5 +157,5 @@ TELEGRAM_CASES = [
     TelegramCase("an update from a group chat", _update(_group_message)),
     TelegramCase("a channel post (no user)", _update(_channel_post)),
     TelegramCase("a photo from someone who never wrote before", lambda p, f: p.photo(images.noise(b"")),
-                 ("consent.question",), where="new"),
+                 ("consent.intro", "consent.photo_first"), where="new"),  # the welcome, then what to do
 ]
