@@ -48,16 +48,6 @@ class PhotoResult:
     quality_ok: bool
 
 
-class _Replay:
-    """A detector that hands the assessment the detections already computed for this photo."""
-
-    def __init__(self, real, detections):
-        self.name, self.version, self._detections = real.name, real.version, detections
-
-    def detect(self, pixels):
-        return self._detections
-
-
 def run_photo(path: Path, detector, classifier, baseline: bool = False) -> PhotoResult:
     from pipeline.assess import assess, prepare
     from pipeline.lesions import detect_on_skin, region_of
@@ -78,8 +68,7 @@ def run_photo(path: Path, detector, classifier, baseline: bool = False) -> Photo
         cands, cand_scores, cand_boxes = empty, np.zeros(0), np.zeros((0, 4))
     else:
         low = [d for d in detect_on_skin(detector, p.view, (0.05, 0.05)) if region_of(p.view, d.x, d.y)]
-        keep = [d for d in low if d.score >= detector.thresholds[d.kind]]
-        result = assess([p], model=classifier, detector=_Replay(detector, keep))
+        result = assess([p], model=classifier, detector=detector)
         lesions = result.lesions
         acne_low = [d for d in low if d.kind == 0]
         cands = np.array([p.view.to_photo(d.x, d.y) for d in acne_low]).reshape(-1, 2)

@@ -24,7 +24,7 @@ NODULE_MIN_SHARE = 0.5
 # least this share; otherwise it is the likelier of comedone and nodule. Hayashi counts only inflammatory
 # lesions, so this share sets where the grade falls: chosen on the ACNE04 tune photos (never the held-out
 # fifth) by models/calibrate_grading.py.
-INFLAMMATORY_MIN_SHARE = 0.5
+INFLAMMATORY_MIN_SHARE = 0.3
 MIN_BOX = 6.0  # canonical px: the smallest box drawn around a lesion
 MAX_BOX = 64.0
 

@@ -77,10 +77,11 @@ def test_cheek_lesions_carry_their_side():
 
 @pytest.mark.parametrize("probs, expected", [
     ((0.1, 0.7, 0.1, 0.1), "papule"),
-    ((0.6, 0.2, 0.1, 0.1), "comedone"),
+    ((0.8, 0.1, 0.05, 0.05), "comedone"),
+    ((0.55, 0.25, 0.15, 0.05), "papule"),  # papule + pustule at the calibrated share (0.3) count as inflamed
     ((0.1, 0.1, 0.1, 0.7), "nodule"),
-    ((0.2, 0.15, 0.2, 0.45), "comedone"),  # a nodule sends the patient to a doctor: only when clearly one
-], ids=["papule", "comedone", "clear-nodule", "doubtful-nodule"])
+    ((0.3, 0.1, 0.1, 0.5 - 0.05), "comedone"),  # a nodule sends the patient to a doctor: only when clearly one
+], ids=["papule", "comedone", "inflamed-at-the-share", "clear-nodule", "doubtful-nodule"])
 def test_acne_type_is_the_most_probable_with_a_stricter_nodule(probs, expected):
     assert acne_type(np.array(probs)) == expected
     assert len(probs) == len(ACNE_TYPES)
