@@ -23,7 +23,7 @@ import numpy as np
 
 from models import detset
 from models.detection_metrics import THRESHOLDS, at_threshold, match_circles
-from models.evaluate_detector import LEVELS, confusion, level_accuracy
+from models.evaluate_detector import LEVELS, acne_peaks_in_regions, confusion, level_accuracy
 from models.sources import data_dir
 
 SHARES = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2))
@@ -40,15 +40,14 @@ class Findings:
 
 def photo_findings(path, detector, types_model) -> Findings | None:
     from pipeline.assess import prepare
-    from pipeline.lesions import _side, detect_on_skin, lesion_patches, region_of
+    from pipeline.lesions import _side, lesion_patches
 
     p = prepare(path.read_bytes())
     if p.view is None:
         return None
     view = p.view
-    dets = [d for d in detect_on_skin(detector, view, (0.05, 1.0)) if d.kind == 0]
-    regions = [region_of(view, d.x, d.y) for d in dets]
-    dets, regions = [d for d, r in zip(dets, regions) if r], [r for r in regions if r]
+    found = acne_peaks_in_regions(view, detector, (0.05, 1.0))
+    dets, regions = [d for d, _ in found], [r for _, r in found]
     return Findings(np.array([d.score for d in dets]),
                     np.array([view.to_photo(d.x, d.y) for d in dets]).reshape(-1, 2),
                     [_side(view, r, d.x, d.y) for d, r in zip(dets, regions)],

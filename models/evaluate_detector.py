@@ -48,9 +48,17 @@ class PhotoResult:
     quality_ok: bool
 
 
+def acne_peaks_in_regions(view, detector, thresholds: tuple[float, float]) -> list[tuple[object, str]]:
+    """(detection, region) for every acne peak over the regions' skin at these (acne, non-acne) thresholds,
+    below the shipped ones: what the service could count, for AP and for choosing its threshold."""
+    from pipeline.lesions import detect_on_skin, region_of
+
+    found = [(d, region_of(view, d.x, d.y)) for d in detect_on_skin(detector, view, thresholds) if d.kind == 0]
+    return [(d, region) for d, region in found if region]
+
+
 def run_photo(path: Path, detector, classifier, baseline: bool = False) -> PhotoResult:
     from pipeline.assess import assess, prepare
-    from pipeline.lesions import detect_on_skin, region_of
     from pipeline.quality import QualityReport
 
     p = prepare(path.read_bytes())
@@ -67,10 +75,9 @@ def run_photo(path: Path, detector, classifier, baseline: bool = False) -> Photo
         result = _assess_with_lesions(p, lesions, classifier, detector)
         cands, cand_scores, cand_boxes = empty, np.zeros(0), np.zeros((0, 4))
     else:
-        low = [d for d in detect_on_skin(detector, p.view, (0.05, 0.05)) if region_of(p.view, d.x, d.y)]
+        acne_low = [d for d, _ in acne_peaks_in_regions(p.view, detector, (0.05, 0.05))]
         result = assess([p], model=classifier, detector=detector)
         lesions = result.lesions
-        acne_low = [d for d in low if d.kind == 0]
         cands = np.array([p.view.to_photo(d.x, d.y) for d in acne_low]).reshape(-1, 2)
         cand_scores = np.array([d.score for d in acne_low])
         cand_boxes = np.array([(*p.view.to_photo(d.x - d.w / 2, d.y - d.h / 2), *p.view.to_photo(d.x + d.w / 2, d.y + d.h / 2))
