@@ -14,6 +14,7 @@ queue that is full (the patient is told their place), leaves it there for `resum
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -39,6 +40,11 @@ from storage.columns import utcnow
 log = logging.getLogger(__name__)
 OnProgress = Callable[[list[Outgoing]], Awaitable[None]]
 ATTEMPTS = 3  # a turn that lost a race on the state row (StaleState) is handled again from the start
+# A transaction whose connection was lost (killed, failed over) rolled back and runs again on a new one. A
+# server that drops connections in bursts can take several in a row: give up only after a few seconds, never
+# losing a finished assessment to three unlucky reconnects.
+RECONNECTS = 6
+RECONNECT_PAUSE = 0.05  # seconds before the first retry, doubling each time (1.5 s in all)
 
 
 class Engine:
@@ -53,18 +59,24 @@ class Engine:
 
     async def handle(self, event: InboundEvent, on_progress: OnProgress | None = None) -> list[Outgoing]:
         started = time.perf_counter()
-        for attempt in range(1, ATTEMPTS + 1):
+        races = reconnects = 0
+        while True:
             try:
                 replies = await self._handle(event, on_progress)
                 self.observer.turn_handled(event.channel, event.kind, time.perf_counter() - started)
                 return replies
-            except (StaleState, _FirstTransactionLost) as error:
-                if attempt == ATTEMPTS:
-                    raise error.__cause__ or error if isinstance(error, _FirstTransactionLost) else error
-                log.info("%s under message %s/%s; handling it again", "database connection lost"
-                         if isinstance(error, _FirstTransactionLost) else "state changed", event.channel,
+            except StaleState:
+                races += 1
+                if races == ATTEMPTS:
+                    raise
+                log.info("state changed under message %s/%s; handling it again", event.channel, event.message_id)
+            except _FirstTransactionLost as error:
+                reconnects += 1
+                if reconnects == RECONNECTS:
+                    raise error.__cause__ or error
+                log.info("database connection lost under message %s/%s; handling it again", event.channel,
                          event.message_id)
-        raise AssertionError("unreachable")
+                await _reconnect_pause(reconnects)
 
     async def _handle(self, event: InboundEvent, on_progress: OnProgress | None) -> list[Outgoing]:
         replies: list[Outgoing] = []
@@ -100,7 +112,7 @@ class Engine:
             except QueueFull as full:  # it waits in the stored state; the re-offer loop runs it and sends the result
                 replies.extend(await self._queue(user.id, event.message_id, full.place))
                 return replies
-            for attempt in range(1, ATTEMPTS + 1):
+            for attempt in range(1, RECONNECTS + 1):
                 try:
                     async with self.db.transaction():
                         user = await self.db.users.get_user(user.id)
@@ -115,9 +127,10 @@ class Engine:
                 except NotFound:  # the patient erased their data while the work ran
                     return replies
                 except DBAPIError as error:  # rolled back: the continuation can run again on a new connection
-                    if not _disconnected(error) or attempt == ATTEMPTS:
+                    if not _disconnected(error) or attempt == RECONNECTS:
                         raise
                     log.warning("database connection lost finishing user %s's work; trying again", user.id)
+                    await _reconnect_pause(attempt)
         replies.extend(turn.out)
         return replies
 
@@ -130,15 +143,16 @@ class Engine:
         return outcome
 
     async def _run_job(self, work: Work, ctx: JobContext) -> object:
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt in range(1, RECONNECTS + 1):
             try:
                 return await JOBS[work.job](ctx, work.args)
             except QueueFull:
                 raise
             except DBAPIError as error:
-                if attempt == ATTEMPTS:
+                if attempt == RECONNECTS:
                     return error
                 log.warning("job %s for user %s: database connection lost; trying again", work.job, ctx.user_id)
+                await _reconnect_pause(attempt)
             except Exception as error:
                 log.warning("job %s for user %s failed: %s", work.job, ctx.user_id, type(error).__name__)
                 return error
@@ -309,6 +323,10 @@ class Engine:
 
 class _FirstTransactionLost(Exception):
     """The database connection died in a turn's first transaction (rolled back): the turn runs again."""
+
+
+async def _reconnect_pause(attempt: int) -> None:
+    await asyncio.sleep(RECONNECT_PAUSE * 2 ** (attempt - 1))
 
 
 def _disconnected(error: DBAPIError) -> bool:
