@@ -11,13 +11,14 @@
                The echo bot runs twice, with the library's default (updates one at a time) and with 16
                concurrent updates (our transport's slot count); the ratio is against the faster of the two.
   3. stall     the event loop's stall while photos are checked and 20 check-ins are assessed (real photos from
-               ../shared/data/acne-lesions/valid/images, the shipped model, Assessor(workers=2) as the service
-               runs it) while other users send text turns at a fixed offered rate: a ticker task asks to wake
-               every 10 ms and records how late it wakes; p99 latency of the other users' turns (target < 100 ms),
-               next to the same load with no pipeline work (baseline).
+               ../shared/data/acne-lesions/valid/images, the shipped model, Assessor(workers=2)) while other users
+               send text turns at a fixed offered rate: a ticker task asks to wake every 10 ms and records how late
+               it wakes; p99 latency of the other users' turns (target < 100 ms), next to the same load with no
+               pipeline work (baseline). Side by side: the pipeline in worker processes (as the service runs it)
+               and in threads of the chat process (in_process=True, as it ran before), with the assessments'
+               throughput of each.
 
     .venv/bin/python bench/bench_conversations.py [--quick] [--no-postgres] [--part 1|2|3 ...]
-    .venv/bin/python bench/bench_conversations.py --part 3 --nice-pipeline 10   # experiment: see nice_pipeline()
 
 Everything is bounded in count and in time (--limit seconds per measured phase). PostgreSQL is
 ACNEBOT_TEST_POSTGRES_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test); when unreachable its rows
@@ -532,7 +533,6 @@ class Config:
     idle: float
     limit: float
     quick: bool = False
-    nice: int = 0  # experiment: the pipeline's threads run at this niceness (0: as the service runs them)
 
 
 def config(args: argparse.Namespace) -> Config:
@@ -542,29 +542,11 @@ def config(args: argparse.Namespace) -> Config:
     else:
         base = Config(users=50, turns=30, tg_users=50, updates=500, assessments=20, chatty=20, rate=20, idle=5,
                       limit=180)
-    base.nice = args.nice_pipeline
     for name in ("users", "turns", "updates", "assessments", "rate", "limit"):
         value = getattr(args, name)
         if value is not None:
             setattr(base, name, value)
     return base
-
-
-def nice_pipeline(assessor: Assessor, niceness: int) -> None:
-    """Experiment (--nice-pipeline): the assessor's worker threads, and the threads they start (onnxruntime's and
-    MediaPipe's inherit it), run at a lower CPU priority than the event loop. Replaces the Assessor's private pool,
-    so it is for this bench only."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    def lower() -> None:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-
-    if not isinstance(getattr(assessor, "_pool", None), ThreadPoolExecutor):
-        raise SystemExit("--nice-pipeline: the Assessor no longer keeps its threads in _pool; update the bench")
-    assessor._pool.shutdown()
-    assessor._pool = ThreadPoolExecutor(max_workers=assessor.workers, thread_name_prefix="acnebot-assess",
-                                        initializer=lower)
 
 
 def cores() -> str:
@@ -581,11 +563,7 @@ async def run(cfg: Config, backends: list[str], parts: set[int]) -> None:
     began = time.perf_counter()
     print(f"acnebot conversation bench{' (--quick)' if cfg.quick else ''}: {cores()}; "
           f"Python {platform.python_version()}, python-telegram-bot {telegram.__version__}", flush=True)
-    assessor = Assessor(workers=2)  # the service's default (ASSESSMENT_WORKERS)
-    if cfg.nice:
-        nice_pipeline(assessor, cfg.nice)
-        print(f"experiment: the pipeline's threads run at niceness +{cfg.nice} (the service runs them at 0)",
-              flush=True)
+    assessor = Assessor(workers=2)  # worker processes, as the service runs them (2 cores here)
     engine_rows: list[tuple[str, TurnFigures | str]] = []
     telegram_rows: list[UpdateFigures | tuple[str, str]] = []
     stall_rows: list[tuple[str, StallFigures | str]] = []
@@ -635,19 +613,26 @@ async def run(cfg: Config, backends: list[str], parts: set[int]) -> None:
                 finally:
                     await fake.stop()
 
-                # 3. the loop's stall while the pipeline works
+                # 3. the loop's stall while the pipeline works: worker processes, then threads (before)
                 photos = valid_photos() if 3 in parts else []
                 for index, (name, backend) in enumerate(opened.items() if 3 in parts else ()):
                     if backend.db is None:
                         stall_rows.append((name, backend.problem))
                         continue
-                    print(f"[3] stall on {name}: {cfg.assessments} check-ins, {cfg.chatty} users chatting at "
-                          f"{cfg.rate:g} turns/s ...", flush=True)
-                    # Photos of their own per database: the assessor's cache must not remember the last run's.
+                    # Photos of their own per database: no assessor's cache remembers the last run's.
                     share = photos[index::len(opened)]
-                    for figures in await bench_stall(backend.db, assessor, share, cfg.assessments, cfg.chatty,
-                                                     cfg.rate, cfg.limit, cfg.idle):
-                        stall_rows.append((name, figures))
+                    for mode in ("processes", "threads"):
+                        print(f"[3] stall on {name}, pipeline in {mode}: {cfg.assessments} check-ins, "
+                              f"{cfg.chatty} users chatting at {cfg.rate:g} turns/s ...", flush=True)
+                        pipeline = assessor if mode == "processes" else Assessor(workers=2, in_process=True)
+                        try:
+                            for figures in await bench_stall(backend.db, pipeline, share, cfg.assessments,
+                                                             cfg.chatty, cfg.rate, cfg.limit, cfg.idle):
+                                figures.label = f"{mode}: {figures.label}"
+                                stall_rows.append((name, figures))
+                        finally:
+                            if pipeline is not assessor:
+                                pipeline.close()
     finally:
         assessor.close()
     report(cfg, engine_rows, telegram_rows, stall_rows, time.perf_counter() - began)
@@ -696,7 +681,7 @@ def report(cfg: Config, engine_rows, telegram_rows, stall_rows, seconds: float) 
         print(f"3. event-loop stall: {cfg.chatty} other users sending text turns at ~{cfg.rate:g}/s while the pipeline "
               f"works (Assessor workers=2, ticker every {TICK * 1000:.0f} ms; target: turn p99 < "
               f"{STALL_TARGET_MS:.0f} ms)")
-        print(f"   {'database':<11}{'phase':<28}{'s':>6}{'jobs':>5}{'job p50 s':>10}{'stall p50':>10}{'p99':>7}"
+        print(f"   {'database':<11}{'phase':<40}{'s':>6}{'jobs':>5}{'job p50 s':>10}{'stall p50':>10}{'p99':>7}"
               f"{'max':>7}{'turns':>6}{'/s':>6}{'p50':>7}{'p95':>7}{'p99':>7}{'loop':>6}{'proc':>6}  ok")
         for name, figures in stall_rows:
             if isinstance(figures, str):
@@ -705,12 +690,21 @@ def report(cfg: Config, engine_rows, telegram_rows, stall_rows, seconds: float) 
             p99 = pct(figures.turns, 99) * 1000
             verdict = "" if not figures.job_seconds else ("yes" if p99 < STALL_TARGET_MS else "NO")
             job = f"{statistics.median(figures.job_seconds):.2f}" if figures.job_seconds else "-"
-            print(f"   {name:<11}{figures.label:<28}{figures.seconds:>6.1f}{figures.jobs:>5}{job:>10}"
+            print(f"   {name:<11}{figures.label:<40}{figures.seconds:>6.1f}{figures.jobs:>5}{job:>10}"
                   f"{ms(pct(figures.lateness, 50)):>10}{ms(pct(figures.lateness, 99)):>7}"
                   f"{ms(max(figures.lateness, default=float('nan'))):>7}{len(figures.turns):>6}"
                   f"{figures.turn_rate:>6.1f}"
                   f"{ms(pct(figures.turns, 50)):>7}{ms(pct(figures.turns, 95)):>7}{p99:>7.1f}"
                   f"{figures.loop_cpu / figures.seconds:>6.0%}{figures.process_cpu / figures.seconds:>6.0%}  {verdict}")
+        for name in dict.fromkeys(n for n, f in stall_rows if not isinstance(f, str)):
+            rows = {f.label.split(":")[0]: f for n, f in stall_rows
+                    if n == name and not isinstance(f, str) and f.label.endswith(" assessments")}
+            if {"processes", "threads"} <= rows.keys():
+                p, t = rows["processes"], rows["threads"]
+                print(f"   {name}: during the assessments, other users' turn p99 {pct(p.turns, 99) * 1000:.0f} ms "
+                      f"in processes vs {pct(t.turns, 99) * 1000:.0f} ms in threads; assessments/s "
+                      f"{p.jobs / p.seconds:.2f} vs {t.jobs / t.seconds:.2f} "
+                      f"(processes / threads {(p.jobs / p.seconds) / (t.jobs / t.seconds):.2f})")
         print("   stall = how late a 10 ms timer fires (ms); turns = the other users' text turns (latency in ms); "
               "job p50 s = a photo turn's or an assessing turn's seconds;\n"
               "   loop / proc = CPU time of the event loop's thread / of the whole process, per second of the phase "
@@ -729,9 +723,6 @@ def main() -> None:
     parser.add_argument("--assessments", type=int, help="stall bench: check-ins assessed")
     parser.add_argument("--rate", type=float, help="stall bench: the other users' text turns per second")
     parser.add_argument("--limit", type=float, help="seconds at most per measured phase")
-    parser.add_argument("--nice-pipeline", type=int, default=0, metavar="N",
-                        help="experiment: run the pipeline's threads at niceness +N (Linux; the model must load in "
-                             "them, so do not combine with anything that loads it earlier)")
     parser.add_argument("--part", type=int, choices=(1, 2, 3), action="append",
                         help="run only this part (1 engine, 2 telegram, 3 stall); repeatable")
     args = parser.parse_args()

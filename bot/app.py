@@ -6,7 +6,7 @@ create_app() opens the database (DATABASE_URL, else SQLite under ACNEBOT_DATA_DI
 Assessor, and the routes: /healthz, the Telegram webhook under /telegram/ (webhook mode), and whatever the
 route hooks add: the local web chat (bot.webchat.setup(app, engine), mounted at /) and any function appended
 to WEB_ROUTE_HOOKS. The database is opened there (the web chat gets the engine when it adds its routes) and
-closed in cleanup_ctx, with everything else started and stopped: the assessor's threads, Telegram polling or
+closed in cleanup_ctx, with everything else started and stopped: the assessor's worker processes, Telegram polling or
 its webhook, and the reminder dispatcher (bot/reminders.py, in every replica) that pushes due reminders through
 the transports registered in app[COURIERS] by channel. Stopping (SIGTERM, SIGINT) closes the port, lets the
 updates in hand finish, then closes the rest.
@@ -23,6 +23,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -135,7 +136,7 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             app.router.add_post(settings.wechat_callback_path, wechat.callback)
             couriers[wechat.channel] = wechat
             app.cleanup_ctx.append(_wechat)
-        app[RECOVERY] = Recovery(engine, couriers)
+        app[RECOVERY] = Recovery(engine, couriers, lease=timedelta(seconds=settings.recovery_lease))
         app.cleanup_ctx.append(_recovery)
         add_routes(app, engine)
         app[REMINDERS] = ReminderDispatcher(db, engine, couriers, poll_seconds=settings.reminder_poll_seconds,
@@ -173,14 +174,10 @@ def _closing(close: Callable[[], object] | None):
 
 
 async def _model_check(app: web.Application) -> AsyncIterator[None]:
-    """Loads the lesion models at start (every assessment needs them) and says so when one is missing."""
-    from pipeline.assess import load_models
-    from pipeline.classifier import ModelError
-
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, load_models)
-    except ModelError as error:
-        log.warning("assessments will fail until the lesion model is installed: %s", error)
+    """Starts the assessment workers, which load the lesion models (every assessment needs them), and says so
+    when one is missing."""
+    for problem in await app[ASSESSOR].warm():
+        log.warning("assessments will fail until the lesion model is installed: %s", problem)
     yield
 
 
@@ -211,7 +208,7 @@ async def _reminders(app: web.Application) -> AsyncIterator[None]:
 
 async def _recovery(app: web.Application) -> AsyncIterator[None]:
     """Takes back this replica's unfinished work, then re-offers queued work until shutdown. Stopped first on
-    shutdown, so the assessments it started finish while the assessor's threads are still there."""
+    shutdown, so the assessments it started finish while the assessor's workers are still there."""
     recovery, stop = app[RECOVERY], asyncio.Event()
 
     async def work() -> None:
@@ -274,8 +271,9 @@ def _has_webchat() -> bool:
     return importlib.util.find_spec(WEBCHAT) is not None
 
 
-def run(host: str | None = None, port: int | None = None) -> int:
-    """`acnebot serve`: settings from the environment, logging, serve until stopped. Exit status 0 or 1."""
+def run(host: str | None = None, port: int | None = None, role: str = "serve") -> int:
+    """`acnebot serve` (or `acnebot worker`, role "worker"): settings from the environment, logging, run until
+    stopped. Exit status 0 or 1."""
     try:
         settings = Settings()
     except ValidationError as error:
@@ -286,8 +284,12 @@ def run(host: str | None = None, port: int | None = None) -> int:
     if port is not None:
         settings.port = port
     configure_logging(settings)
+    if role == "worker":
+        from bot.worker import work as main
+    else:
+        main = serve
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(main(settings))
     except KeyboardInterrupt:
         pass
     except Exception as error:

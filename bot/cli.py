@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="address to listen on (default HOST, else 127.0.0.1 without a messenger token)")
     s.add_argument("--port", type=int, help="port to listen on (default PORT, else 8080)")
 
+    k = sub.add_parser("worker", help="run assessment worker processes alone: they take the assessments waiting in "
+                                      "the database and send the results (ASSESSMENT_WORKERS, DATABASE_URL)")
+    k.add_argument("--host", help="address of /healthz (default HOST)")
+    k.add_argument("--port", type=int, help="port of /healthz (default PORT, else 8080)")
+
     r = sub.add_parser("rotate-photo-key", help="re-encrypt every stored photo with the new key (ACNEBOT_PHOTO_KEY "
                                                 "or --new-key); the old ones in ACNEBOT_PHOTO_OLD_KEYS")
     r.add_argument("--new-key", metavar="FILE", help="file holding the new key (default ACNEBOT_PHOTO_KEY)")
@@ -161,6 +166,12 @@ def _serve(args) -> int:
     return run(host=args.host, port=args.port)
 
 
+def _worker(args) -> int:
+    from bot.app import run
+
+    return run(host=args.host, port=args.port, role="worker")
+
+
 def _rotate(args) -> int:
     from bot.maintenance import rotate_photo_key
 
@@ -208,7 +219,8 @@ def _emit(args, payload: dict, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve, "staff": _staff,
+    handlers = {"assess": _assess, "advise": _advise, "demo": _demo, "serve": _serve, "worker": _worker,
+                "staff": _staff,
                 "rotate-photo-key": _rotate, "purge-photos": _purge, "wechat-menu": _wechat_menu}
     try:
         return handlers[args.command](args)

@@ -29,10 +29,11 @@ lives in the repository.
 | CONSOLE_COOKIE_SECURE | on, unless CONSOLE_HOST is loopback | console session cookie only over https |
 | CONSOLE_SESSION_IDLE_MINUTES / CONSOLE_SESSION_HOURS | 30 / 12 | console logout after idle / absolute time |
 | CONSOLE_LOGIN_MAX_FAILURES / CONSOLE_LOCKOUT_MINUTES | 5 / 15 | failed logins that lock an account (and an address) for a while |
-| ASSESSMENT_WORKERS | 2 | assessments run at once (threads) |
-| ASSESSMENT_QUEUE | 100 | assessments that wait for a worker in memory; past it they wait in the database and the patient is told their place (bot/recovery.py sends the result) |
+| ASSESSMENT_WORKERS | one per core | worker processes that run the pipeline (photo checks, assessments, pictures) |
+| ASSESSMENT_QUEUE | 100 | assessments that wait for a worker in memory; past it they wait in the database and the patient is told their place (the re-offer loop of any replica or `acnebot worker` sends the result); 0 with `acnebot worker`s: every assessment that finds the local workers busy goes to them |
+| RECOVERY_LEASE | 600 | seconds after which work claimed by a replica or worker that never finished it (killed) is anybody's |
 | REPLICA_ID | <hostname>:<PORT> | this replica's name in work markers: set a stable, unique one per replica (a restarted replica takes back its own unfinished work) |
-| RECOVERY_INTERVAL | 5 | seconds between rounds that run queued assessments and work of replicas gone longer than 10 minutes |
+| RECOVERY_INTERVAL | 5 | seconds between rounds that run queued assessments and work of replicas gone longer than RECOVERY_LEASE |
 | TELEGRAM_TIMEOUT | 20 | seconds a Bot API request or file download may take to send or to answer (connect: 10) |
 | RATE_MESSAGES_PER_MINUTE | 120 | messages a patient may send per minute, in bursts of as many (a token bucket in the database, shared by replicas); a quick patient taps through a check-in in 20 |
 | RATE_CHECKINS_PER_DAY | 10 | check-ins a patient may start per day |
@@ -99,12 +100,13 @@ class Settings(BaseSettings):
     console_login_max_failures: int = Field(5, ge=1)
     console_lockout_minutes: int = Field(15, ge=1)
 
-    assessment_workers: int = Field(2, ge=1)
+    assessment_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     assessment_queue: int = Field(100, ge=0)
     reminder_poll_seconds: float = Field(30.0, gt=0)
     reminder_max_attempts: int = Field(5, ge=1)
     replica_id: str | None = None
     recovery_interval: float = Field(5.0, gt=0)
+    recovery_lease: float = Field(600.0, gt=0)
     telegram_timeout: float = Field(20.0, gt=0)
     rate_messages_per_minute: int = Field(120, ge=1)
     rate_checkins_per_day: int = Field(10, ge=1)

@@ -133,10 +133,13 @@ class TelegramTransport:
         self.application.add_error_handler(self.error)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Checks the token (getMe), registers the command menus, then polls or sets the webhook."""
+    async def start(self, *, receive: bool = True) -> None:
+        """Checks the token (getMe), registers the command menus, then polls or sets the webhook. receive=False
+        (`acnebot worker`): only sends, as the courier of the results it finishes."""
         app = self.application
         await app.initialize()
+        if not receive:
+            return
         await self._register_commands()
         if self.settings.webhook_mode:
             await call_api(lambda: app.bot.set_webhook(self.settings.telegram_webhook_url,

@@ -1,38 +1,40 @@
-"""The pipeline off the event loop: a bounded thread pool (onnxruntime, OpenCV and MediaPipe release the GIL),
-so the loop keeps answering other patients while photos are checked and assessed.
+"""The pipeline in worker processes, never in the chat process: `workers` processes (ASSESSMENT_WORKERS), each
+started on first use from a fork server that already holds the libraries, running at a lower CPU priority. The
+chat process's event loop then only waits for results: other patients' turns no longer queue behind the
+pipeline's Python code for the interpreter lock (bench/bench_conversations.py, threads vs processes).
 
 Admission is by an asyncio semaphore with one slot per worker: a job that finds every worker busy waits its turn
 (nothing is dropped) and its caller is told its place in the line, so the patient can be told too. Assessments
 wait in memory only while the line is shorter than `queue` (ASSESSMENT_QUEUE); past it `QueueFull` says so, and
-the engine leaves the work queued in the patient's stored state for the re-offer loop (bot/recovery.py).
+the engine leaves the work queued in the patient's stored state for the re-offer loop (bot/recovery.py), which
+any replica or `acnebot worker` takes from the database.
+
+A worker that dies under a job (killed, out of memory, a crash in a native library) is replaced and the job runs
+once more in the new one; the caller sees one result. A job that kills its worker twice raises WorkerDied.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import threading
+import logging
+import multiprocessing
 import weakref
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any, TypeVar
 
-from conversations.pictures import VisitPhoto, side_by_side
-from pipeline.assess import PreparedPhoto, assess, prepare
-from pipeline.intake import IntakeError
-from pipeline.pose import pose_of
-from pipeline.render import annotate, trend_chart
-from pipeline.report import assessment_json
-from pipeline.types import Metadata
+from conversations import worker_jobs
+from conversations.worker_jobs import Outcome, PhotoVerdict
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Pipeline threads run at a lower CPU priority than the event loop's thread: on a full machine the loop
-# otherwise gets a third of a core and other patients' text turns wait for CPU (bench_conversations.py:
-# p50 of chat turns during 20 assessments fell from 578 ms to 18 ms on SQLite with niceness +10).
-WORKER_NICENESS = 10
 OnQueued = Callable[[int], Awaitable[None]]
+RUNS = 2  # a job whose worker died runs once more, in its replacement
+AFFINITY = 8  # photos a worker is remembered to have prepared (worker_jobs.CACHE_SIZE)
+
+__all__ = ["Assessor", "Outcome", "PhotoVerdict", "QueueFull", "WorkerDied"]
 
 
 class QueueFull(Exception):
@@ -43,42 +45,54 @@ class QueueFull(Exception):
         self.place = place
 
 
-@dataclass(frozen=True)
-class PhotoVerdict:
-    """The immediate quality check of one photo. codes: quality codes, or "intake.<code>" for unreadable files;
-    pose: pipeline.pose.Pose.to_dict() of a usable full-face photo, else None."""
-
-    ok: bool
-    codes: tuple[str, ...] = ()
-    rotated: int = 0
-    pose: dict[str, float] | None = None
+class WorkerDied(Exception):
+    """The worker process died under this job twice: the job is not run again."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One visit assessed: the stable JSON (pipeline.report.assessment_json) and an annotated JPEG per photo."""
+class _Worker:
+    """One worker process (a one-process executor, replaced when its process dies) and the photos it has seen."""
 
-    result: dict[str, Any]
-    annotated: tuple[bytes, ...] = field(default=(), repr=False)
+    def __init__(self, number: int, context, in_process: bool):
+        self.number = number
+        self.context = context
+        self.in_process = in_process
+        self.executor: Executor | None = None
+        self.busy = False
+        self.seen: deque[int] = deque(maxlen=AFFINITY)
 
-    @property
-    def ok(self) -> bool:
-        return bool(self.result.get("quality", {}).get("ok"))
+    def submit(self, fn: Callable[..., T], *args: Any):
+        if self.executor is None:
+            self.executor = (ThreadPoolExecutor(1, initializer=worker_jobs.start) if self.in_process else
+                             ProcessPoolExecutor(1, mp_context=self.context, initializer=worker_jobs.start))
+        return self.executor.submit(fn, *args)
+
+    def replace(self) -> None:
+        executor, self.executor = self.executor, None
+        self.seen.clear()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
 
 
 class Assessor:
-    def __init__(self, workers: int = 2, *, cache_size: int = 8, queue: int | None = None):
+    def __init__(self, workers: int = 2, *, queue: int | None = None, in_process: bool = False):
+        """in_process: the jobs run in threads of this process (the old way, for bench_conversations.py's side by
+        side); the service always uses processes."""
         self.workers = workers
         self.queue = queue  # assessments that may wait in memory; None: no bound
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acnebot-assess",
-                                        initializer=_lower_priority)
+        context = None
+        if not in_process:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(worker_jobs.PRELOAD)
+        self._workers = [_Worker(number, context, in_process) for number in range(workers)]
         # asyncio primitives belong to one loop; tests (and some servers) run several loops in turn.
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
             weakref.WeakKeyDictionary()
         self._waiting = 0
-        self._cache: OrderedDict[tuple[str, str | None], PreparedPhoto] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_lock = threading.Lock()
 
     # -- admission ---------------------------------------------------------------------------------------------
     def _semaphore(self) -> asyncio.Semaphore:
@@ -93,9 +107,10 @@ class Assessor:
         return self._semaphore().locked()
 
     async def run(self, fn: Callable[..., T], *args: Any, on_queued: OnQueued | None = None,
-                  bounded: bool = False) -> T:
-        """fn(*args) in a worker thread; when every worker is busy, on_queued(place in line) is awaited first.
-        bounded: raise QueueFull instead of waiting behind `queue` others."""
+                  bounded: bool = False, photo: tuple[bytes, str | None] | None = None) -> T:
+        """fn(*args) in a worker process (fn and args must pickle: a module-level function); when every worker is
+        busy, on_queued(place in line) is awaited first. bounded: raise QueueFull instead of waiting behind
+        `queue` others. photo: the job prepares this photo, so a worker that prepared it lately is preferred."""
         slots = self._semaphore()
         if slots.locked() and bounded and self.queue is not None and self._waiting >= self.queue:
             raise QueueFull(self._waiting + 1)
@@ -109,72 +124,72 @@ class Assessor:
                 self._waiting -= 1
         else:
             await slots.acquire()
+        mark = _affinity(photo)
+        worker = self._pick(mark)
+        worker.busy = True
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+            return await self._run_on(worker, mark, fn, args)
         finally:
+            worker.busy = False
             slots.release()
+
+    async def _run_on(self, worker: _Worker, mark: int | None, fn: Callable[..., T], args: tuple) -> T:
+        for run in range(1, RUNS + 1):
+            try:
+                result = await asyncio.wrap_future(worker.submit(fn, *args))
+            except BrokenProcessPool as error:
+                worker.replace()
+                log.warning("assessment worker %d died under %s; replaced%s", worker.number,
+                            getattr(fn, "__name__", "a job"), ", running it again" if run < RUNS else "")
+                if run == RUNS:
+                    raise WorkerDied(f"worker died twice under {getattr(fn, '__name__', 'a job')}") from error
+                continue
+            if mark is not None:
+                worker.seen.append(mark)
+            return result
+        raise AssertionError("unreachable")
+
+    def _pick(self, mark: int | None) -> _Worker:
+        free = [w for w in self._workers if not w.busy] or self._workers  # another loop's jobs: it waits there
+        return next((w for w in free if mark is not None and mark in w.seen), free[0])
 
     @property
     def waiting(self) -> int:
         """Jobs waiting for a worker (the queue depth)."""
         return self._waiting
 
+    async def warm(self) -> list[str]:
+        """Starts every worker and loads its models; the problems found (a model missing), once each."""
+        problems = await asyncio.gather(*(self.run(worker_jobs.warm) for _ in self._workers))
+        return sorted({p for p in problems if p})
+
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for worker in self._workers:
+            worker.close()
 
     # -- jobs ----------------------------------------------------------------------------------------------------
     async def check_photo(self, data: bytes, region: str | None, on_queued: OnQueued | None = None) -> PhotoVerdict:
-        return await self.run(self._check, data, region, on_queued=on_queued)
+        return await self.run(worker_jobs.check_photo, data, region, on_queued=on_queued, photo=(data, region))
 
-    async def assess(self, photos: Sequence[tuple[bytes, str | None]], metadata: Metadata, locale: str,
+    async def assess(self, photos: Sequence[tuple[bytes, str | None]], metadata, locale: str,
                      on_queued: OnQueued | None = None) -> Outcome:
-        return await self.run(self._assess, list(photos), metadata, locale, on_queued=on_queued, bounded=True)
+        photos = list(photos)
+        return await self.run(worker_jobs.assess_visit, photos, metadata, locale, on_queued=on_queued,
+                              bounded=True, photo=photos[0] if photos else None)
 
     async def trend_chart(self, points: Sequence[tuple[datetime, float]]) -> bytes:
-        return await self.run(trend_chart, list(points))
+        return await self.run(worker_jobs.trend_chart, list(points))
 
-    async def side_by_side(self, left: VisitPhoto, right: VisitPhoto) -> bytes:
+    async def side_by_side(self, left, right) -> bytes:
+        from conversations.pictures import side_by_side
+
         return await self.run(side_by_side, left, right)
 
-    def _prepared(self, data: bytes, region: str | None) -> PreparedPhoto:
-        key = (hashlib.sha256(data).hexdigest(), region)
-        with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        prepared = prepare(data, region)
-        with self._cache_lock:
-            self._cache[key] = prepared
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return prepared
 
-    def _check(self, data: bytes, region: str | None) -> PhotoVerdict:
-        try:
-            prepared = self._prepared(data, region)
-        except IntakeError as error:
-            return PhotoVerdict(False, (f"intake.{error.code}",))
-        pose = pose_of(prepared) if prepared.quality.ok and region is None else None
-        return PhotoVerdict(prepared.quality.ok, tuple(r.code for r in prepared.quality.reasons), prepared.rotated,
-                            pose.to_dict() if pose is not None else None)
-
-    def _assess(self, photos: list[tuple[bytes, str | None]], metadata: Metadata, locale: str) -> Outcome:
-        prepared = [self._prepared(data, region) for data, region in photos]
-        result = assess(prepared, metadata, locale=locale)
-        if not result.ok:
-            return Outcome(assessment_json(result))
-        pictures = tuple(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i])
-                         for i, p in enumerate(prepared))
-        return Outcome(assessment_json(result), pictures)
-
-
-def _lower_priority() -> None:
-    """Lower this worker thread's priority (Linux applies niceness per thread; threads it starts, such as
-    onnxruntime's, inherit it). Elsewhere, or without permission, it stays as it is."""
-    try:
-        import os
-
-        thread = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + WORKER_NICENESS))
-    except (AttributeError, OSError):
-        pass
+def _affinity(photo: tuple[bytes, str | None] | None) -> int | None:
+    """A cheap mark of a photo (its size and ends: hashing 5 MB here would hold the chat process's loop); a
+    wrong match only costs the worker preparing the photo again."""
+    if photo is None:
+        return None
+    data, region = photo
+    return hash((len(data), data[:4096], data[-4096:], region))

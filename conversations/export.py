@@ -27,7 +27,6 @@ from conversations.i18n import t
 from conversations.pictures import VisitPhoto, annotated
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
 from conversations.summaries import comparison_text, date_label, grade_label
-from pipeline.render import trend_chart
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import Assessment, Database, NotFound, PhotoKeyError
 from storage.columns import utcnow
@@ -128,6 +127,9 @@ def _csv_answer(value: Any) -> str:
 
 
 def summary_html(data: ExportData) -> str:
+    """Runs in a worker process, with build_export (conversations/assessor.py)."""
+    from pipeline.render import trend_chart
+
     locale, rows = data.locale, data.assessments
 
     def tr(key: str, **values: object) -> str:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.assess import prepare
 from pipeline.intake import load_photo
-from pipeline.render import Box, annotate, before_after
 from pipeline.types import Lesion
+
+if TYPE_CHECKING:
+    from pipeline.render import Box
+# These functions run in the assessment worker processes (conversations/assessor.py); the chat process imports
+# this module for their names and the dataclasses only, so the pipeline's heavy parts are imported where used.
 
 PANEL_HEIGHT = 480
 LABEL_HEIGHT = 36
@@ -36,6 +40,8 @@ def upright_pixels(visit: VisitPhoto) -> np.ndarray:
 
 def annotated(visit: VisitPhoto) -> bytes:
     """JPEG of the stored photo re-annotated from its stored result (the export's photos, the side-by-side)."""
+    from pipeline.render import annotate
+
     lesions = [Lesion(l["region"], l["type"], l["x"], l["y"], l["w"], l["h"], l.get("confidence", 1.0))
                for l in visit.lesions]
     return annotate(upright_pixels(visit), None, lesions)
@@ -75,6 +81,8 @@ class RegionPhoto:
 def region_box(data: bytes, declared: str | None, region: str) -> tuple[np.ndarray, Box | None]:
     """The photo turned upright as the pipeline saw it, and where `region` is in it (None: all of it, for a
     close-up of that region or when the face is not found again)."""
+    from pipeline.assess import prepare
+
     prepared = prepare(data, declared)
     pixels = prepared.photo.pixels
     view = prepared.view
@@ -88,6 +96,8 @@ def region_box(data: bytes, declared: str | None, region: str) -> tuple[np.ndarr
 
 def first_vs_latest(first: RegionPhoto, latest: RegionPhoto, region: str) -> bytes:
     """JPEG: the same region cropped from the first and the latest check-in, side by side, dates on top."""
+    from pipeline.render import before_after
+
     first_pixels, first_box = region_box(first.data, first.declared, region)
     latest_pixels, latest_box = region_box(latest.data, latest.declared, region)
     return before_after(first_pixels, latest_pixels, region, first.day, latest.day, first_box=first_box,

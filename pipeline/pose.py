@@ -14,7 +14,6 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from pipeline.types import REGIONS
@@ -102,6 +101,8 @@ def pose_of(prepared: "PreparedPhoto") -> Pose | None:
 
 def _angles(points: np.ndarray, width: int, height: int) -> tuple[float, float] | None:
     """(yaw, pitch) in degrees of the generic face fitted to the landmarks, None when no fit is found."""
+    import cv2  # here: the chat process compares poses (Pose, differences) without loading OpenCV
+
     focal = float(max(width, height))
     camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
     image = points[list(_MODEL_POINTS)].astype(np.float64)

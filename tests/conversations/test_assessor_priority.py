@@ -1,21 +1,88 @@
-"""Pipeline work yields the CPU to the event loop: worker threads run at a lower priority."""
+"""The pipeline runs in worker processes: at a lower priority than the chat process, replaced when one dies under a
+job (the job runs once more and its caller gets one result), and never loaded into the chat process itself."""
+import asyncio
+import contextlib
 import os
+import signal
+import subprocess
 import sys
-import threading
+from collections.abc import Iterator
 
 import pytest
 
-from conversations.assessor import WORKER_NICENESS, Assessor
+from conversations import worker_jobs
+from conversations.assessor import Assessor, WorkerDied
+from pipeline.types import Metadata
+
+
+def _sleep_then_pid(seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def workers(count: int) -> Iterator[Assessor]:
+    assessor = Assessor(workers=count)
+    try:
+        yield assessor
+    finally:
+        assessor.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process niceness as Linux applies it")
+@pytest.mark.asyncio
+async def test_workers_are_other_processes_at_lower_priority():
+    with workers(1) as assessor:
+        pid, niceness = await assessor.run(worker_jobs.process_info)
+        assert pid != os.getpid()
+        assert niceness == min(19, os.getpriority(os.PRIO_PROCESS, 0) + worker_jobs.WORKER_NICENESS)
 
 
 @pytest.mark.asyncio
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux behaviour")
-async def test_worker_threads_run_at_lower_priority():
-    assessor = Assessor(workers=1)
-    try:
-        base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        worker = await assessor.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        assert worker == min(19, base + WORKER_NICENESS)
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the loop's thread keeps its own
-    finally:
-        assessor.close()
+async def test_a_worker_killed_under_an_assessment_is_replaced_and_the_assessment_answers_once(face_photo,
+                                                                                             shipped_model):
+    with workers(1) as assessor:
+        pid, _ = await assessor.run(worker_jobs.process_info)
+        assert not await assessor.warm()
+        job = asyncio.ensure_future(assessor.assess([(face_photo, None)], Metadata(), "en"))
+        await asyncio.sleep(0.3)  # the assessment is under way in the worker
+        assert not job.done()
+        os.kill(pid, signal.SIGKILL)
+        outcome = await job
+        assert outcome.ok and outcome.result["grade"] and len(outcome.annotated) == 1
+        new_pid, _ = await assessor.run(worker_jobs.process_info)
+        assert new_pid != pid
+
+
+@pytest.mark.asyncio
+async def test_a_job_that_kills_every_worker_it_meets_is_given_up_and_the_next_one_runs():
+    with workers(1) as assessor:
+        with pytest.raises(WorkerDied):
+            await assessor.run(_die)
+        assert await assessor.run(_sleep_then_pid, 0) != os.getpid()
+
+
+@pytest.mark.asyncio
+async def test_a_free_worker_takes_the_next_job_while_another_is_busy():
+    with workers(2) as assessor:
+        long = asyncio.ensure_future(assessor.run(_sleep_then_pid, 1.0))
+        await asyncio.sleep(0.05)
+        short = await assessor.run(_sleep_then_pid, 0)
+        assert not long.done()  # it did not wait behind the long job
+        assert short != await long
+
+
+def test_the_chat_process_does_not_load_the_pipeline():
+    """The service's process imports the transports, the engine and the flows without MediaPipe, onnxruntime,
+    OpenCV or matplotlib (each worker has them; the chat process stays small)."""
+    code = ("import sys, bot.app, bot.telegram, bot.wechat, bot.webchat, conversations.jobs, conversations.export;"
+            "print(sorted(m for m in ('mediapipe', 'onnxruntime', 'cv2', 'matplotlib', 'pipeline.assess')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -4,7 +4,6 @@ through the real Telegram transport against the fake Bot API, on SQLite and Post
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from storage import Database
 from storage.columns import utcnow
 from tests.bot.test_telegram import answer_questions
 from tests.pg_support import PG_URL
+from tests.worker_support import wait_for_file
 
 pytestmark = pytest.mark.asyncio
 
@@ -73,7 +73,7 @@ async def test_buckets_refill_with_time_and_two_replicas_share_them(backend, db:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_full_assessment_queue_keeps_the_work_and_sends_the_result_later(
-        backend, start_service, make_patient, assessor, face_photo, shipped_model, fake):
+        backend, start_service, make_patient, assessor, face_photo, shipped_model, fake, tmp_path):
     service = await start_service(recovery_interval=3600)
     patient = make_patient(service)
     await consented(patient)
@@ -83,8 +83,8 @@ async def test_a_full_assessment_queue_keeps_the_work_and_sends_the_result_later
     while patient.t("q.distress") not in patient.texts:
         await patient.press("questions.skip")
 
-    gate = threading.Event()
-    blocker = asyncio.ensure_future(assessor.run(gate.wait))  # the only worker, busy with someone else
+    gate = tmp_path / "go"
+    blocker = asyncio.ensure_future(assessor.run(wait_for_file, str(gate)))  # the only worker, busy elsewhere
     saved_queue, assessor.queue = assessor.queue, 0
     try:
         while not assessor.busy:
@@ -92,13 +92,13 @@ async def test_a_full_assessment_queue_keeps_the_work_and_sends_the_result_later
         await patient.press("questions.skip")
         assert patient.t("busy.queued", n=1) in patient.texts
         assert patient.t("result.title") not in patient.texts
-        gate.set()
+        gate.touch()
         await blocker
         mark = len(fake.calls)
         assert await service.app[RECOVERY].reoffer() == 1
         assert await service.app[RECOVERY].reoffer() == 0  # claimed once
     finally:
-        gate.set()
+        gate.touch()
         assessor.queue = saved_queue
     result = [c.text for c in fake.sent(patient.user, mark)]
     assert sum(patient.t("result.title") in text for text in result) == 1
