@@ -2,9 +2,14 @@
 # (installed with the package: models/weights/*.onnx), runs as an unprivileged user.
 #   docker build -t acnebot .
 #   docker run --env-file acnebot.env -p 8080:8080 -v acnebot-data:/var/lib/acnebot acnebot
+# BASE is any Debian-like image with python (3.11) and its venv module on PATH; both stages use it.
+# scripts/build_image.sh builds on a local Debian bookworm base (no registry needed) and smoke-tests the image.
+# Behind a TLS-intercepting proxy, hand pip the proxy's CA as a build secret (used, never stored in a layer):
+#   podman build --secret id=pip_ca,src=/etc/ssl/certs/ca-certificates.crt -t acnebot .
+ARG BASE=python:3.11-slim
 
 # -- build: a virtualenv with acnebot and its run-time dependencies (wheels: slim has no compiler) ------------
-FROM python:3.11-slim AS build
+FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/acnebot
 WORKDIR /src
@@ -15,16 +20,20 @@ COPY pipeline ./pipeline
 COPY storage ./storage
 COPY models ./models
 # No extras: torch and the training tools ("train") and the test tools ("test") stay out.
-RUN /opt/acnebot/bin/pip install --prefer-binary . \
+RUN --mount=type=secret,id=pip_ca \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+    && /opt/acnebot/bin/pip install --prefer-binary . \
     && ! /opt/acnebot/bin/pip show torch >/dev/null 2>&1
 
 # -- run -------------------------------------------------------------------------------------------------------
-FROM python:3.11-slim
-# OpenCV (from mediapipe) needs libGL and GLib at run time; nothing else is installed.
+FROM ${BASE}
+# OpenCV (from mediapipe) needs libGL and GLib at run time; nothing else is installed. User and group are both
+# 10001 (useradd --user-group would pick a system gid such as 999), so runAsGroup/fsGroup can name them.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /var/lib/acnebot --create-home acnebot
+    && groupadd --system --gid 10001 acnebot \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/acnebot --create-home acnebot
 COPY --from=build /opt/acnebot /opt/acnebot
 # The image fails to build unless the baked-in lesion model loads and the pipeline imports.
 RUN /opt/acnebot/bin/python -c "from pipeline.assess import load_models; load_models()"

@@ -15,10 +15,16 @@ def final_stage() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", (REPO / "Dockerfile").read_text())
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     stages: list[list[tuple[str, str]]] = []
+    defaults: dict[str, str] = {}  # ARG NAME=default before the first FROM: what `docker build` uses unless told
     for line in lines:
         instruction, _, arguments = line.partition(" ")
+        if instruction.upper() == "ARG" and not stages:
+            name, _, default = arguments.strip().partition("=")
+            defaults[name] = default
+            continue
         if instruction.upper() == "FROM":
             stages.append([])
+            arguments = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m[1] or m[2]], arguments)
         stages[-1].append((instruction.upper(), arguments.strip()))
     assert len(stages) >= 2, "a build stage and a run stage"
     return stages[-1]
@@ -26,7 +32,7 @@ def final_stage() -> list[tuple[str, str]]:
 
 def test_the_image_is_slim_unprivileged_checked_and_has_no_torch_or_compiler():
     stage = final_stage()
-    assert stage[0] == ("FROM", "python:3.11-slim")
+    assert stage[0] == ("FROM", "python:3.11-slim")  # the default base: compose builds on it unchanged
     users = [args for instruction, args in stage if instruction == "USER"]
     assert users and users[-1] not in ("root", "0")
     (health,) = [args for instruction, args in stage if instruction == "HEALTHCHECK"]
@@ -34,6 +40,9 @@ def test_the_image_is_slim_unprivileged_checked_and_has_no_torch_or_compiler():
     everything = (REPO / "Dockerfile").read_text()
     run_steps = " ".join(args for instruction, args in stage if instruction == "RUN")
     assert not re.search(r"\b(gcc|g\+\+|build-essential|make)\b", run_steps)
+    # uid and gid both 10001, as deploy/k8s's runAsUser/runAsGroup/fsGroup say (--user-group picked gid 999)
+    assert re.search(r"groupadd [^&]*--gid 10001 acnebot", run_steps)
+    assert re.search(r"useradd [^&]*--uid 10001 --gid 10001 ", run_steps)
     install = re.findall(r"pip install[^&\n]*", everything)
     assert install and not any("torch" in step or "[train]" in step or "[test]" in step for step in install)
     assert "acnebot\", \"serve\"" in everything  # the service is the default command
