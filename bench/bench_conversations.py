@@ -268,7 +268,7 @@ async def wait_until(done: Callable[[], bool], deadline: float, poll: float = 0.
 async def bench_ours(fake, db: Database, assessor: Assessor, folder: Path, users: int, count: int,
                      limit: float, label: str, first_user_id: int) -> UpdateFigures:
     from bot.settings import Settings
-    from bot.telegram import TelegramTransport
+    from bot.telegram.transport import TelegramTransport
 
     settings = Settings(telegram_bot_token=fake.token, telegram_api_base_url=fake.url,
                         telegram_file_base_url=f"{fake.url}/file/bot", ACNEBOT_DATA_DIR=folder)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import event  # noqa: E402
 
-from bot.reminders import ReminderDispatcher  # noqa: E402
+from bot.service.reminders import ReminderDispatcher  # noqa: E402
 from conversations import Assessor, Engine  # noqa: E402
 from storage import Database  # noqa: E402
 from storage.crypto import new_key_text  # noqa: E402

@@ -3,4 +3,5 @@ import sys
 
 from bot.cli import main
 
-sys.exit(main(sys.argv[1:] or ["serve"]))
+if __name__ == "__main__":  # worker processes import the main module again; they must not run the CLI
+    sys.exit(main(sys.argv[1:] or ["serve"]))

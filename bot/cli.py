@@ -161,25 +161,25 @@ def _demo(args) -> int:
 
 
 def _serve(args) -> int:
-    from bot.app import run
+    from bot.service.app import run
 
     return run(host=args.host, port=args.port)
 
 
 def _worker(args) -> int:
-    from bot.app import run
+    from bot.service.app import run
 
     return run(host=args.host, port=args.port, role="worker")
 
 
 def _rotate(args) -> int:
-    from bot.maintenance import rotate_photo_key
+    from bot.service.maintenance import rotate_photo_key
 
     return rotate_photo_key(args.new_key, args.batch)
 
 
 def _purge(args) -> int:
-    from bot.maintenance import purge_photos
+    from bot.service.maintenance import purge_photos
 
     return purge_photos(args.older_than)
 
@@ -188,12 +188,12 @@ def _wechat_menu(args) -> int:
     import asyncio
 
     from bot.settings import Settings
-    from bot.wechat import install_menu
+    from bot.wechat.transport import install_menu
 
     settings = Settings()
     if not settings.wechat_enabled:
         raise UsageError("set WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET first")
-    from bot.wechat_api import WeChatError
+    from bot.wechat.api import WeChatError
 
     try:
         menu = asyncio.run(install_menu(settings, args.locale))

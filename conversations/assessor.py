@@ -6,7 +6,7 @@ pipeline's Python code for the interpreter lock (bench/bench_conversations.py, t
 Admission is by an asyncio semaphore with one slot per worker: a job that finds every worker busy waits its turn
 (nothing is dropped) and its caller is told its place in the line, so the patient can be told too. Assessments
 wait in memory only while the line is shorter than `queue` (ASSESSMENT_QUEUE); past it `QueueFull` says so, and
-the engine leaves the work queued in the patient's stored state for the re-offer loop (bot/recovery.py), which
+the engine leaves the work queued in the patient's stored state for the re-offer loop (bot/service/recovery.py), which
 any replica or `acnebot worker` takes from the database.
 
 A worker that dies under a job (killed, out of memory, a crash in a native library) is replaced and the job runs
@@ -62,7 +62,7 @@ class _Worker:
 
     def submit(self, fn: Callable[..., T], *args: Any):
         if self.executor is None:
-            self.executor = (ThreadPoolExecutor(1, initializer=worker_jobs.start) if self.in_process else
+            self.executor = (ThreadPoolExecutor(1, initializer=worker_jobs.lower_priority) if self.in_process else
                              ProcessPoolExecutor(1, mp_context=self.context, initializer=worker_jobs.start))
         return self.executor.submit(fn, *args)
 

@@ -5,7 +5,7 @@ queue loses it.
 
 A marker is written in the transaction that asks for the work and removed in the one that takes its result. One
 still there when its owner (a replica, named by REPLICA_ID) starts again, or older than the lease, was cut short
-(kill -9, power loss); a "queued" one waits for a free worker. bot/recovery.py finds them and calls
+(kill -9, power loss); a "queued" one waits for a free worker. bot/service/recovery.py finds them and calls
 Engine.resume_work: an assessment runs again (its photos and answers are stored), anything else asks the patient
 to send it again.
 """

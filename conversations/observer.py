@@ -1,4 +1,4 @@
-"""Hooks the engine calls as it works, for whoever wants to count or time it (bot/metrics.py does); the
+"""Hooks the engine calls as it works, for whoever wants to count or time it (bot/service/metrics.py does); the
 dialog itself knows nothing about what they feed. The defaults do nothing."""
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ from typing import Any
 
 # Imported by the worker processes' fork server before any worker starts (conversations/assessor.py): each new
 # worker then starts in milliseconds, with the libraries already in memory, and loads its models itself.
-PRELOAD = ["pipeline.assess", "pipeline.render", "pipeline.report", "pipeline.pose", "conversations.pictures",
-           "conversations.export"]
+PRELOAD = ["conversations.worker_lifeline", "pipeline.assess", "pipeline.render", "pipeline.report", "pipeline.pose",
+           "conversations.pictures", "conversations.export"]
 # Workers run at a lower CPU priority than the chat process: on a full machine its event loop otherwise waits
 # for CPU while photos are assessed (bench/bench_conversations.py measures the other patients' turns).
 WORKER_NICENESS = 10
@@ -50,8 +50,16 @@ class Outcome:
 
 
 def start() -> None:
-    """A worker process's first step: lower its priority (threads it starts later, onnxruntime's among them,
-    inherit it). Where that is not allowed it stays as it is."""
+    """A worker process's first step: die with the fork server (which dies with the chat process), and lower its
+    priority (threads it starts later, onnxruntime's among them, inherit it). Where that is not allowed it stays
+    as it is."""
+    from conversations.worker_lifeline import die_with_parent
+
+    die_with_parent()
+    lower_priority()
+
+
+def lower_priority() -> None:
     try:
         os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS))
     except (AttributeError, OSError):

@@ -11,8 +11,10 @@ import numpy as np
 from PIL import Image
 
 from pipeline.intake import load_photo
-from pipeline.render import annotate, trend_chart
 from pipeline.types import Lesion
+
+# These run in the assessor's worker processes when the service passes them (bot/console/site.py PICTURES):
+# the renderer (OpenCV, matplotlib) is imported where they run, not by the chat process.
 
 THUMB_SIDE = 320
 FULL_SIDE = 1280
@@ -37,8 +39,12 @@ def annotated(data: bytes, result: Mapping[str, Any], index: int) -> bytes:
     lesions = [Lesion(region=item["region"], type=item["type"], x=item["x"], y=item["y"], w=item["w"],
                       h=item["h"], confidence=item["confidence"])
                for item in result.get("lesions", []) if item.get("photo", 0) == index]
+    from pipeline.render import annotate
+
     return annotate(pixels, None, lesions)
 
 
 def trend(points: Sequence[tuple[datetime, float]]) -> bytes:
+    from pipeline.render import trend_chart
+
     return trend_chart(points)

@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.console import pictures
 from bot.console.auth import require_admin
 from bot.console.roles import may_browse, may_see_patient
-from bot.console.site import CONFIG, DB, STAFF_SESSION, fail, render
+from bot.console.site import CONFIG, DB, PICTURES, STAFF_SESSION, fail, render
 from pipeline.types import REGIONS
 from storage import NotFound
 from storage.repositories.patients import PatientFilter
@@ -56,7 +56,10 @@ def _date(value: str | None, *, next_day: bool = False) -> datetime | None:
     return day + timedelta(days=1) if next_day else day
 
 
-async def _render_in_thread(function, *args) -> bytes:
+async def _render(request: web.Request, function, *args) -> bytes:
+    render = request.app.get(PICTURES)
+    if render is not None:
+        return await render(function, *args)
     return await asyncio.get_running_loop().run_in_executor(None, partial(function, *args))
 
 
@@ -126,7 +129,7 @@ async def photo(request: web.Request) -> web.Response:
         raise web.HTTPNotFound() from None
     size = pictures.THUMB_SIDE if request.query.get("size") == "thumb" else pictures.FULL_SIDE
     await _audit(request, "console.view_photo", patient_id, photo=photo_id)
-    body = await _render_in_thread(pictures.jpeg, data, size)
+    body = await _render(request, pictures.jpeg, data, size)
     return web.Response(body=body, content_type="image/jpeg", headers=IMAGE_HEADERS)
 
 
@@ -151,7 +154,7 @@ async def annotated(request: web.Request) -> web.Response:
     except (ValueError, IndexError, NotFound):
         raise web.HTTPNotFound() from None
     await _audit(request, "console.view_annotated", patient_id, checkin=assessment.id)
-    body = await _render_in_thread(pictures.annotated, data, assessment.result, index)
+    body = await _render(request, pictures.annotated, data, assessment.result, index)
     return web.Response(body=body, content_type="image/jpeg", headers=IMAGE_HEADERS)
 
 
@@ -160,7 +163,7 @@ async def trend(request: web.Request) -> web.Response:
     user = await _patient(request)
     assessments = await request.app[DB].assessments.list_assessments(user.id)
     await _audit(request, "console.view_trend", user.id)
-    body = await _render_in_thread(pictures.trend, [(a.created_at, a.score) for a in assessments])
+    body = await _render(request, pictures.trend, [(a.created_at, a.score) for a in assessments])
     return web.Response(body=body, content_type="image/png", headers=IMAGE_HEADERS)
 
 

@@ -30,7 +30,7 @@ def setup(app: web.Application, engine: Engine, *, config: WebChatConfig | None 
     app[ASSET_FILES] = Assets.load(config)
     app[PUSHED] = Outbox()
     app.add_routes(routes)
-    from bot.app import COURIERS  # the service's couriers by channel (staff replies), when it has them
+    from bot.service.app import COURIERS  # the service's couriers by channel (staff replies), when it has them
 
     if COURIERS in app:
         app[COURIERS][CHANNEL] = WebChatCourier(app[PUSHED])

@@ -1,5 +1,5 @@
 """Reminders: how often and at what local time the patient wants to be reminded to check in, and the reminder's
-own buttons (sending it is the dispatcher's job, bot/reminders.py).
+own buttons (sending it is the dispatcher's job, bot/service/reminders.py).
 
 Reminders menu (or "Remind me" under a result) -> REMINDERS: weekly / every 2 weeks / monthly / off / change
 time zone -> REMINDER_TIME: morning, noon, evening or a typed HH:MM -> REMINDER_ZONE, only while the patient

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.telegram import MAX_DOWNLOAD
+from bot.telegram.transport import MAX_DOWNLOAD
 from conversations.i18n import t
 from tests.bad_input.cases import ACCEPTED, IMAGE_CASES, TELEGRAM_CASES, ImageCase, TelegramCase
 from tests.bot.test_telegram import answer_questions, assert_result

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.app import quiet_libraries
+from bot.service.app import quiet_libraries
 from tests.bad_input import images
 from tests.bot.test_wechat import OPENID, Patient, consented, fake, lite_db, services  # noqa: F401  (fixtures)
 from tests.fakes.wechat_api import ACCOUNT_ID, FakeWeChat

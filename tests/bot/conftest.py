@@ -1,4 +1,4 @@
-"""Fixtures for the Telegram tests: the fake Bot API server, the service (bot.app.create_app) pointed at it on
+"""Fixtures for the Telegram tests: the fake Bot API server, the service (bot.service.app.create_app) pointed at it on
 SQLite or PostgreSQL, and a scripted patient who sends updates and reads what the fake server received.
 
 PostgreSQL: ACNEBOT_TEST_POSTGRES_URL (default postgres@127.0.0.1:5432/test, trust auth), in a schema of this
@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from bot.app import TELEGRAM, create_app
+from bot.service.app import TELEGRAM, create_app
 from bot.settings import Settings
 from conversations import Assessor
 from conversations.i18n import catalogue, t
@@ -63,7 +63,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 @dataclass
 class Service:
-    """The running service (bot.app.create_app) on a local port, talking to the fake Bot API."""
+    """The running service (bot.service.app.create_app) on a local port, talking to the fake Bot API."""
 
     app: web.Application
     runner: web.AppRunner

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from bot.settings import Settings
-from bot.telegram import TelegramTransport
+from bot.telegram.transport import TelegramTransport
 from conversations import Engine
 from storage import Database, models
 from tests.fakes.telegram_api import ApiError, FakeTelegram

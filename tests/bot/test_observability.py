@@ -1,4 +1,4 @@
-"""Operations: /metrics and /healthz (bot.metrics.setup on an application of the test's own, as the console
+"""Operations: /metrics and /healthz (bot.service.metrics.setup on an application of the test's own, as the console
 will mount them), fed by a real patient on Telegram; JSON or text logs behind the redaction filter; the
 housekeeping loop that create_app starts."""
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import update
 
-from bot import metrics
-from bot.app import configure_logging
-from bot.housekeeping import HOUSEKEEPING
+from bot.service import metrics
+from bot.service.app import configure_logging
+from bot.service.housekeeping import HOUSEKEEPING
 from bot.settings import Settings
 from storage import Database
 from storage.columns import utcnow

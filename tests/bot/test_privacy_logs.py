@@ -1,6 +1,6 @@
 """No health data in the logs: a whole patient journey on Telegram (the fake Bot API server, a real photo, the
 real pipeline, the questionnaire with distinctive answers, reminders, history, /delete) with the service's own
-logging set-up (bot.app.configure_logging) at LOG_LEVEL=DEBUG in JSON. Every record any logger emits (root,
+logging set-up (bot.service.app.configure_logging) at LOG_LEVEL=DEBUG in JSON. Every record any logger emits (root,
 every library) is captured, formatted and raw, and none holds the answers, the texts sent either way, the
 photo's bytes (raw, hex or base64) or a secret."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from bot.app import configure_logging
+from bot.service.app import configure_logging
 from bot.settings import Settings
 from storage.crypto import new_key_text
 

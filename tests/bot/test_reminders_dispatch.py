@@ -1,4 +1,4 @@
-"""The reminder dispatcher (bot/reminders.py) against the fake Bot API server, on SQLite and PostgreSQL, with a
+"""The reminder dispatcher (bot/service/reminders.py) against the fake Bot API server, on SQLite and PostgreSQL, with a
 fake clock: several replicas send each due reminder exactly once, also across a restart; daylight saving, quiet
 hours, blocked patients, failed sends retried with backoff and given up, erased or non-consenting patients."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import time, timedelta
 import pytest
 import pytest_asyncio
 
-from bot.reminders import ReminderDispatcher
+from bot.service.reminders import ReminderDispatcher
 from conversations import Engine
 from conversations.i18n import t
 from tests.bot.reminder_support import FakeClock, at, messages_per_chat, seed_reminders, telegram_courier

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import COURIERS, REMINDERS
+from bot.service.app import COURIERS, REMINDERS
 from storage.columns import utcnow
 from tests.bot.test_telegram import answer_questions, assert_result
 

@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from bot.app import Redact, quiet_libraries
+from bot.service.app import Redact, quiet_libraries
 from bot.settings import Settings
-from bot.telegram import PerUserUpdateProcessor, split_text
+from bot.telegram.transport import PerUserUpdateProcessor, split_text
 from conversations.i18n import t
 from tests.fakes.telegram_api import FakeTelegram
 from tests.service_process import free_port
@@ -191,7 +191,7 @@ async def test_acnebot_serve_with_a_token_polls_telegram_and_stops_gracefully(tm
 async def test_route_hooks_and_the_web_chat_mount_on_the_public_application(db, assessor, tmp_path, monkeypatch):
     import importlib.util
 
-    import bot.app
+    import bot.service.app
     from aiohttp import web
 
     async def hello(request: web.Request) -> web.Response:
@@ -203,10 +203,10 @@ async def test_route_hooks_and_the_web_chat_mount_on_the_public_application(db, 
         seen.append(engine)
         app.router.add_get("/hello", hello)
 
-    monkeypatch.setattr(bot.app, "WEB_ROUTE_HOOKS", [hook])
-    app = await bot.app.create_app(Settings(ACNEBOT_DATA_DIR=tmp_path), db=db, assessor=assessor)
+    monkeypatch.setattr(bot.service.app, "WEB_ROUTE_HOOKS", [hook])
+    app = await bot.service.app.create_app(Settings(ACNEBOT_DATA_DIR=tmp_path), db=db, assessor=assessor)
     paths = {resource.canonical for resource in app.router.resources()}
-    assert {"/healthz", "/hello"} <= paths and seen == [app[bot.app.ENGINE]]
+    assert {"/healthz", "/hello"} <= paths and seen == [app[bot.service.app.ENGINE]]
     assert not any(path.startswith("/telegram") for path in paths)  # no token: no Telegram
     if importlib.util.find_spec("bot.webchat") is not None:
         assert "/" in paths

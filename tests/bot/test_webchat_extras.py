@@ -1,4 +1,4 @@
-"""Issue 9 in the web chat, at HTTP level on the service's application (bot.app.create_app): the data export
+"""Issue 9 in the web chat, at HTTP level on the service's application (bot.service.app.create_app): the data export
 travels inside the reply (base64) and nothing of it stays on the server; a handover's staff replies and the
 closing notice reach the browser through its Courier, collected by polling /api/pushed (each once, and only
 by its own session). In Chromium: the export is a download link that saves the ZIP."""
@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from bot.app import HANDOVERS, create_app
+from bot.service.app import HANDOVERS, create_app
 from bot.settings import Settings
 from conversations.i18n import t
 from storage import Database

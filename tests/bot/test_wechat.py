@@ -1,5 +1,5 @@
 """The WeChat official account end to end: messages built, signed and AES-encrypted as WeChat's servers send
-them (wechatpy's WeChatCrypto), POSTed over HTTP to the running service (bot.app.create_app), with a local fake
+them (wechatpy's WeChatCrypto), POSTed over HTTP to the running service (bot.service.app.create_app), with a local fake
 WeChat API (tests/fakes/wechat_api.py) recording what the service calls. Real engine, storage (SQLite and
 PostgreSQL) and Assessor; the patient answers numbered options by their number, as on WeChat."""
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pydantic import ValidationError
 import pytest_asyncio
 from aiohttp import web
 
-from bot.app import ENGINE, WECHAT, create_app, quiet_libraries
+from bot.service.app import ENGINE, WECHAT, create_app, quiet_libraries
 from bot.delivery import DeliveryFailed, Undeliverable
 from bot.settings import Settings
-from bot.wechat import split_text
-from bot.wechat_api import WeChatAPI
+from bot.wechat.transport import split_text
+from bot.wechat.api import WeChatAPI
 from conversations import Assessor, Text
 from conversations.i18n import t
 from storage import Database

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from bot.app import DATABASE, TELEGRAM, create_app
+from bot.service.app import DATABASE, TELEGRAM, create_app
 from bot.settings import Settings
 from conversations import Assessor
 from conversations.inflight import WORK

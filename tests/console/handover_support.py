@@ -1,4 +1,4 @@
-"""The service (bot.app.create_app, with a messenger pointed at its fake API) and the staff console built by
+"""The service (bot.service.app.create_app, with a messenger pointed at its fake API) and the staff console built by
 create_console_app with the service's HandoverService, both on port 0: the two halves of a handover."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.app import HANDOVERS, create_app, create_console_app
+from bot.service.app import HANDOVERS, create_app, create_console_app
 from bot.settings import Settings
 from conversations import Assessor
 from storage import Database

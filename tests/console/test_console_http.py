@@ -222,7 +222,7 @@ async def test_the_patient_list_pages_and_keeps_the_search(start_console, make_s
 async def test_console_route_hooks_mount_routes_anyone_may_open(db, monkeypatch):
     from aiohttp import ClientSession, web
 
-    import bot.app
+    import bot.service.app
     from bot.console import PUBLIC
     from bot.settings import Settings
 
@@ -234,8 +234,8 @@ async def test_console_route_hooks_mount_routes_anyone_may_open(db, monkeypatch)
         app.router.add_get("/probe", probe)
         app[PUBLIC].add("/probe")
 
-    monkeypatch.setattr(bot.app, "CONSOLE_ROUTE_HOOKS", [hook])
-    app = bot.app.create_console_app(db, Settings(console_host="127.0.0.1"))
+    monkeypatch.setattr(bot.service.app, "CONSOLE_ROUTE_HOOKS", [hook])
+    app = bot.service.app.create_console_app(db, Settings(console_host="127.0.0.1"))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

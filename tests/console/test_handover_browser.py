@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from bot.app import ENGINE, TELEGRAM
+from bot.service.app import ENGINE, TELEGRAM
 from bot.settings import Settings
 from conversations.i18n import t
 from tests.bot.conftest import Patient, Service

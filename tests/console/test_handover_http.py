@@ -1,5 +1,5 @@
 """The console's handover pages over HTTP with a WeChat patient, on SQLite and PostgreSQL: the real service
-(create_app with bot/wechat.py against the fake WeChat API, messages signed and encrypted as WeChat sends them)
+(create_app with bot/wechat/transport.py against the fake WeChat API, messages signed and encrypted as WeChat sends them)
 and the console from create_console_app with the service's HandoverService, two support staff and an admin.
 
 Replies go out as customer-service messages inside WeChat's 48-hour window; outside it the console says they
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.app import ENGINE, WECHAT
+from bot.service.app import ENGINE, WECHAT
 from bot.settings import Settings
 from bot.webchat.routes import PUSHED
 from conversations.i18n import t

@@ -81,7 +81,8 @@ async def test_a_free_worker_takes_the_next_job_while_another_is_busy():
 def test_the_chat_process_does_not_load_the_pipeline():
     """The service's process imports the transports, the engine and the flows without MediaPipe, onnxruntime,
     OpenCV or matplotlib (each worker has them; the chat process stays small)."""
-    code = ("import sys, bot.app, bot.telegram, bot.wechat, bot.webchat, conversations.jobs, conversations.export;"
+    code = ("import sys, bot.service.app, bot.service.worker, bot.telegram.transport, bot.wechat.transport,"
+            " bot.webchat, bot.console, conversations.jobs, conversations.export;"
             "print(sorted(m for m in ('mediapipe', 'onnxruntime', 'cv2', 'matplotlib', 'pipeline.assess')"
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

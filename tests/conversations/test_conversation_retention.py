@@ -1,4 +1,4 @@
-"""Retention (bot/housekeeping.py) on a patient's real data, with a fake clock: photos past
+"""Retention (bot/service/housekeeping.py) on a patient's real data, with a fake clock: photos past
 PHOTO_RETENTION_DAYS go, the assessment's numbers and the message log stay (the photo link unset), the history
 still works; old processed-message marks and expired cache rows go too; several replicas sweeping at once
 delete each row once."""
@@ -11,7 +11,7 @@ import pytest
 
 from sqlalchemy import update
 
-from bot.housekeeping import PROCESSED_MARK_DAYS, Housekeeping
+from bot.service.housekeeping import PROCESSED_MARK_DAYS, Housekeeping
 from conversation_support import Patient
 from storage.columns import utcnow
 from storage.models import Photo

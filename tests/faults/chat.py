@@ -75,3 +75,27 @@ async def kill(process: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -
     if process.returncode is None:
         process.send_signal(sig)
     return await process.wait()
+
+
+def descendants(pid: int) -> set[int]:
+    """The process's children, theirs, and so on (Linux /proc): the service's worker processes."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found |= {child} | descendants(child)
+    return found
+
+
+async def gone(pids: set[int], timeout: float = 10.0) -> set[int]:
+    """The pids still alive after `timeout` seconds (empty when every one has exited)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        alive = {pid for pid in pids if Path(f"/proc/{pid}").exists()
+                 and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]}
+        if not alive or asyncio.get_running_loop().time() > deadline:
+            return alive
+        await asyncio.sleep(0.1)

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from conversations.i18n import t
 from storage.crypto import new_key_text
-from tests.faults.chat import ScriptedChat, kill, start_service
+from tests.faults.chat import ScriptedChat, descendants, gone, kill, start_service
 from tests.fakes.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.asyncio
@@ -46,7 +46,10 @@ async def stopped_while_analysing(fake, env, tmp_path, face_photo, user_id: int,
         await chat.to_last_question(face_photo)
         await chat.press("questions.skip", until=t("en", "result.analysing"))
         assert count(chat.texts(), "result.title") == 0, "the assessment finished first; nothing was tested"
+        workers = descendants(service.pid)
+        assert workers, "the service runs its pipeline in worker processes"
         assert await kill(service, sig) == (-9 if sig == signal.SIGKILL else 0)
+        assert not await gone(workers), "worker processes outlived the service"
     finally:
         await kill(service)
     return chat

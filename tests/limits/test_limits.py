@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import RECOVERY
+from bot.service.app import RECOVERY
 from conversations.i18n import t
 from storage import Database
 from storage.columns import utcnow

@@ -13,7 +13,7 @@ import weakref
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from bot.health import database_problem
+from bot.service.health import database_problem
 from conversations import Assessor
 from conversations.observer import Observer
 from storage import Database

@@ -2,7 +2,7 @@
 assessments that wait in the database (a replica's workers were all busy past ASSESSMENT_QUEUE, or the replica
 or worker that claimed one died: RECOVERY_LEASE), run them and send each result through the patient's messenger
 (Telegram and WeChat, send-only: this process takes no updates). Each job is claimed under its patient's state
-row lock (bot/recovery.py), so any number of workers on any machine share the queue on PostgreSQL and each
+row lock (bot/service/recovery.py), so any number of workers on any machine share the queue on PostgreSQL and each
 result is sent once. /healthz on PORT answers 200 while the database does.
 
     DATABASE_URL=postgresql+asyncpg://… TELEGRAM_BOT_TOKEN=… ACNEBOT_PHOTO_KEY=… acnebot worker
@@ -17,10 +17,10 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot import metrics
-from bot.app import (ASSESSOR, COURIERS, DATABASE, ENGINE, RECOVERY, SETTINGS, TELEGRAM, WECHAT, _closing,
+from bot.service import metrics
+from bot.service.app import (ASSESSOR, COURIERS, DATABASE, ENGINE, RECOVERY, SETTINGS, TELEGRAM, WECHAT, _closing,
                      _model_check, _recovery, routes)
-from bot.recovery import Recovery
+from bot.service.recovery import Recovery
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from storage import Database
@@ -43,11 +43,11 @@ async def create_worker_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(_closing(assessor.close))
         app.cleanup_ctx.append(_model_check)
         if settings.telegram_enabled:
-            from bot.telegram import TelegramTransport
+            from bot.telegram.transport import TelegramTransport
 
             app[TELEGRAM] = couriers["telegram"] = TelegramTransport(settings, engine)
         if settings.wechat_enabled:
-            from bot.wechat import WeChatTransport
+            from bot.wechat.transport import WeChatTransport
 
             app[WECHAT] = couriers["wechat"] = WeChatTransport(settings, engine)
         app.cleanup_ctx.append(_senders)

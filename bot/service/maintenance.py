@@ -59,7 +59,7 @@ def rotate_photo_key(new_key_file: str | None, batch: int) -> int:
 def purge_photos(older_than_days: int) -> int:
     if older_than_days < 0:
         return _error("--older-than must be 0 or more days")
-    from bot.housekeeping import purge_photos as purge
+    from bot.service.housekeeping import purge_photos as purge
 
     async def run() -> int:
         db = await _open(Settings())

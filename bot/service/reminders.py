@@ -1,7 +1,7 @@
 """The reminder dispatcher: a loop every replica may run, sending each due check-in reminder exactly once.
 
     dispatcher = ReminderDispatcher(db, engine, {"telegram": telegram_transport}, poll_seconds=30)
-    dispatcher.start()      # bot/app.py does this in cleanup_ctx
+    dispatcher.start()      # bot/service/app.py does this in cleanup_ctx
     await dispatcher.stop() # finishes the sends in hand; the rest of the batch waits for its lease to end
 
 Each poll claims a batch (storage: SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, the process lock on SQLite;

@@ -1,6 +1,6 @@
 """A WeChat official (service) account as a transport: callback messages in, the engine's replies out.
 
-GET <callback path> is WeChat's URL check (signature -> echostr). A POST is checked by bot.wechat_inbound
+GET <callback path> is WeChat's URL check (signature -> echostr). A POST is checked by bot.wechat.inbound
 (signature, fresh timestamp, no DOCTYPE, AES decryption and msg_signature in safe mode, our account) and becomes
 an InboundEvent: text (a number answers the last numbered prompt: "choice"), image (fetched by MediaId, PicUrl
 as fallback: "photo"), subscribe ("/start"), menu CLICK (its key is a command), voice/video/location/link
@@ -30,8 +30,8 @@ from wechatpy.replies import TextReply
 
 from bot.delivery import DeliveryFailed, Purpose, Undeliverable
 from bot.settings import Settings
-from bot.wechat_api import OUTSIDE_WINDOW, TOO_MANY_MESSAGES, UNSUBSCRIBED, WeChatAPI, WeChatError
-from bot.wechat_inbound import MAX_BODY, CallbackGuard, Refused
+from bot.wechat.api import OUTSIDE_WINDOW, TOO_MANY_MESSAGES, UNSUBSCRIBED, WeChatAPI, WeChatError
+from bot.wechat.inbound import MAX_BODY, CallbackGuard, Refused
 from conversations import Engine, InboundEvent
 from conversations.i18n import resolve_locale, t
 from conversations.messages import LABELLED_OPTIONS_HINT, NUMBERED_OPTIONS_HINT, Choices, Image, Outgoing, Text

@@ -7,7 +7,7 @@ Assessor, and the routes: /healthz, the Telegram webhook under /telegram/ (webho
 route hooks add: the local web chat (bot.webchat.setup(app, engine), mounted at /) and any function appended
 to WEB_ROUTE_HOOKS. The database is opened there (the web chat gets the engine when it adds its routes) and
 closed in cleanup_ctx, with everything else started and stopped: the assessor's worker processes, Telegram polling or
-its webhook, and the reminder dispatcher (bot/reminders.py, in every replica) that pushes due reminders through
+its webhook, and the reminder dispatcher (bot/service/reminders.py, in every replica) that pushes due reminders through
 the transports registered in app[COURIERS] by channel. Stopping (SIGTERM, SIGINT) closes the port, lets the
 updates in hand finish, then closes the rest.
 With no messenger token the service is the local demo: the web chat on 127.0.0.1, on SQLite.
@@ -28,11 +28,11 @@ from datetime import timedelta
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import housekeeping, metrics
-from bot.health import database_problem
+from bot.service import housekeeping, metrics
+from bot.service.health import database_problem
 from bot.handover import HandoverService
-from bot.recovery import Recovery
-from bot.reminders import ReminderDispatcher
+from bot.service.recovery import Recovery
+from bot.service.reminders import ReminderDispatcher
 from bot.settings import Settings
 from conversations import Assessor, Engine
 from conversations.limits import RateLimits
@@ -44,9 +44,9 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 ENGINE = web.AppKey("engine", Engine)
 ASSESSOR = web.AppKey("assessor", Assessor)
-TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram, imported only when it is used
+TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram.transport, imported only when it is used
 HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes, pushed by channel (the console)
-WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat, imported only when it is used
+WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat.transport, imported only when it is used
 COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports add themselves
 REMINDERS = web.AppKey("reminders", ReminderDispatcher)
 RECOVERY = web.AppKey("recovery", Recovery)
@@ -118,7 +118,7 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
         app.cleanup_ctx.append(housekeeping.run_while_serving)
         app.router.add_routes(routes)
         if settings.telegram_enabled:
-            from bot.telegram import TelegramTransport
+            from bot.telegram.transport import TelegramTransport
 
             transport = TelegramTransport(settings, engine)
             app[TELEGRAM] = transport
@@ -128,7 +128,7 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             app.cleanup_ctx.append(_telegram)
         app[HANDOVERS] = HandoverService(engine, couriers)
         if settings.wechat_enabled:
-            from bot.wechat import WeChatTransport
+            from bot.wechat.transport import WeChatTransport
 
             wechat = WeChatTransport(settings, engine)
             app[WECHAT] = wechat
@@ -149,13 +149,15 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
     return app
 
 
-def create_console_app(db: Database, settings: Settings,
-                       handovers: HandoverService | None = None) -> web.Application:
+def create_console_app(db: Database, settings: Settings, handovers: HandoverService | None = None,
+                       assessor: Assessor | None = None) -> web.Application:
     """The staff console on `db` (its pages need a login; accounts come from `acnebot staff add`), with the
-    console route hooks' routes; `handovers` (the public app's app[HANDOVERS]) sends staff replies."""
+    console route hooks' routes; `handovers` (the public app's app[HANDOVERS]) sends staff replies, the
+    `assessor`'s worker processes render its pictures."""
     from bot.console import PUBLIC, ConsoleConfig, build_console
 
-    console = build_console(db, ConsoleConfig.from_settings(settings), handovers)
+    console = build_console(db, ConsoleConfig.from_settings(settings), handovers,
+                            assessor.run if assessor is not None else None)
     metrics.setup(console, db)  # for the Prometheus scraper and the container's health check: no login
     console[PUBLIC] |= {"/metrics", "/healthz"}
     for hook in CONSOLE_ROUTE_HOOKS:
@@ -234,7 +236,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    console_runner = web.AppRunner(create_console_app(app[DATABASE], settings, app[HANDOVERS]),
+    console_runner = web.AppRunner(create_console_app(app[DATABASE], settings, app[HANDOVERS], app[ASSESSOR]),
                                    handle_signals=False, access_log=None)
     await console_runner.setup()
     try:
@@ -285,7 +287,7 @@ def run(host: str | None = None, port: int | None = None, role: str = "serve") -
         settings.port = port
     configure_logging(settings)
     if role == "worker":
-        from bot.worker import work as main
+        from bot.service.worker import work as main
     else:
         main = serve
     try:
