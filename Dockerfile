@@ -34,6 +34,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 acnebot \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/acnebot --create-home acnebot
+# onnxruntime (1.32) starts Microsoft's 1DS telemetry on import: a device id and an event store under $HOME/.cache
+# (here the data volume) and /tmp/.ses, for its uploader (mobile.events.data.microsoft.com). Off, before any import.
+ENV ORT_DISABLE_TELEMETRY=1
 COPY --from=build /opt/acnebot /opt/acnebot
 # The image fails to build unless the baked-in lesion model loads and the pipeline imports.
 RUN /opt/acnebot/bin/python -c "from pipeline.assess import load_models; load_models()"

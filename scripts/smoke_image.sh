@@ -5,9 +5,10 @@
 #
 #   sudo scripts/smoke_image.sh [IMAGE]        # default localhost/acnebot:test (scripts/build_image.sh builds it)
 #
-# Checks: no compiler and no torch in the image; the photo key command of acnebot.env.example; `acnebot assess`
-# of the bundled sample photo gives a grade; `acnebot serve` (SQLite in the volume, loopback, free ports) answers
-# the image's own HEALTHCHECK command and /healthz on both ports within 90 s, then exits 0 on SIGTERM.
+# Checks: no compiler and no torch in the image, and exactly the packages of requirements/runtime.txt; the photo
+# key command of acnebot.env.example; `acnebot assess` of the bundled sample photo gives a grade; `acnebot serve`
+# (SQLite in the volume, loopback, free ports) answers the image's own HEALTHCHECK command and /healthz on both
+# ports within 90 s, then exits 0 on SIGTERM; onnxruntime's telemetry left nothing behind.
 # Every mount is undone and every process started in the image is ended on the way out, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -132,6 +133,25 @@ in_container -- python -c 'import importlib.util, sys; sys.exit(importlib.util.f
   || die "torch is installed in the image"
 say "no compiler, no torch: ok"
 
+# -- (0b) the packages are exactly the runtime lock's (besides pip's own tools and acnebot) -----------------------------
+lock=requirements/runtime.txt
+if [ -f "$lock" ]; then
+  canonical() { awk -F== '{ name = tolower($1); gsub(/[-_.]+/, "-", name); print name "==" $2 }'; }
+  sed -nE 's/^([A-Za-z0-9][A-Za-z0-9._-]*)==([^ ;\\]+).*/\1==\2/p' "$lock" | canonical | sort >"$work/locked"
+  in_container -- python -c '
+from importlib.metadata import distributions
+for d in distributions():
+    print(d.metadata["Name"] + "==" + d.version)' | canonical | sort -u \
+    | grep -vE '^(pip|setuptools|wheel|acnebot)==' >"$work/installed" || true
+  if ! diff -u "$work/locked" "$work/installed" >"$work/lock.diff"; then
+    cat "$work/lock.diff" >&2
+    die "the image's packages are not the lock's ($lock: - locked, + in the image)"
+  fi
+  say "packages: exactly the $(wc -l <"$work/locked") of $lock: ok"
+else
+  say "no $lock here: the image's packages are not compared with a lock"
+fi
+
 # -- (a) acnebot assess on the bundled sample photo ------------------------------------------------------------------
 key="$(in_container -- python -c 'from storage.crypto import new_key_text; print(new_key_text())')" \
   || die "the photo key command of acnebot.env.example failed"
@@ -198,5 +218,8 @@ if grep -E '"levelname": "(ERROR|CRITICAL)"|"level": "(ERROR|CRITICAL)"|Tracebac
   die "acnebot serve logged errors (above)"
 fi
 [ -n "$data_dir" ] && [ -n "$(ls -A "$rootfs$data_dir")" ] || die "acnebot serve wrote nothing to $data_dir"
+if [ -e "$rootfs$data_dir/.cache/Microsoft" ] || [ -e "$work/tmp/.ses" ]; then
+  die "onnxruntime's telemetry ran (its store in $data_dir/.cache/Microsoft or /tmp/.ses): ORT_DISABLE_TELEMETRY=1 unset?"
+fi
 say "acnebot serve: exited 0 on SIGTERM; wrote $(ls -A "$rootfs$data_dir" | tr '\n' ' ')to $data_dir: ok"
 say "passed"
