@@ -1,4 +1,4 @@
-.PHONY: run test bench
+.PHONY: run test bench lock
 
 # Run the service: with no messenger token, the local web chat on http://127.0.0.1:8080 on SQLite.
 run:
@@ -13,3 +13,8 @@ test:
 bench:
 	scripts/setup.sh test,train
 	.venv/bin/python bench/bench_pipeline.py
+
+# Regenerate the lock files every install takes (requirements/*.txt) from pyproject.toml after a change to its
+# dependencies; commit them. UPGRADE=1 takes the newest releases pyproject allows. See scripts/lock.sh.
+lock:
+	scripts/lock.sh
