@@ -1,19 +1,54 @@
 #!/usr/bin/env bash
 # Creates .venv/ at the repository root and installs acnebot into it (editable), with the extras named in
-# $1 (e.g. "test,train"). Re-running is cheap: it reinstalls only when pyproject.toml or the extras change.
+# $1 (e.g. "test,train"). The packages come from the lock files only (requirements/runtime.txt, then
+# requirements/EXTRA.txt for each extra), installed with --no-deps --require-hashes: .venv, CI and the image
+# get exactly the same packages, and mediapipe comes without the jax, jaxlib, opencv-contrib-python,
+# sentencepiece and sounddevice it declares but never imports (`make lock` regenerates the locks from
+# pyproject.toml: scripts/lock.sh). So `pip check` reports mediapipe's missing dependencies: that is expected.
+# Re-running is cheap: it reinstalls only when pyproject.toml, a lock in use or the extras change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 python="${PYTHON:-python3}"
+locks=(requirements/runtime.txt)
+IFS=',' read -r -a names <<<"$extras"
+for extra in "${names[@]}"; do
+  [ -f "requirements/$extra.txt" ] || { echo "setup.sh: no lock for extra '$extra' (requirements/$extra.txt)" >&2; exit 1; }
+  locks+=("requirements/$extra.txt")
+done
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${extras//,/-}"
+stamp=".venv/.installed-$(cat pyproject.toml "${locks[@]}" | sha1sum | cut -c1-12)-${extras//,/-}"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  if [ -n "$extras" ]; then target=".[$extras]"; else target="."; fi
-  # torch==2.13.0 (train extra) is a CPU wheel on this machine's local index: pip takes it without downloading.
-  .venv/bin/python -m pip install --quiet -e "$target"
+  # Exactly the locked set: first remove what the locks do not name (an older install's packages, an extra no
+  # longer asked for). Removing one can take files another shares (opencv-contrib-python and
+  # opencv-python-headless both write cv2/), so the locked packages are then reinstalled in full.
+  unlocked="$(.venv/bin/python - "${locks[@]}" <<'EOF'
+import re, sys
+from importlib.metadata import distributions
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+locked = {"pip", "acnebot"}
+for path in sys.argv[1:]:
+    with open(path, encoding="utf-8") as lock:
+        locked |= {canonical(m.group(1)) for m in map(re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==").match, lock) if m}
+print(" ".join(sorted({canonical(d.metadata["Name"]) for d in distributions()} - locked)))
+EOF
+)"
+  reinstall=()
+  if [ -n "$unlocked" ]; then
+    echo "setup.sh: removing packages the locks do not name: $unlocked" >&2
+    # shellcheck disable=SC2086  # one word per package
+    .venv/bin/python -m pip uninstall --quiet --yes $unlocked
+    reinstall=(--force-reinstall)
+  fi
+  # torch==2.13.0+cpu (train lock) is a CPU wheel on this machine's local index: pip takes it without downloading.
+  .venv/bin/python -m pip install --quiet --no-deps --require-hashes "${reinstall[@]}" "${locks[@]/#/--requirement=}"
+  .venv/bin/python -m pip install --quiet --no-deps -e .
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
