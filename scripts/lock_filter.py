@@ -99,7 +99,8 @@ def leave_out(entries: list[Entry], names: set[str]) -> dict[str, str]:
                 changed = True
     for entry in entries:
         if entry.name not in dropped:
-            entry.lines = _rewrite_via(entry, [v for v in entry.via if not (_is_package(v) and canonical(v) in dropped)])
+            keep = [v for v in entry.via if not (_is_package(v) and canonical(v) in dropped)]
+            entry.lines = _rewrite_via(entry, keep)
     return dropped
 
 

@@ -13,7 +13,10 @@ python="${PYTHON:-python3}"
 locks=(requirements/runtime.txt)
 IFS=',' read -r -a names <<<"$extras"
 for extra in "${names[@]}"; do
-  [ -f "requirements/$extra.txt" ] || { echo "setup.sh: no lock for extra '$extra' (requirements/$extra.txt)" >&2; exit 1; }
+  if [ ! -f "requirements/$extra.txt" ]; then
+    echo "setup.sh: no lock for the extra '$extra' (requirements/$extra.txt)" >&2
+    exit 1
+  fi
   locks+=("requirements/$extra.txt")
 done
 if [ ! -x .venv/bin/python ]; then
