@@ -8,31 +8,37 @@
 #   podman build --secret id=pip_ca,src=/etc/ssl/certs/ca-certificates.crt -t acnebot .
 ARG BASE=python:3.11-slim
 
-# -- build: a virtualenv with acnebot and its run-time dependencies (wheels: slim has no compiler) ------------
+# -- build: a virtualenv with acnebot and exactly the locked run-time packages (wheels: slim has no compiler) --
 FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/acnebot
 WORKDIR /src
+# The runtime lock first, in a layer of its own that a code change does not rebuild: every package pinned with
+# its hashes and nothing else (--no-deps), as .venv and CI get it; mediapipe without the jax, jaxlib,
+# opencv-contrib-python... it declares and never imports (requirements/runtime.txt's header; `make lock`).
+COPY requirements/runtime.txt ./requirements/
+RUN --mount=type=secret,id=pip_ca \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+    && /opt/acnebot/bin/pip install --no-deps --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY conversations ./conversations
 COPY pipeline ./pipeline
 COPY storage ./storage
 COPY models ./models
-# No extras: torch and the training tools ("train") and the test tools ("test") stay out.
+# The project alone (--no-deps: the lock above is all it runs on); no extras: torch and the training tools
+# ("train") and the test tools ("test") stay out. pip fetches setuptools to build it, hence the CA again.
 RUN --mount=type=secret,id=pip_ca \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
-    && /opt/acnebot/bin/pip install --prefer-binary . \
+    && /opt/acnebot/bin/pip install --no-deps . \
     && ! /opt/acnebot/bin/pip show torch >/dev/null 2>&1
 
 # -- run -------------------------------------------------------------------------------------------------------
 FROM ${BASE}
-# OpenCV (from mediapipe) needs libGL and GLib at run time; nothing else is installed. User and group are both
+# Nothing from apt: cv2 is opencv-python-headless and mediapipe brings its own GL libraries, so neither libGL nor
+# GLib is needed (scripts/smoke_image.sh assesses a photo in the image to prove it). User and group are both
 # 10001 (useradd --user-group would pick a system gid such as 999), so runAsGroup/fsGroup can name them.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 acnebot \
+RUN groupadd --system --gid 10001 acnebot \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/acnebot --create-home acnebot
 # onnxruntime (1.32) starts Microsoft's 1DS telemetry on import: a device id and an event store under $HOME/.cache
 # (here the data volume) and /tmp/.ses, for its uploader (mobile.events.data.microsoft.com). Off, before any import.
