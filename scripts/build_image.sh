@@ -40,7 +40,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 || die "${missing[*]} missing and no apt-get to install them with"
   say "installing ${missing[*]} with apt-get"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # With podman's recommended packages (crun, fuse-overlayfs, slirp4netns, uidmap...), as on the machine this was
+  # made on.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v podman >/dev/null 2>&1 || die "podman is missing (apt-get install podman)"
 command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing (apt-get install debootstrap)"
