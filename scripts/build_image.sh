@@ -47,6 +47,10 @@ fi
 command -v podman >/dev/null 2>&1 || die "podman is missing (apt-get install podman)"
 command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing (apt-get install debootstrap)"
 
+# One image build at a time on this machine (a developer's and CI's would fight over the tags and mounts).
+exec 9>/run/lock/acnebot-build-image.lock
+flock 9 || die "could not take /run/lock/acnebot-build-image.lock"
+
 logs=build/image         # the whole output of debootstrap and podman build (ignored by git and the build)
 mkdir -p "$logs"
 work="$(mktemp -d /var/tmp/acnebot-image.XXXXXX)"
