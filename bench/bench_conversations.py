@@ -118,7 +118,9 @@ class User:
 
     @property
     def texts(self) -> str:
-        return "\n".join(m.text for m in self.replies if isinstance(m, (Text, Choices)))
+        """What the user reads, the result picture's caption included."""
+        return "\n".join(m.caption if isinstance(m, Image) else m.text for m in self.replies
+                         if isinstance(m, (Text, Choices, Image)))
 
     async def consent(self) -> None:
         await self.send("command", "/start")

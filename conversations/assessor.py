@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,10 +53,11 @@ class WorkerDied(Exception):
 class _Worker:
     """One worker process (a one-process executor, replaced when its process dies) and the photos it has seen."""
 
-    def __init__(self, number: int, context, in_process: bool):
+    def __init__(self, number: int, context, in_process: bool, model_threads: int):
         self.number = number
         self.context = context
         self.in_process = in_process
+        self.model_threads = model_threads
         self.executor: Executor | None = None
         self.busy = False
         self.seen: deque[int] = deque(maxlen=AFFINITY)
@@ -63,7 +65,8 @@ class _Worker:
     def submit(self, fn: Callable[..., T], *args: Any):
         if self.executor is None:
             self.executor = (ThreadPoolExecutor(1, initializer=worker_jobs.lower_priority) if self.in_process else
-                             ProcessPoolExecutor(1, mp_context=self.context, initializer=worker_jobs.start))
+                             ProcessPoolExecutor(1, mp_context=self.context, initializer=worker_jobs.start,
+                                                initargs=(self.model_threads,)))
         return self.executor.submit(fn, *args)
 
     def replace(self) -> None:
@@ -88,7 +91,8 @@ class Assessor:
         if not in_process:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(worker_jobs.PRELOAD)
-        self._workers = [_Worker(number, context, in_process) for number in range(workers)]
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self._workers = [_Worker(number, context, in_process, threads) for number in range(workers)]
         # asyncio primitives belong to one loop; tests (and some servers) run several loops in turn.
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
             weakref.WeakKeyDictionary()

@@ -49,14 +49,16 @@ class Outcome:
         return bool(self.result.get("quality", {}).get("ok"))
 
 
-def start() -> None:
-    """A worker process's first step: die with the fork server (which dies with the chat process), and lower its
-    priority (threads it starts later, onnxruntime's among them, inherit it). Where that is not allowed it stays
-    as it is."""
+def start(model_threads: int) -> None:
+    """A worker process's first step: die with the fork server (which dies with the chat process), lower its
+    priority (threads it starts later, onnxruntime's among them, inherit it; where that is not allowed it stays
+    as it is), and give the models its share of the cores unless ACNEBOT_MODEL_THREADS says otherwise (every
+    worker's onnxruntime would otherwise start a thread per core, and the workers would fight over them)."""
     from conversations.worker_lifeline import die_with_parent
 
     die_with_parent()
     lower_priority()
+    os.environ.setdefault("ACNEBOT_MODEL_THREADS", str(model_threads))
 
 
 def lower_priority() -> None:
