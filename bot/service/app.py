@@ -97,9 +97,7 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
     settings = settings or Settings()
     owns_db = db is None
     if db is None:
-        db = await Database.open(settings.reveal("database_url"), data_dir=settings.data_dir,
-                                 photo_key=settings.reveal("photo_key"),
-                                 old_photo_keys=settings.reveal("photo_old_keys"))
+        db = await open_database(settings)
     try:
         owns_assessor = assessor is None
         assessor = assessor or Assessor(workers=settings.assessment_workers, queue=settings.assessment_queue)
@@ -147,6 +145,12 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             await db.close()
         raise
     return app
+
+
+async def open_database(settings: Settings) -> Database:
+    """DATABASE_URL (else SQLite under ACNEBOT_DATA_DIR) with the photo keys, migrated: for serve and worker."""
+    return await Database.open(settings.reveal("database_url"), data_dir=settings.data_dir,
+                               photo_key=settings.reveal("photo_key"), old_photo_keys=settings.reveal("photo_old_keys"))
 
 
 def create_console_app(db: Database, settings: Settings, handovers: HandoverService | None = None,

@@ -54,12 +54,13 @@ class Recovery:
         runs the jobs side by side and returns how many results were sent once they all have ended."""
         started: list[asyncio.Task] = []
         now = utcnow()
-        for state in await self.engine.db.states.states_with(WORK):
-            for message_id, marker in sorted(state.data[WORK].items(), key=lambda item: item[1]["at"]):
-                if bounded and not self._free():
-                    break
-                if claim(marker, now):
-                    started.append(self._start(state.user_id, message_id, claim))
+        markers = ((state.user_id, message_id, marker) for state in await self.engine.db.states.states_with(WORK)
+                   for message_id, marker in sorted(state.data[WORK].items(), key=lambda item: item[1]["at"]))
+        for user_id, message_id, marker in markers:
+            if bounded and not self._free():  # every worker has a job: the rest wait for the next round
+                break
+            if claim(marker, now):
+                started.append(self._start(user_id, message_id, claim))
         return sum(await asyncio.gather(*started))
 
     def _start(self, user_id: int, message_id: str, claim: Callable[[dict, datetime], bool]) -> asyncio.Task:

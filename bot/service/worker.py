@@ -19,18 +19,16 @@ from aiohttp import web
 
 from bot.service import metrics
 from bot.service.app import (ASSESSOR, COURIERS, DATABASE, ENGINE, RECOVERY, SETTINGS, TELEGRAM, WECHAT, _closing,
-                     _model_check, _recovery, routes)
+                     _model_check, _recovery, open_database, routes)
 from bot.service.recovery import Recovery
 from bot.settings import Settings
 from conversations import Assessor, Engine
-from storage import Database
 
 log = logging.getLogger("acnebot.worker")
 
 
 async def create_worker_app(settings: Settings) -> web.Application:
-    db = await Database.open(settings.reveal("database_url"), data_dir=settings.data_dir,
-                             photo_key=settings.reveal("photo_key"), old_photo_keys=settings.reveal("photo_old_keys"))
+    db = await open_database(settings)
     try:
         assessor = Assessor(workers=settings.assessment_workers)
         engine = Engine(db, assessor, photo_retention_days=settings.photo_retention_days,
