@@ -23,9 +23,6 @@ from models.sources import cache_dir, data_dir, face_photos, read_rgb
 
 ACNE, NON_ACNE = 0, 1
 KIND_OF_LABEL = {"comedone": ACNE, "papule": ACNE, "spot": NON_ACNE, "scar": NON_ACNE, "mole": NON_ACNE}
-ACNE04_SPLIT_SEED = 2026
-HELD_OUT_FRACTION = 0.2  # the held-out fifth: never trained on, never tuned on
-TUNE_PHOTOS = 40  # from the remaining four fifths: thresholds and grading are chosen here, not trained on
 
 
 @dataclass
@@ -51,14 +48,10 @@ class DetPhoto:
 
 
 def acne04_split(root: Path) -> dict[str, list[str]]:
-    """File names of ACNE04 per split: held_out (a fifth, fixed seed), tune, train."""
-    files = sorted(item["file"] for item in _acne04_items(root))
-    order = np.random.default_rng(ACNE04_SPLIT_SEED).permutation(len(files))
-    n_held = int(round(HELD_OUT_FRACTION * len(files)))
-    held = sorted(files[i] for i in order[:n_held])
-    tune = sorted(files[i] for i in order[n_held:n_held + TUNE_PHOTOS])
-    train = sorted(files[i] for i in order[n_held + TUNE_PHOTOS:])
-    return {"held_out": held, "tune": tune, "train": train}
+    """File names of ACNE04 per split: held_out, tune, train, by near-duplicate groups (models.acne04_split)."""
+    from models import acne04_split as split_module
+
+    return split_module.split(root, cache_dir())
 
 
 def _acne04_items(root: Path) -> list[dict]:

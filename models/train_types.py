@@ -67,7 +67,7 @@ def build_model() -> torch.nn.Module:
     import onnx
     from onnx import numpy_helper
 
-    from models.detector import LesionDetector, load_classifier_weights
+    from models.regnet_detector import LesionDetector, load_classifier_weights
 
     donor = LesionDetector()
     load_classifier_weights(donor, CLASSIFIER_ONNX)

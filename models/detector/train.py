@@ -1,0 +1,172 @@
+"""Train the lesion detector: one command, resumable, bf16, data prepared in loader worker processes.
+
+    python -m models.detector.train --run var/runs/det-lite0 [--minutes 240] [--variant lite0]
+
+Reads the face pack (`python -m models.facepack` makes it, default var/pack). Every `--eval-every` steps the
+model is scored on the tune photos (ACNE04 tune photos and the boxed selfies kept apart: never the held-out
+ones), and `best.pt` keeps the best mean of the two lesion F1s. Start the same command again to resume.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models import facepack, loop
+from models.detection_metrics import match_boxes, match_circles
+from models.detector.data import CropSampler, decode_all
+from models.detector.network import HEATMAPS, MULTIPLE, STRIDE, LesionDetector, heatmap_focal_loss, size_loss
+
+SIZE_WEIGHT = 0.1
+THRESHOLDS = np.round(np.arange(0.05, 0.8, 0.025), 3)
+
+
+def parse(argv=None):
+    ap = loop.arguments(__doc__, minutes=240.0, batch=16, lr=1.5e-3, eval_every=500)
+    ap.add_argument("--scratch", action="store_true", help="random backbone weights (the comparison run)")
+    ap.add_argument("--enhance", action="store_true", help="median filter + CLAHE before the network")
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--acne04-share", type=float, default=0.5)
+    ap.add_argument("--no-bf16", action="store_true")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    dev, run_dir = loop.start(args)
+    pack = Path(args.pack)
+    photos = facepack.load(pack, split="train")
+    tune = facepack.load(pack, split="tune")
+    t0 = time.perf_counter()
+    pixels = decode_all(photos, args.enhance)
+    tune_pixels = decode_all(tune, args.enhance)
+    print(f"{len(photos)} training photos, {len(tune)} tune photos decoded in {time.perf_counter() - t0:.0f} s; "
+          f"device {dev}", flush=True)
+
+    model = LesionDetector(args.variant, args.weights, pretrained=not args.scratch).to(dev)
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    state = loop.resume(run_dir, model, opt)
+    config = {"variant": args.variant, "enhance": args.enhance, "crop": args.crop, "batch": args.batch,
+              "scratch": args.scratch, "stride": STRIDE}
+    sampler = CropSampler(photos, pixels, args.crop, args.acne04_share, seed=args.seed * 7919 + state.step)
+    data = loop.loader(sampler, args, dev)
+    budget = loop.Budget(state, args.minutes, args.steps)
+    model.train()
+    try:
+        train_steps(args, model, opt, data, state, budget, dev, run_dir, tune, tune_pixels, config)
+    except KeyboardInterrupt:  # stopped from outside: keep what was learnt
+        print("interrupted: saving", flush=True)
+    if state.best_step != state.step:
+        evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
+    loop.save(run_dir, model, opt, state, config=config)
+    print(f"done: {state.step} steps, {state.seconds / 60:.1f} training minutes, best step {state.best_step} "
+          f"(score {state.best_score:.4f})", flush=True)
+
+
+def train_steps(args, model, opt, data, state, budget, dev, run_dir, tune, tune_pixels, config) -> None:
+    last_save = time.perf_counter()
+    for image, heat, size_map, size_at, labelled in data:
+        if budget.done:
+            break
+        lr = loop.set_lr(opt, state, args, warmup=200)
+        x = image.to(dev, non_blocking=True).float().div_(255).contiguous(memory_format=torch.channels_last)
+        heat, size_map, size_at = heat.to(dev), size_map.to(dev), size_at.to(dev)
+        mask = labelled.to(dev)[:, :, None, None].expand_as(heat)
+        with loop.autocast(dev, not args.no_bf16):
+            out = model(x)
+        loss = heatmap_focal_loss(out[:, :HEATMAPS], heat, mask) + \
+            SIZE_WEIGHT * size_loss(out[:, HEATMAPS:], size_map, size_at[:, None].expand_as(size_map))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        state.step += 1
+        budget.tick()
+        if state.step % 50 == 0:
+            print(f"step {state.step} loss {loss.item():.3f} lr {lr:.2e} {state.seconds:.0f}s", flush=True)
+        if state.step % args.eval_every == 0 or budget.done:
+            evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
+            model.train()
+            budget.pause()
+        if time.perf_counter() - last_save > args.save_every:
+            loop.save(run_dir, model, opt, state, config=config)
+            last_save = time.perf_counter()
+            budget.pause()
+
+
+def evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, bf16) -> dict:
+    scores = tune_scores(model, tune, tune_pixels, dev, bf16)
+    score = float(np.mean([scores[k]["f1"] for k in ("acne04", "selfies") if k in scores]))
+    record = {"step": state.step, "minutes": round(state.seconds / 60, 2), "score": round(score, 4), **scores}
+    if loop.keep_best(run_dir, model, state, score, config):
+        record["best"] = True
+    loop.log(run_dir, record)
+    return record
+
+
+@torch.no_grad()
+def heatmaps(model, rgb: np.ndarray, factor: float, dev, bf16: bool) -> np.ndarray:
+    """The model's sigmoid heatmaps over a whole photo at canonical scale: HEATMAPS x h x w (numpy)."""
+    model.eval()
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    canon = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR if factor > 1 else cv2.INTER_AREA)
+    ph, pw = -canon.shape[0] % MULTIPLE, -canon.shape[1] % MULTIPLE
+    canon = cv2.copyMakeBorder(canon, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
+    x = torch.from_numpy(np.ascontiguousarray(canon.transpose(2, 0, 1)))[None].to(dev).float().div_(255)
+    with loop.autocast(dev, bf16):
+        out = model(x.contiguous(memory_format=torch.channels_last))
+    return torch.sigmoid(out[0, :HEATMAPS].float()).cpu().numpy()
+
+
+def peaks(heat: np.ndarray, min_score: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima over 3 x 3 cells: (N x 2 centres in input px, N scores)."""
+    t = torch.from_numpy(heat)[None, None]
+    is_peak = (t == F.max_pool2d(t, 3, 1, 1)) & (t >= min_score)
+    iy, ix = np.nonzero(is_peak[0, 0].numpy())
+    return np.stack([(ix + 0.5) * STRIDE, (iy + 0.5) * STRIDE], 1).astype(np.float64), heat[iy, ix]
+
+
+def tune_scores(model, tune, tune_pixels, dev, bf16: bool) -> dict:
+    """Best-threshold lesion F1 of the acne heatmap on the tune photos, ACNE04 and selfies apart."""
+    per_source: dict[str, list] = {"acne04": [], "selfies": []}
+    for photo, rgb in zip(tune, tune_pixels):
+        heat = heatmaps(model, rgb, photo.to_canon, dev, bf16)
+        centres, scores = peaks(heat[0])
+        centres = centres / photo.to_canon
+        acne = photo.kinds == 0
+        if photo.source == "acne04":
+            marks, radii = photo.points[acne], photo.sizes[acne, 0] / 2
+            hits = match_circles(centres, scores, marks, radii) if len(centres) and len(marks) else \
+                np.zeros(len(centres), bool)
+            per_source["acne04"].append((scores, hits, len(marks)))
+        else:
+            boxes = np.concatenate([photo.points[acne] - photo.sizes[acne] / 2,
+                                    photo.points[acne] + photo.sizes[acne] / 2], 1)
+            hits = match_boxes(centres, scores, boxes) if len(centres) and len(boxes) else \
+                np.zeros(len(centres), bool)
+            per_source["selfies"].append((scores, hits, len(boxes)))
+    out = {}
+    for source, rows in per_source.items():
+        if not rows:
+            continue
+        best = {"f1": 0.0}
+        n_true = sum(r[2] for r in rows)
+        for t in THRESHOLDS:
+            tp = sum(int(h[s >= t].sum()) for s, h, _ in rows)
+            n_pred = sum(int((s >= t).sum()) for s, _, _ in rows)
+            p, r = tp / max(1, n_pred), tp / max(1, n_true)
+            f1 = 2 * p * r / (p + r) if p + r else 0.0
+            if f1 > best["f1"]:
+                best = {"f1": round(f1, 4), "precision": round(p, 4), "recall": round(r, 4), "threshold": float(t)}
+        out[source] = best
+    return out
+
+
+if __name__ == "__main__":
+    main()
