@@ -12,7 +12,10 @@ on a 512 px portrait and on a 12 MP (4000x3000) photo made from it. Every config
 subprocess so its peak memory (max RSS) is its own; all run here, now, on the same CPU, and the ratios are
 printed side by side.
 
-    .venv/bin/python bench/bench_pipeline.py [--repeat 5] [--threads 2]
+    .venv/bin/python bench/bench_pipeline.py [--repeat 5] [--threads 2] [--previous OLD.onnx] [--only detector]
+
+`--previous` adds the detector in OLD.onnx (say, the one before a model change, from git) as "previous", so the
+new detector's time is measured side by side with the old one's; `--only` keeps the named configurations.
 """
 from __future__ import annotations
 
@@ -104,11 +107,11 @@ def child(config: str, size: str, repeat: int, threads: int) -> None:
 
     os.environ.setdefault("ACNEBOT_MODEL_THREADS", str(threads))
     data = _photo_bytes(size)
-    if config.startswith("detector"):
+    if config.startswith("detector") or config.startswith("previous"):
         from pipeline.detector import DEFAULT_DETECTOR, load
 
         path = DEFAULT_DETECTOR.with_suffix(".int8.onnx") if config == "detector-int8" else DEFAULT_DETECTOR
-        detector = load(str(path))
+        detector = load(config.split("=", 1)[1] if config.startswith("previous=") else str(path))
         run = lambda: _run_ours(data, detector)  # noqa: E731
     elif config == "tiles":
         from pipeline.classifier import load
@@ -135,6 +138,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "SIZE"))
+    parser.add_argument("--previous", default=None, help="another detector ONNX to time beside the shipped one")
+    parser.add_argument("--only", nargs="*", default=None, help="configurations to run (default: all)")
     args = parser.parse_args()
     if args.child:
         child(*args.child, args.repeat, args.threads)
@@ -142,9 +147,12 @@ def main() -> None:
     from pipeline.detector import DEFAULT_DETECTOR
 
     configs = ["tiles", "detector"] + (["detector-int8"] if DEFAULT_DETECTOR.with_suffix(".int8.onnx").exists() else [])
+    configs += ([f"previous={args.previous}"] if args.previous else []) + ["microsoft"]
+    if args.only:
+        configs = [c for c in configs if c.split("=")[0] in args.only]
     rows = []
     for size in ("512", "12MP"):
-        for config in configs + ["microsoft"]:
+        for config in configs:
             out = subprocess.run([sys.executable, __file__, "--child", config, size, "--repeat", str(args.repeat),
                                   "--threads", str(args.threads)], capture_output=True, text=True, cwd=REPO)
             if out.returncode != 0:
@@ -153,12 +161,12 @@ def main() -> None:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"median of {args.repeat} runs, {args.threads} threads")
     for size in ("512", "12MP"):
-        base = next(r for r in rows if r["size"] == size and r["config"] == "tiles")["stages"]["total"]
+        base = next(r for r in rows if r["size"] == size)["stages"]["total"]
         print(f"\n{size} photo")
         for r in (r for r in rows if r["size"] == size):
             stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["stages"].items() if k != "total")
-            print(f"  {r['config']:13s} total {r['stages']['total']:.3f} s  x{r['stages']['total'] / base:5.2f} "
-                  f"of tiles  peak RSS {r['peak_mb']:.0f} MB   [{stages}]")
+            print(f"  {r['config'].split('=')[0]:13s} total {r['stages']['total']:.3f} s  "
+                  f"x{r['stages']['total'] / base:5.2f} of {rows[0]['config'].split('=')[0]}  peak RSS {r['peak_mb']:.0f} MB   [{stages}]")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class PhotoResult:
     grade: str | None
     gags: str | None
     quality_ok: bool
+    view: object | None = None  # the canonical view (None: the photo was refused, no face or several)
 
 
 def acne_peaks_in_regions(view, detector, thresholds: tuple[float, float]) -> list[tuple[object, str]]:
@@ -90,7 +91,8 @@ def run_photo(path: Path, detector, classifier, baseline: bool = False) -> Photo
                        np.array([(l.x, l.y, l.x + l.w, l.y + l.h) for l in acne]).reshape(-1, 4),
                        np.array([l.center for l in non_acne]).reshape(-1, 2), cands, cand_scores, cand_boxes,
                        scores.hayashi.grade if scores and scores.hayashi else None,
-                       scores.grade if scores else None, scores.gags.grade if scores else None, quality_ok)
+                       scores.grade if scores else None, scores.gags.grade if scores else None, quality_ok,
+                       p.view)
 
 
 def _assess_with_lesions(p, lesions, classifier, detector):
@@ -179,6 +181,9 @@ def evaluate_acne04(results: list[PhotoResult], items: dict[str, dict], with_ap:
     tp = sum(int(match_circles(p, s, c, rad).sum()) for p, s, c, rad in per_photo if len(p) and len(c))
     out = {"photos": len(results), "quality_retake": sum(not r.quality_ok for r in results),
            "no_face": sum(r.hayashi is None and r.grade is None for r in results),
+           "refused": sum(r.view is None for r in results),
+           "region_coverage": region_coverage(results, items),
+           "non_acne_mislabels": non_acne_mislabels(results, items),
            **prf(tp, sum(counts_pred), sum(counts_true)),
            "count_mae": float(np.mean(np.abs(np.array(counts_pred) - np.array(counts_true)))),
            "count_spearman": spearman(counts_pred, counts_true),
@@ -194,6 +199,49 @@ def evaluate_acne04(results: list[PhotoResult], items: dict[str, dict], with_ap:
     out["expert_count_hayashi_band_accuracy"] = level_accuracy(levels, oracle)
     out["expert_count_hayashi_band_confusion"] = confusion(levels, oracle)
     return out
+
+
+def _circles(item: dict) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([(l["x"], l["y"]) for l in item["lesions"]], float).reshape(-1, 2),
+            np.array([l["r"] for l in item["lesions"]], float))
+
+
+def region_coverage(results: list[PhotoResult], items: dict[str, dict]) -> float:
+    """Share of expert circles whose centre lies in an assessed region's mask (a refused photo's: none)."""
+    inside = total = 0
+    for r in results:
+        centres, _ = _circles(items[r.name])
+        total += len(centres)
+        if r.view is None:
+            continue
+        masks = [m for region, m in r.view.masks.items() if r.view.assessed.get(region)]
+        if not masks:
+            continue
+        skin = np.logical_or.reduce(masks)
+        for x, y in centres:
+            cx, cy = r.view.to_canonical(x, y)
+            ix, iy = int(cx), int(cy)
+            inside += bool(0 <= iy < skin.shape[0] and 0 <= ix < skin.shape[1] and skin[iy, ix])
+    return round(inside / max(1, total), 4)
+
+
+def non_acne_mislabels(results: list[PhotoResult], items: dict[str, dict]) -> float:
+    """Share of expert (acne) circles whose nearest finding within reach (radius + 4 px) is a non-acne mark."""
+    from models.detection_metrics import CIRCLE_SLACK_PX
+
+    wrong = total = 0
+    for r in results:
+        centres, radii = _circles(items[r.name])
+        total += len(centres)
+        found = np.concatenate([r.acne, r.non_acne]).reshape(-1, 2)
+        is_non = np.r_[np.zeros(len(r.acne), bool), np.ones(len(r.non_acne), bool)]
+        if not len(found):
+            continue
+        for (x, y), rad in zip(centres, radii):
+            d = np.hypot(found[:, 0] - x, found[:, 1] - y)
+            i = int(np.argmin(d))
+            wrong += bool(d[i] <= rad + CIRCLE_SLACK_PX and is_non[i])
+    return round(wrong / max(1, total), 4)
 
 
 GRADES = ("clear", "mild", "moderate", "severe", "very severe")
@@ -282,7 +330,9 @@ def main(argv: list[str] | None = None) -> dict:
 def format_report(method: str, res: dict) -> str:
     a, l = res["acne04_held_out"], res["lesions_valid"]
     lines = [f"== {method} ==",
-             f"ACNE04 held-out ({a['photos']} photos, {a['true']} expert lesions): precision {a['precision']:.3f} "
+             f"ACNE04 held-out ({a['photos']} photos, {a['refused']} refused, {a['true']} expert lesions, region "
+             f"coverage {a['region_coverage']:.3f}, non-acne mislabels {a['non_acne_mislabels']:.3f})",
+             f"  precision {a['precision']:.3f} "
              f"recall {a['recall']:.3f} F1 {a['f1']:.3f}" + (f" AP(centre) {a['ap_centre']:.3f}" if "ap_centre" in a else ""),
              f"  counts: MAE {a['count_mae']:.1f} (mean expert {a['mean_count_true']:.1f}, ours "
              f"{a['mean_count_pred']:.1f}), Spearman {a['count_spearman']:.3f}",

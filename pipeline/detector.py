@@ -1,6 +1,8 @@
 """The lesion detector in onnxruntime: a canonical face view in, lesion centres (acne apart from spots, scars
-and moles) out. The network (models/detector.py) outputs, at stride 4, a heatmap per kind and the lesion's
-log width and height; a lesion is a local maximum of a heatmap above the kind's threshold.
+and moles) out. The network (models/detector/) outputs, at its stride (2 for the shipped model, from the
+file's metadata), a heatmap per kind and the lesion's log width and height; a lesion is a local maximum of a
+heatmap above the kind's threshold. The metadata also says which view the network was trained on: the plain
+canonical crop ("raw") or the median-filtered, CLAHE-enhanced one ("enhanced").
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ import numpy as np
 from pipeline.classifier import ModelError, open_session
 
 DEFAULT_DETECTOR = Path(__file__).resolve().parents[1] / "models" / "weights" / "lesion_detector.onnx"
-STRIDE = 4
 MULTIPLE = 32  # the backbone halves the input five times
 KINDS = ("acne", "non_acne")
-SAME_SPOT_CELLS = 2  # an acne and a non-acne peak this close are one mark: the stronger kind wins
+SAME_SPOT_PX = 8  # an acne and a non-acne peak this close (input px) are one mark: the stronger kind wins
+VIEWS = ("raw", "enhanced")
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,14 @@ def pad_to_stride(pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def decode(out: np.ndarray, min_score: float | tuple[float, float] = 0.3,
-           valid: tuple[int, int] | None = None) -> list[Detection]:
+           valid: tuple[int, int] | None = None, stride: int = 2) -> list[Detection]:
     """4 x H x W network output -> detections: peaks of each sigmoid heatmap over a 3 x 3 neighbourhood."""
     thresholds = (min_score, min_score) if np.isscalar(min_score) else min_score
     heat = 1.0 / (1.0 + np.exp(-out[: len(KINDS)].astype(np.float32)))
     if valid is not None:
-        heat[:, (valid[0] + STRIDE - 1) // STRIDE:, :] = 0
-        heat[:, :, (valid[1] + STRIDE - 1) // STRIDE:] = 0
+        heat[:, (valid[0] + stride - 1) // stride:, :] = 0
+        heat[:, :, (valid[1] + stride - 1) // stride:] = 0
+    same_spot = max(1, round(SAME_SPOT_PX / stride))
     found: list[tuple[float, int, int, int]] = []
     for kind in range(len(KINDS)):
         peaks = (heat[kind] == cv2.dilate(heat[kind], np.ones((3, 3), np.uint8))) & (heat[kind] >= thresholds[kind])
@@ -62,11 +65,11 @@ def decode(out: np.ndarray, min_score: float | tuple[float, float] = 0.3,
     kept: list[Detection] = []
     cells: list[tuple[int, int, int]] = []
     for score, kind, iy, ix in found:
-        if any(k != kind and abs(iy - y) <= SAME_SPOT_CELLS and abs(ix - x) <= SAME_SPOT_CELLS for k, y, x in cells):
+        if any(k != kind and abs(iy - y) <= same_spot and abs(ix - x) <= same_spot for k, y, x in cells):
             continue  # one mark seen by both heatmaps: the stronger kind was kept
         dx, dy = _refine(heat[kind], iy, ix)
         cells.append((kind, iy, ix))
-        kept.append(Detection((ix + 0.5 + dx) * STRIDE, (iy + 0.5 + dy) * STRIDE,
+        kept.append(Detection((ix + 0.5 + dx) * stride, (iy + 0.5 + dy) * stride,
                               float(np.exp(out[len(KINDS), iy, ix])), float(np.exp(out[len(KINDS) + 1, iy, ix])),
                               score, kind))
     return kept
@@ -85,8 +88,11 @@ class LesionDetector:
     def __init__(self, path: Path | str, threads: int | None = None):
         path = Path(path)
         self._session, meta = open_session(path, "lesion detector", "ACNEBOT_DETECTOR_PATH", threads, DetectorError)
-        if meta.get("kinds") != ",".join(KINDS) or int(meta.get("stride", "0")) != STRIDE:
-            raise DetectorError(f"lesion detector at {path} is not a {STRIDE}-stride {KINDS} heatmap model")
+        self.stride = int(meta.get("stride", "0"))
+        self.view = meta.get("view", "enhanced")
+        if meta.get("kinds") != ",".join(KINDS) or self.stride not in (2, 4) or self.view not in VIEWS:
+            raise DetectorError(f"lesion detector at {path} is not a {KINDS} heatmap model at stride 2 or 4 "
+                                f"on a {' or '.join(VIEWS)} view")
         self.name = meta.get("name", path.stem)
         self.version = meta.get("version", "unknown")
         self.thresholds = tuple(json.loads(meta.get("thresholds", "[0.3, 0.4]")))
@@ -99,7 +105,7 @@ class LesionDetector:
     def detect(self, pixels: np.ndarray, thresholds: tuple[float, float] | None = None) -> list[Detection]:
         """Lesions in an H x W x 3 uint8 canonical view, coordinates in its pixels."""
         out, valid = self.raw(pixels)
-        return decode(out, thresholds or self.thresholds, valid)
+        return decode(out, thresholds or self.thresholds, valid, self.stride)
 
 
 @lru_cache(maxsize=4)

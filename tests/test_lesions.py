@@ -3,10 +3,12 @@ regions' skin only, with boxes in photo pixels and types from the classifiers' p
 import numpy as np
 import pytest
 
-from pipeline.detector import STRIDE, Detection, decode, pad_to_stride
+from pipeline.detector import Detection, decode, pad_to_stride
 from pipeline.lesions import SKIN_BOX_MARGIN, acne_type, detect_on_skin, mark_type, region_of, to_lesions
 from pipeline.patches import CanonicalView
 from pipeline.types import ACNE_TYPES, CLASSES
+
+STRIDE = 2  # the shipped detector's
 
 
 def _maps(shape=(32, 32), peaks=(), size=12.0):
@@ -28,7 +30,7 @@ def _view(factor=2.0, offset=(100, 50), size=128, region="forehead"):
 def test_each_peak_above_its_threshold_is_one_detection_at_the_cell_centre():
     out = _maps(peaks=[(0, 5, 7, 0.9), (0, 20, 20, 0.2), (1, 10, 25, 0.6)])
     out[0, 5, 8] = 0.0  # a shoulder next to the peak: not a second lesion, pulls the centre a little right
-    dets = decode(out, (0.3, 0.5))
+    dets = decode(out, (0.3, 0.5), stride=STRIDE)
     assert [(d.kind, round(d.score, 2)) for d in dets] == [(0, 0.9), (1, 0.6)]
     acne = dets[0]
     assert acne.y == pytest.approx((5 + 0.5) * STRIDE)
@@ -48,7 +50,8 @@ def test_two_lesions_two_cells_apart_stay_two():
 
 def test_padding_is_never_a_lesion():
     out = _maps(peaks=[(0, 30, 30, 0.9)])
-    assert decode(out, 0.3, valid=(100, 100)) == []
+    assert decode(out, 0.3, valid=(50, 50), stride=STRIDE) == []
+    assert len(decode(out, 0.3, valid=(62, 62), stride=STRIDE)) == 1
     x, valid = pad_to_stride(np.zeros((100, 70, 3), np.uint8))
     assert x.shape == (1, 3, 128, 96) and valid == (100, 70)
 
