@@ -25,6 +25,10 @@ def date_label(assessment: Assessment) -> str:
 
 def grade_text(locale: str, result: dict[str, Any]) -> str:
     lines = [t(locale, "result.grade", grade=grade_label(locale, result["grade"]), score=result["score"])]
+    image = (result.get("scales") or {}).get("image") or {}
+    if image.get("raised_grade"):
+        lines.append(t(locale, "result.image_grade", grade=grade_label(locale, result["grade"]),
+                       score_grade=grade_label(locale, image["score_grade"])))
     personal = result.get("grade_personalised") or {}
     if personal.get("grade") and personal["grade"] != result["grade"]:
         lines.append(t(locale, "result.treatment_step", grade=grade_label(locale, personal["grade"]),

@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline import classifier as classifier_module
 from pipeline import detector as detector_module
+from pipeline import grade as grade_module
 from pipeline.advice import Advice, Findings, advise
 from pipeline.intake import load_photo
 from pipeline.lesions import classify, detect_on_skin, to_lesions
@@ -44,6 +45,7 @@ class Assessment:
     advice: Advice | None
     model: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
+    image_grade: grade_module.ImageGrade | None = None  # of the whole face (CLINICAL.md)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,7 @@ def load_models() -> None:
     classifier_module.load()
     classifier_module.load_types()
     detector_module.load()
+    grade_module.load()
 
 
 def _find_faces_any_orientation(photo: Photo):
@@ -128,7 +131,8 @@ def _quarter_turns_to_upright(face) -> int:
 def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, locale: str = "en",
            model: classifier_module.LesionClassifier | None = None,
            detector: detector_module.LesionDetector | None = None,
-           types: classifier_module.LesionClassifier | None = None) -> Assessment:
+           types: classifier_module.LesionClassifier | None = None,
+           grader: grade_module.ImageGrader | None = None) -> Assessment:
     """Assess one visit. Photos that failed quality make the whole visit unusable (the bot asks a retake).
 
     `detector` finds the lesions; `types` names each acne lesion's type and `model` (the 8-class Acne-RegNet
@@ -138,8 +142,9 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
     model = model or classifier_module.load()
     detector = detector or detector_module.load()
     types = types or classifier_module.load_types()
-    model_info = {"name": f"{detector.name} + {types.name} + {model.name}",
-                  "version": f"{detector.version} + {types.version} + {model.version}"}
+    grader = grader or grade_module.load()
+    model_info = {"name": f"{detector.name} + {types.name} + {model.name} + {grader.name}",
+                  "version": f"{detector.version} + {types.version} + {model.version} + {grader.version}"}
     failed = [(i, r) for i, p in enumerate(prepared) for r in p.quality.reasons if not p.quality.ok]
     if not prepared or failed:
         reasons = [Reason(r.code, r.message if len(prepared) == 1 else f"Photo {i + 1}: {r.message}")
@@ -162,14 +167,23 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
     regions = {r: RegionResult(r, r in source, _counts(lesions, r) if r in source else {}) for r in REGIONS}
     left = _inflammatory_on(lesions, "left") if _side_seen(regions, "left") else None
     right = _inflammatory_on(lesions, "right") if _side_seen(regions, "right") else None
-    scores = score_all(list(regions.values()), left, right)
+    image = _image_grade(prepared, grader)
+    clock.lap("image grade")
+    scores = score_all(list(regions.values()), left, right, image.grade if image else None)
     totals = {c: sum(rr.counts.get(c, 0) for rr in regions.values()) for c in CLASSES[1:]}
     advice = advise(scores.grade, metadata, Findings.from_counts(totals), locale, score=scores.score)
     clock.lap("scoring")
     for p in prepared:
         for stage, seconds in p.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
-    return Assessment(QualityReport(True), prepared, regions, lesions, scores, advice, model_info, timings)
+    return Assessment(QualityReport(True), prepared, regions, lesions, scores, advice, model_info, timings, image)
+
+
+def _image_grade(prepared: list[PreparedPhoto], grader) -> grade_module.ImageGrade | None:
+    """The image-level grade of the visit: the highest over its full-face photos (close-ups show no face)."""
+    found = [grader.grade(p.view.raw, p.view.landmarks.box()) for p in prepared
+             if p.view is not None and p.view.landmarks is not None and p.view.raw is not None]
+    return max(found, key=lambda g: grade_module.LEVELS.index(g.grade), default=None)
 
 
 def _choose_source_per_region(prepared: list[PreparedPhoto]) -> dict[str, int]:

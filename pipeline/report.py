@@ -5,6 +5,7 @@ from dataclasses import asdict
 
 from pipeline.advice import Advice
 from pipeline.assess import Assessment
+from pipeline.grade import LEVELS
 from pipeline.types import REGIONS
 
 
@@ -45,10 +46,21 @@ def assessment_json(result: Assessment) -> dict:
             "hayashi": asdict(s.hayashi) if s.hayashi else None,
             "gags": asdict(s.gags),
             "nice": s.nice,
+            "image": _image_json(result),
         },
         **advice_json(result.advice),
         "model": result.model,
     }
+
+
+def _image_json(result: Assessment) -> dict | None:
+    """The image-level grade of the whole face, and whether it raised the grade told (CLINICAL.md)."""
+    image = result.image_grade
+    if image is None:
+        return None
+    return {"grade": image.grade, "probabilities": dict(zip(LEVELS, image.probabilities)),
+            "expected_count": round(image.count, 1), "score_grade": result.scores.score_grade,
+            "raised_grade": result.scores.raised_by_image}
 
 
 def advice_text(advice: Advice) -> str:
@@ -81,6 +93,9 @@ def assessment_text(result: Assessment) -> str:
         lines.append(f"  {region:12s} {found}")
     if s.hayashi:
         lines.append(f"Hayashi: {s.hayashi.grade} ({s.hayashi.count} inflammatory lesions on the worse half)")
+    if s.raised_by_image:
+        lines.append(f"The whole-face grade ({s.image_grade}) is above the lesion score's ({s.score_grade}): "
+                     "the advice follows it.")
     lines.append(f"{s.gags.note}: {s.gags.score} ({s.gags.grade})")
     lines.append(advice_text(result.advice))
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """Severity scores from per-region lesion counts (CLINICAL.md, "Severity score").
 
 Pure functions over counts; no images here. The main scale is the Acne-RegNet score (paper eq. 1) and its grade;
-Hayashi, face-only GAGS and the NICE category are computed from the same counts for staff.
+Hayashi, face-only GAGS and the NICE category are computed from the same counts for staff. Where an image-level
+grade of the whole face is given (CLINICAL.md, "The grade from the whole image"), Hayashi reports it with the
+count beside it, and the grade the patient is told is the higher of it and the eq. 1 band, never lower.
 
 A region that was not photographed is "not assessed", never clear: it is left out of the mapping (or marked
 ``assessed=False``), contributes nothing, and is listed in ``Scores.not_assessed`` so the reply can say so.
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pipeline.types import ACNE_TYPES, CLASSES, INFLAMMATORY, REGIONS, RegionResult
+from pipeline.types import ACNE_TYPES, CLASSES, GRADES, INFLAMMATORY, REGIONS, RegionResult
 
 REGION_WEIGHTS: Mapping[str, int] = {"forehead": 2, "left_cheek": 2, "right_cheek": 2, "nose": 1, "chin": 1}
 # Points per counted lesion; comedones are scored as present/absent instead (too many to count reliably).
@@ -64,18 +66,28 @@ def grade_for_score(score: float) -> str:
 @dataclass(frozen=True)
 class HayashiResult:
     count: int  # inflammatory lesions (papules + pustules) on the half that was graded
-    grade: str  # mild / moderate / severe / very severe (Hayashi has no "clear")
+    grade: str  # mild / moderate / severe / very severe (Hayashi has no "clear"): the image-level one if given
+    count_grade: str = ""  # the grade the count alone gives
+    image_grade: str | None = None  # the image-level grade of the whole face, where one was made
 
 
-def hayashi(inflammatory_left: int | None, inflammatory_right: int | None) -> HayashiResult | None:
+def hayashi(inflammatory_left: int | None, inflammatory_right: int | None,
+            image_grade: str | None = None) -> HayashiResult | None:
     """Hayashi grades one half of the face: the worse half of a full face, else the visible half."""
     visible = [n for n in (inflammatory_left, inflammatory_right) if n is not None]
     if not visible:
         return None
     if min(visible) < 0:
         raise ValueError("inflammatory counts must be >= 0")
+    if image_grade is not None and image_grade not in GRADES[1:]:
+        raise ValueError(f"unknown image-level grade {image_grade!r}")
     count = max(visible)
-    return HayashiResult(count=count, grade=_band(count, HAYASHI_BANDS))
+    by_count = _band(count, HAYASHI_BANDS)
+    return HayashiResult(count=count, grade=image_grade or by_count, count_grade=by_count, image_grade=image_grade)
+
+
+def higher_grade(a: str, b: str | None) -> str:
+    return a if b is None or GRADES.index(a) >= GRADES.index(b) else b
 
 
 @dataclass(frozen=True)
@@ -104,24 +116,32 @@ def nice_category(inflammatory_total: int, nodules: int) -> str:
 @dataclass(frozen=True)
 class Scores:
     score: int
-    grade: str  # one of GRADES, over the assessed regions only
+    grade: str  # one of GRADES: the one told (advice and doctor notice follow it), over the assessed regions
     hayashi: HayashiResult | None
     gags: GagsResult
     nice: str
     not_assessed: list[str] = field(default_factory=list)  # in REGIONS order
+    score_grade: str = ""  # the eq. 1 band of `score`, as the paper gives it
+    image_grade: str | None = None  # the image-level grade of the whole face, where one was made
+
+    @property
+    def raised_by_image(self) -> bool:
+        """The image-level grade is above the eq. 1 band, so the told grade follows it."""
+        return self.image_grade is not None and self.grade != self.score_grade
 
 
 def score_all(
     region_results: list[RegionResult],
     inflammatory_left: int | None,
     inflammatory_right: int | None,
+    image_grade: str | None = None,
 ) -> Scores:
     """Every scale from one set of region results.
 
     A region whose result is missing or has ``assessed=False`` is "not assessed", never clear: it adds nothing
     to any score and is named in ``not_assessed``. With regions missing, the grade is therefore a lower bound
     and the reply must say which regions were not seen. Raises ValueError if a region appears twice (the
-    caller merges photos first).
+    caller merges photos first). `image_grade` (mild / moderate / severe / very severe) can only raise the grade.
     """
     seen: set[str] = set()
     assessed: dict[str, Mapping[str, int]] = {}
@@ -134,11 +154,18 @@ def score_all(
     score = severity_score(assessed)
     inflammatory = sum(c.get(t, 0) for c in assessed.values() for t in INFLAMMATORY)
     nodules = sum(c.get("nodule", 0) for c in assessed.values())
+    if image_grade is not None and image_grade not in GRADES[1:]:
+        raise ValueError(f"unknown image-level grade {image_grade!r}")
+    by_score = grade_for_score(score)
+    # ACNE04's mildest level spans 0-5 lesions, so an image-level "mild" cannot tell clear from mild: it
+    # raises nothing, and only moderate and above lift the told grade.
     return Scores(
         score=score,
-        grade=grade_for_score(score),
-        hayashi=hayashi(inflammatory_left, inflammatory_right),
+        grade=higher_grade(by_score, image_grade if image_grade != "mild" else None),
+        hayashi=hayashi(inflammatory_left, inflammatory_right, image_grade),
         gags=gags_face(assessed),
         nice=nice_category(inflammatory, nodules),
         not_assessed=[r for r in REGIONS if r not in assessed],
+        score_grade=by_score,
+        image_grade=image_grade,
     )

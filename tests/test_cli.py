@@ -39,7 +39,12 @@ def test_assess_json_contract(capsys, tmp_path, portrait_rgb):
     for region in result["regions"].values():
         assert set(region) == {"assessed", "counts"}
     assert result["grade"] in ("clear", "mild", "moderate", "severe", "very severe")
-    assert set(result["scales"]) >= {"hayashi", "gags"}
+    assert set(result["scales"]) >= {"hayashi", "gags", "image"}
+    image = result["scales"]["image"]  # the image-level grade of the whole face (CLINICAL.md)
+    assert image["grade"] in ("mild", "moderate", "severe") and set(image["probabilities"]) == {
+        "mild", "moderate", "severe"}
+    assert image["raised_grade"] == (result["grade"] != image["score_grade"])
+    assert result["scales"]["hayashi"]["grade"] == image["grade"]
     assert set(result["refer"]) >= {"needed", "reasons"}
     h, w = portrait_rgb.shape[:2]
     for lesion in result["lesions"]:

@@ -85,17 +85,17 @@ def test_severity_score_rejects_bad_input(region_counts):
 @pytest.mark.parametrize(
     "left, right, expected",
     [
-        (3, 10, HayashiResult(10, "moderate")),  # worse half of a full face
-        (10, 3, HayashiResult(10, "moderate")),
-        (None, 7, HayashiResult(7, "moderate")),  # side view: the visible half
-        (22, None, HayashiResult(22, "severe")),
-        (0, 0, HayashiResult(0, "mild")),
-        (5, 0, HayashiResult(5, "mild")),
-        (6, 0, HayashiResult(6, "moderate")),
-        (20, 1, HayashiResult(20, "moderate")),
-        (21, 1, HayashiResult(21, "severe")),
-        (50, 1, HayashiResult(50, "severe")),
-        (51, 1, HayashiResult(51, "very severe")),
+        (3, 10, HayashiResult(10, "moderate", "moderate")),  # worse half of a full face
+        (10, 3, HayashiResult(10, "moderate", "moderate")),
+        (None, 7, HayashiResult(7, "moderate", "moderate")),  # side view: the visible half
+        (22, None, HayashiResult(22, "severe", "severe")),
+        (0, 0, HayashiResult(0, "mild", "mild")),
+        (5, 0, HayashiResult(5, "mild", "mild")),
+        (6, 0, HayashiResult(6, "moderate", "moderate")),
+        (20, 1, HayashiResult(20, "moderate", "moderate")),
+        (21, 1, HayashiResult(21, "severe", "severe")),
+        (50, 1, HayashiResult(50, "severe", "severe")),
+        (51, 1, HayashiResult(51, "very severe", "very severe")),
         (None, None, None),
     ],
 )
@@ -168,7 +168,7 @@ def test_score_all_bundles_every_scale():
     scores = score_all(results, 12, 24)
     assert scores.score == 2 * (1 + 40) + 2 * (48 + 12)  # 202
     assert scores.grade == "very severe"
-    assert scores.hayashi == HayashiResult(24, "severe")
+    assert scores.hayashi == HayashiResult(24, "severe", "severe")
     assert scores.gags == GagsResult(2 * 2 + 2 * 4, "mild", "face-only GAGS")
     assert scores.nice == "moderate-to-severe"  # 36 inflammatory and 3 nodules
     assert scores.not_assessed == []
@@ -182,3 +182,33 @@ def test_score_all_nice_counts_assessed_regions_only():
 def test_score_all_rejects_duplicate_region():
     with pytest.raises(ValueError):
         score_all([RegionResult("nose", True, {}), RegionResult("nose", True, {})], None, None)
+
+
+class TestImageLevelGrade:
+    """CLINICAL.md, "The grade from the whole image": the told grade is the higher of the eq. 1 band and the
+    image-level grade; a lower image-level grade never lowers it, and Hayashi reports the image-level one."""
+
+    few = [RegionResult("left_cheek", True, {"papule": 2}), RegionResult("right_cheek", True, {})]
+
+    def test_a_higher_image_grade_raises_the_told_grade_and_says_so(self):
+        s = score_all(self.few, 2, 0, image_grade="severe")
+        assert (s.score_grade, s.grade, s.raised_by_image) == ("mild", "severe", True)
+        assert s.score == 8  # the eq. 1 score stays the paper's
+        assert (s.hayashi.grade, s.hayashi.count, s.hayashi.count_grade) == ("severe", 2, "mild")
+
+    def test_a_lower_image_grade_never_lowers_anything(self):
+        many = [RegionResult("forehead", True, {"pustule": 20}), RegionResult("left_cheek", True, {"papule": 15})]
+        s = score_all(many, 15, None, image_grade="moderate")
+        assert s.score_grade == "very severe" and s.grade == "very severe" and not s.raised_by_image
+
+    def test_image_mild_cannot_tell_clear_from_mild_so_it_raises_nothing(self):
+        s = score_all([RegionResult("forehead", True, {})], 0, 0, image_grade="mild")
+        assert (s.grade, s.raised_by_image, s.hayashi.grade) == ("clear", False, "mild")
+
+    def test_without_an_image_grade_nothing_changes(self):
+        s = score_all(self.few, 2, 0)
+        assert (s.grade, s.image_grade, s.raised_by_image) == (s.score_grade, None, False)
+
+    def test_an_unknown_image_grade_is_refused(self):
+        with pytest.raises(ValueError, match="image-level"):
+            score_all(self.few, 2, 0, image_grade="dreadful")

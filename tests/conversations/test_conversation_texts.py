@@ -132,3 +132,17 @@ def test_every_change_the_pose_check_asks_for_has_a_text():
     for other in (Pose(40, 40, 0.2, 200), Pose(-40, -40, 0.9, 40)):
         asked |= set(differences(frontal, other)) | set(differences(other, frontal))
     assert asked == set(POSE_CHANGES)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_grade_raised_by_the_whole_face_view_is_said_in_one_line(locale):
+    from conversations.summaries import grade_label, grade_text
+
+    raised = {"grade": "severe", "score": 24, "scales": {"image": {"grade": "severe", "score_grade": "mild",
+                                                                    "raised_grade": True}}}
+    text = grade_text(locale, raised).splitlines()
+    assert len(text) == 2 and grade_label(locale, "mild") in text[1] and grade_label(locale, "severe") in text[1]
+    same = {"grade": "mild", "score": 24, "scales": {"image": {"grade": "mild", "score_grade": "mild",
+                                                                "raised_grade": False}}}
+    assert len(grade_text(locale, same).splitlines()) == 1
+    assert len(grade_text(locale, {"grade": "mild", "score": 24}).splitlines()) == 1  # stored before the head
