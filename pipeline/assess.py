@@ -16,9 +16,9 @@ from pipeline import grade as grade_module
 from pipeline.advice import Advice, Findings, advise
 from pipeline.intake import load_photo
 from pipeline.lesions import classify, detect_on_skin, to_lesions
-from pipeline.patches import CanonicalView, closeup_view, face_view
+from pipeline.patches import CanonicalView, closeup_view, face_view, side_view
 from pipeline.quality import QualityReport, Reason, check_size, check_skin
-from pipeline.regions import detect_faces
+from pipeline.regions import detect_faces, detect_side_face
 from pipeline.scoring import Scores, score_all
 from pipeline.types import CLASSES, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, RegionResult
 
@@ -83,7 +83,7 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     photo, faces, rotated = _find_faces_any_orientation(photo)
     clock.lap("faces")
     if not faces:
-        return PreparedPhoto(photo, QualityReport.failed("no_face"), timings=timings)
+        return _prepare_side_view(photo, clock, timings)
     if len(faces) > 1:
         return PreparedPhoto(photo, QualityReport.failed("several_faces"), rotated=rotated, timings=timings)
     face = faces[0]
@@ -96,6 +96,25 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     quality = check_skin(view.raw, skin, view.factor)
     clock.lap("quality")
     return PreparedPhoto(photo, quality, None, view, rotated, timings)
+
+
+def _prepare_side_view(photo: Photo, clock: "_Clock", timings: dict[str, float]) -> PreparedPhoto:
+    """No face FaceMesh can fit: a profile or a strongly turned head still shows one side, found by the face
+    detector; only when that finds nothing either is the patient told there is no face."""
+    side = detect_side_face(photo.pixels)
+    if side is None:
+        return PreparedPhoto(photo, QualityReport.failed("no_face"), timings=timings)
+    too_small = check_size(photo.width, photo.height, side.height)
+    if too_small:
+        return PreparedPhoto(photo, QualityReport.failed(*too_small), timings=timings)
+    view = side_view(photo.pixels, side)
+    clock.lap("regions")
+    if not any(view.assessed.values()):
+        return PreparedPhoto(photo, QualityReport.failed("no_face"), timings=timings)
+    skin = np.logical_or.reduce([view.masks[r] for r in REGIONS])
+    quality = check_skin(view.raw, skin, view.factor)
+    clock.lap("quality")
+    return PreparedPhoto(photo, quality, None, view, 0, timings)
 
 
 def load_models() -> None:

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 
 from pipeline.preprocess import PATCH_SIZE, enhance, resize, scale_for_closeup, scale_for_face
-from pipeline.regions import FaceLandmarks, skin_like, assessable, region_masks
+from pipeline.regions import FaceLandmarks, SideFace, assessable, region_masks, side_masks, skin_like
 from pipeline.types import REGIONS
 
-FACE_MARGIN = 0.12  # of the face height, kept around the landmarks so border tiles have context
+FACE_MARGIN = 0.25  # of the face height, kept around the landmarks so border tiles have context
 TILE_STRIDE = PATCH_SIZE // 2
 MIN_TILE_COVERAGE = 0.5  # a tile must be at least half skin of its region
 
@@ -55,6 +55,22 @@ def face_view(rgb: np.ndarray, face: FaceLandmarks) -> CanonicalView:
     landmarks = FaceLandmarks((face.points - np.array([x0, y0], np.float32)) * factor)
     masks = region_masks(crop, landmarks)
     return CanonicalView(enhance(crop), factor, (x0, y0), masks, assessable(masks, PATCH_SIZE), landmarks, crop)
+
+
+def side_view(rgb: np.ndarray, face: SideFace) -> CanonicalView:
+    """A turned face FaceMesh could not fit: the detector's box with a margin, at canonical scale, with the
+    regions that side of the face shows (no landmarks, like a close-up)."""
+    h, w = rgb.shape[:2]
+    m = FACE_MARGIN * face.height
+    x0, y0 = max(0, int(face.box[0] - m)), max(0, int(face.box[1] - m))
+    x1, y1 = min(w, int(face.box[2] + m)), min(h, int(face.box[3] + m))
+    factor = scale_for_face(face.height)
+    crop = resize(rgb[y0:y1, x0:x1], factor)
+    moved = SideFace(((face.box[0] - x0) * factor, (face.box[1] - y0) * factor, (face.box[2] - x0) * factor,
+                      (face.box[3] - y0) * factor), (face.eyes - (x0, y0)) * factor, (face.nose - (x0, y0)) * factor,
+                     (face.mouth - (x0, y0)) * factor)
+    masks = side_masks(crop, moved)
+    return CanonicalView(enhance(crop), factor, (x0, y0), masks, assessable(masks, PATCH_SIZE), None, crop)
 
 
 def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:

@@ -182,6 +182,9 @@ _SMOOTH = 0.015  # open/close kernel: rounds the outlines and drops slivers and 
 _MIN_PIECE = 0.04  # side of the smallest separate piece of skin a region keeps (between strands of hair)
 _EYE_GROW, _BROW_GROW, _LIPS_GROW, _NOSTRILS_GROW = 0.04, 0.025, 0.02, 0.01
 _BROW_LOW = (46, 53, 52, 65, 55, 276, 283, 282, 295, 285)  # the brows' lower edges
+# Each region's skin grown by this much (face heights) inside its own zone, over skin-coloured pixels of any
+# texture: a papule on the edge of the plain skin is still the region's (experts mark many right there).
+_EDGE_GROW = 0.025
 
 
 def _smooth(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
@@ -293,17 +296,22 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
     core = {name: zone if name == "nose" else zone & oval for name, zone in zones.items()}
     ycc, med, mad = _skin_colour(rgb, core["left_cheek"] | core["right_cheek"] | core["forehead"])
     if med is None:
-        skin = oval | zones["nose"]  # no skin to learn the colour from: keep to the landmarks
+        skin = near_skin = oval | zones["nose"]  # no skin to learn the colour from: keep to the landmarks
     else:
-        skin = _within_skin(ycc, med, mad) & (oval | _plain_skin(ycc, med, mad))
+        near_skin = _within_skin(ycc, med, mad)  # wide: red papules pass, hair and shade do not
+        skin = near_skin & (oval | _plain_skin(ycc, med, mad))
     k = max(3, int(round(_SMOOTH * unit)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     min_piece = int((_MIN_PIECE * unit) ** 2)
+    e = max(3, int(round(2 * _EDGE_GROW * unit)) | 1)
+    edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e))
     masks = {}
     for name, zone in zones.items():
         grown = _connected_to(zone & skin, core[name] & skin)
         # Opening can cut off bits that hung on by a thread (the neck under a shaded jaw): drop them again.
-        masks[name] = _connected_to(_smooth(grown, kernel, k) & zone, core[name], min_piece)
+        kept = _connected_to(_smooth(grown, kernel, k) & zone, core[name], min_piece)
+        rim = cv2.dilate(kept.view(np.uint8), edge).view(bool) & zone & near_skin
+        masks[name] = _connected_to(kept | rim, kept) if kept.any() else kept
     return masks
 
 
@@ -318,3 +326,85 @@ def assessable(masks: dict[str, np.ndarray], patch_px: int) -> dict[str, bool]:
         if area[c] < _HIDDEN_CHEEK_RATIO * bigger:
             ok[c] = False
     return ok
+
+
+@dataclass(frozen=True)
+class SideFace:
+    """A face FaceMesh could not fit (a profile or a strongly turned head), from MediaPipe's face detector:
+    its box and six key points in photo pixels. Only the side turned to the camera is assessed."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    eyes: np.ndarray  # 2 x 2
+    nose: np.ndarray  # 2
+    mouth: np.ndarray  # 2
+
+    @property
+    def height(self) -> float:
+        """Hairline-to-chin estimated from the eyes-to-mouth drop (a third of it) or the box, the larger."""
+        drop = abs(float(self.mouth[1] - self.eyes[:, 1].mean()))
+        return max(3.0 * drop, 1.1 * (self.box[3] - self.box[1]))
+
+    @property
+    def visible_cheek(self) -> str:
+        """A nose left of the box's centre means the head is turned to the patient's right: the left cheek
+        faces the camera (and the other way round)."""
+        return "left_cheek" if self.nose[0] < (self.box[0] + self.box[2]) / 2 else "right_cheek"
+
+
+_SIDE_MIN_CONFIDENCE = 0.5
+_side_local = threading.local()
+
+
+def _face_detector():
+    detector = getattr(_side_local, "detector", None)
+    if detector is None:
+        from mediapipe.python.solutions.face_detection import FaceDetection
+
+        detector = FaceDetection(model_selection=0, min_detection_confidence=_SIDE_MIN_CONFIDENCE)
+        _side_local.detector = detector
+    return detector
+
+
+def detect_side_face(rgb: np.ndarray) -> SideFace | None:
+    """The largest face MediaPipe's short-range face detector finds, for when FaceMesh finds none."""
+    h, w = rgb.shape[:2]
+    factor = min(1.0, _DETECT_MAX_SIDE / max(h, w))
+    small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)),
+                                                 interpolation=cv2.INTER_AREA)
+    found = _face_detector().process(np.ascontiguousarray(small)).detections or []
+    if not found:
+        return None
+    best = max(found, key=lambda d: d.location_data.relative_bounding_box.height)
+    box = best.location_data.relative_bounding_box
+    kp = np.array([(k.x * w, k.y * h) for k in best.location_data.relative_keypoints], np.float32)
+    return SideFace((box.xmin * w, box.ymin * h, (box.xmin + box.width) * w, (box.ymin + box.height) * h),
+                    kp[:2], kp[2], kp[3])
+
+
+def side_masks(rgb: np.ndarray, face: SideFace) -> dict[str, np.ndarray]:
+    """Skin masks of a turned face (coordinates of `rgb`, matching `face`): the forehead above the eyes and
+    the cheek turned to the camera, between the nose and the ear side of the face; eyes, mouth and nose tip
+    kept out. The other cheek, the nose and the chin are not assessed from such a view."""
+    shape = rgb.shape[:2]
+    unit = face.height
+    x0, y0, x1, y1 = face.box
+    eye_y, mouth_y = float(face.eyes[:, 1].mean()), float(face.mouth[1])
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    left, right = min(x0, float(face.nose[0])), max(x1, float(face.nose[0]))  # a profile's box may end short of the nose
+    inside = (xx >= left) & (xx <= right) & (yy >= y0 - 0.1 * unit) & (yy <= y1)
+    away = 0.06 * unit  # from the nose towards the ear
+    towards_ear = xx > face.nose[0] + away if face.nose[0] < (x0 + x1) / 2 else xx < face.nose[0] - away
+    features = np.zeros(shape, bool)
+    for (cx, cy), r in [(p, 0.08 * unit) for p in face.eyes] + [(face.mouth, 0.1 * unit), (face.nose, 0.08 * unit)]:
+        features |= (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+    zones = {r: np.zeros(shape, bool) for r in REGIONS}
+    zones["forehead"] = inside & (yy < eye_y - 0.08 * unit) & ~features
+    zones[face.visible_cheek] = inside & towards_ear & (yy > eye_y + 0.04 * unit) & ~features
+    ycc, med, mad = _skin_colour(rgb, zones[face.visible_cheek])
+    if med is None:
+        return {r: np.zeros(shape, bool) for r in REGIONS}
+    # The stricter test of skin past the landmarks: no hair (texture), no pale wall; nothing to grow from here.
+    skin = _within_skin(ycc, med, mad) & _plain_skin(ycc, med, mad)
+    k = max(3, int(round(_SMOOTH * unit)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    return {r: _smooth(zone & skin, kernel, k) & zone if zone.any() else zone for r, zone in zones.items()}

@@ -68,3 +68,24 @@ def test_twelve_megapixel_photo_gives_the_same_regions_as_the_small_one(portrait
     assert all(l.x < 4000 and l.y < 4000 for l in large.lesions)
     if small.lesions:
         assert max(l.x for l in large.lesions) > 512 or not large.lesions
+
+
+def test_a_profile_facemesh_cannot_fit_is_assessed_on_the_side_it_shows(model):
+    """A clinical profile (ACNE04 training photo, nose to the image's left): FaceMesh finds no face, the face
+    detector does, and the patient's left cheek and forehead are assessed instead of 'no face'."""
+    import pytest
+
+    from pipeline.regions import detect_faces
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "acne04" / "images" / "levle1_155.jpg"
+    if not path.is_file():
+        pytest.skip(f"ACNE04 photos not found at {path.parent}")
+    p = prepare(path.read_bytes())
+    assert detect_faces(p.photo.pixels) == []
+    assert p.quality.ok and p.view is not None and p.view.landmarks is None
+    assert {r for r, ok in p.view.assessed.items() if ok} == {"forehead", "left_cheek"}
+    result = assess([p], model=model)
+    assert result.ok and result.scores.not_assessed == ["nose", "right_cheek", "chin"]
+    assert all(l.region in ("forehead", "left_cheek") for l in result.lesions)
+    assert result.image_grade is None  # the whole-face grade needs the whole face
