@@ -203,6 +203,19 @@ def _smooth(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
     return out
 
 
+def _grown(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
+    """Dilation computed on the mask's bounding box (plus the kernel's reach) only."""
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if not len(ys):
+        return mask
+    h, w = mask.shape
+    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
+    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), kernel).astype(bool)
+    return out
+
+
 def _connected_to(candidates: np.ndarray, seed: np.ndarray, min_area: int = 0) -> np.ndarray:
     """The pixels of `candidates` in a connected piece (4-connected) that touches `seed` and has at least
     `min_area` pixels."""
@@ -310,7 +323,7 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
         grown = _connected_to(zone & skin, core[name] & skin)
         # Opening can cut off bits that hung on by a thread (the neck under a shaded jaw): drop them again.
         kept = _connected_to(_smooth(grown, kernel, k) & zone, core[name], min_piece)
-        rim = cv2.dilate(kept.view(np.uint8), edge).view(bool) & zone & near_skin
+        rim = _grown(kept, edge, e) & zone & near_skin
         masks[name] = _connected_to(kept | rim, kept) if kept.any() else kept
     return masks
 
