@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,8 +127,11 @@ def build(root: Path, out_dir: Path, lesions_train: int = 10_000, quality: int =
     LESIONS_TUNE of them as selfie tune photos); `acne04_per_split` caps ACNE04 for small packs (tests)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = _jobs(root, out_dir, lesions_train, quality, lesions_quality or quality, acne04_per_split)
-    with ProcessPoolExecutor(workers) as pool:
-        rows = list(pool.map(_pack_one, jobs, chunksize=8))
+    if workers <= 1:
+        rows = [_pack_one(job) for job in jobs]
+    else:  # spawned, not forked: a parent that has run MediaPipe's graphs deadlocks its forked children
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows = list(pool.map(_pack_one, jobs, chunksize=8))
     (out_dir / "index.json").write_text(json.dumps(rows))
     size = sum(f.stat().st_size for f in out_dir.rglob("*.webp"))
     print(f"{len(rows)} photos, {sum(r['face_box'] is not None for r in rows)} with a face, "
