@@ -166,7 +166,8 @@ def main() -> None:
         for r in (r for r in rows if r["size"] == size):
             stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["stages"].items() if k != "total")
             print(f"  {r['config'].split('=')[0]:13s} total {r['stages']['total']:.3f} s  "
-                  f"x{r['stages']['total'] / base:5.2f} of {rows[0]['config'].split('=')[0]}  peak RSS {r['peak_mb']:.0f} MB   [{stages}]")
+                  f"x{r['stages']['total'] / base:5.2f} of {rows[0]['config'].split('=')[0]}  "
+                  f"peak RSS {r['peak_mb']:.0f} MB   [{stages}]")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(REPO_ROOT / "var" / "pack"))
     ap.add_argument("--lesions-train", type=int, default=10_000, help="acne-lesions train photos to pack")
     ap.add_argument("--quality", type=int, default=90, help="WebP quality")
-    ap.add_argument("--lesions-quality", type=int, default=None, help="WebP quality of the selfies (default: --quality)")
+    ap.add_argument("--lesions-quality", type=int, default=None,
+                    help="WebP quality of the selfies (default: --quality)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
     build(data_dir(args.data), Path(args.out), args.lesions_train, args.quality, args.lesions_quality, args.workers)

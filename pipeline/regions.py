@@ -403,7 +403,8 @@ def side_masks(rgb: np.ndarray, face: SideFace) -> dict[str, np.ndarray]:
     x0, y0, x1, y1 = face.box
     eye_y, mouth_y = float(face.eyes[:, 1].mean()), float(face.mouth[1])
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    left, right = min(x0, float(face.nose[0])), max(x1, float(face.nose[0]))  # a profile's box may end short of the nose
+    # A profile's box may end short of the nose.
+    left, right = min(x0, float(face.nose[0])), max(x1, float(face.nose[0]))
     inside = (xx >= left) & (xx <= right) & (yy >= y0 - 0.1 * unit) & (yy <= y1)
     away = 0.06 * unit  # from the nose towards the ear
     towards_ear = xx > face.nose[0] + away if face.nose[0] < (x0 + x1) / 2 else xx < face.nose[0] - away

@@ -33,7 +33,8 @@ def to_onnx(model: GradeNet, path: Path) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         torch.onnx.export(model.eval(), (x,), str(raw), input_names=["input"], output_names=["grade"],
-                          opset_version=OPSET, dynamo=False, dynamic_axes={"input": {0: "batch"}, "grade": {0: "batch"}})
+                          opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"input": {0: "batch"}, "grade": {0: "batch"}})
         proto = onnx.load(str(raw))
     onnx.checker.check_model(proto)
     del proto.metadata_props[:]
