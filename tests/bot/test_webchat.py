@@ -459,3 +459,40 @@ def test_the_page_speaks_chinese_to_a_chinese_browser_and_fits_a_phone(chromium,
     page.screenshot(path=str(ARTIFACTS / "webchat_phone_zh.png"))
     context.close()
 
+
+
+def test_a_severe_clinical_photo_shows_the_grade_the_whole_face_raised(chromium, live_service: str):
+    """CLINICAL.md: where the whole-face grade is above the counted score's band, the told grade follows it and
+    the result says so in one line. An ACNE04 training photo of level 2 whose counts alone give 'moderate'."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import SHARED_DATA
+
+    photo = SHARED_DATA / "acne04" / "images" / "levle2_115.jpg"
+    if not photo.is_file():
+        pytest.skip(f"ACNE04 photos not found at {photo.parent}")
+    context = chromium.new_context(viewport={"width": 900, "height": 1300}, locale="en-GB")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(live_service)
+    page.fill("#text", "/start")
+    page.press("#text", "Enter")
+
+    def tap(label: str) -> None:
+        page.locator("section.choices").last.get_by_role("button", name=label, exact=True).click()
+
+    tap("Accept")
+    tap("New check-in")
+    tap("One photo of my whole face")
+    page.set_input_files("#file", str(photo))
+    expect(page.get_by_text("Photo received")).to_be_visible(timeout=90_000)
+    tap("Skip the questions")
+    title = page.locator(".msg.bot", has_text=re.compile(r"^Your result"))
+    expect(title).to_be_visible(timeout=120_000)
+    expect(title).to_contain_text("Severity: severe")
+    expect(title).to_contain_text("The whole-face view looks severe, above what the counted spots give (moderate)")
+    expect(title).to_contain_text("Found per area:")
+    title.evaluate("el => el.scrollIntoView({block: 'start'})")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "webchat_severe_raised.png"))
+    context.close()
