@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import detset
+from models import detset, loop
 from models.augment import colour, geometric, random_crop, roll, ROLL_P
 from models.losses import focal_loss
 from models.patchset import CLOSEUP_STORED, closeup_patches, split_closeups
@@ -32,6 +32,7 @@ CLASSIFIER_ONNX = REPO_ROOT / "models" / "weights" / "acne_regnet_student.onnx"
 FACE_STORED = PATCH_SIZE + 12
 MODEL_NAME = "acne-regnet-types"
 MODEL_VERSION = "2026.11.28"
+LITE_VERSION = "2026.12.04"
 
 
 def face_type_patches(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +63,25 @@ def closeup_type_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
             (val.images, np.array([to_type[int(l)] for l in val.labels])))
 
 
-def build_model() -> torch.nn.Module:
-    """The student with the shipped classifier's weights; its classifier rows cut to the four acne types."""
+class LiteTypes(torch.nn.Module):
+    """The ImageNet-pretrained EfficientNet-Lite0 (models.pretrained) to stride 32, pooled, four type logits."""
+
+    def __init__(self, pretrained: bool = True):
+        super().__init__()
+        from models.pretrained import LiteFeatures
+
+        self.backbone = LiteFeatures("lite0", cut=32, pretrained=pretrained)
+        self.fc = torch.nn.Linear(self.backbone.channels[-1], len(ACNE_TYPES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.backbone(x)[-1].mean(dim=(2, 3)))
+
+
+def build_model(backbone: str = "regnet") -> torch.nn.Module:
+    """`lite0`: LiteTypes; `regnet`: the student with the shipped classifier's weights, its classifier rows cut
+    to the four acne types."""
+    if backbone == "lite0":
+        return LiteTypes()
     import onnx
     from onnx import numpy_helper
 
@@ -136,6 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", default=str(REPO_ROOT / "var" / "runs" / "types"))
     ap.add_argument("--export", type=Path, default=None)
+    ap.add_argument("--backbone", choices=["regnet", "lite0"], default="regnet",
+                    help="the Acne-RegNet student or the ImageNet-pretrained EfficientNet-Lite0")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -151,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     weights = (1.0 / np.sqrt(counts))[pool_y]
     weights /= weights.sum()
     print("pool per type", dict(zip(ACNE_TYPES, counts.tolist())), flush=True)
-    net = build_model()
+    net = build_model(args.backbone)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * args.samples_per_epoch // args.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
@@ -164,7 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
         for _ in range(args.samples_per_epoch // args.batch_size):
             idx = rng.choice(len(pool_y), args.batch_size, p=weights)
             x = torch.from_numpy(to_model_input(augment_batch([pool_x[i] for i in idx], rng)))
-            loss = focal_loss(net(x), torch.from_numpy(pool_y[idx]))
+            with loop.autocast(torch.device("cpu")):
+                logits = net(x)
+            loss = focal_loss(logits.float(), torch.from_numpy(pool_y[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -181,11 +203,13 @@ def main(argv: list[str] | None = None) -> dict:
                "held_out": {"closeup_val": len(val_y), "face_valid": len(fv_y)}}
     (run / "summary.json").write_text(json.dumps(summary, indent=1))
     if args.export:
-        export(net, args.export)
+        lite = args.backbone != "regnet"
+        export(net, args.export, f"{args.backbone}-types" if lite else MODEL_NAME,
+               LITE_VERSION if lite else MODEL_VERSION)
     return summary
 
 
-def export(net: torch.nn.Module, path: Path) -> None:
+def export(net: torch.nn.Module, path: Path, name: str = MODEL_NAME, version: str = MODEL_VERSION) -> None:
     import tempfile
 
     import onnx
@@ -197,7 +221,7 @@ def export(net: torch.nn.Module, path: Path) -> None:
                           output_names=["logits"], opset_version=17, dynamo=False,
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         proto = onnx.load(str(raw))
-    meta = {"name": MODEL_NAME, "version": MODEL_VERSION, "classes": ",".join(ACNE_TYPES),
+    meta = {"name": name, "version": version, "classes": ",".join(ACNE_TYPES),
             "input_size": str(PATCH_SIZE), "canon_face_height": "640",
             "input": "N x 3 x 64 x 64 float32 RGB in [0, 1], enhanced canonical patch centred on a detected lesion",
             "output": "N x 4 logits in the order of 'classes'"}

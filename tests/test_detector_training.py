@@ -103,3 +103,21 @@ def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):
     photo = facepack.load(pack, source="acne04")[0]
     result = grader.grade(photo.pixels(), photo.face_box)
     assert result.grade in LEVELS and abs(sum(result.probabilities) - 1) < 1e-3 and result.count >= 0
+
+
+def test_the_lite0_type_classifier_exports_to_what_the_service_loads(tmp_path):
+    from models.train_types import LITE_VERSION, build_model, export
+    from pipeline.classifier import LesionClassifier
+    from pipeline.preprocess import PATCH_SIZE
+    from pipeline.types import ACNE_TYPES
+
+    net = build_model("lite0").eval()
+    x = torch.rand(3, 3, PATCH_SIZE, PATCH_SIZE)
+    assert net(x).shape == (3, len(ACNE_TYPES))
+    onnx_file = tmp_path / "types.onnx"
+    export(net, onnx_file, "lite0-types", LITE_VERSION)
+    service = LesionClassifier(onnx_file, classes=ACNE_TYPES, env="ACNEBOT_TYPES_MODEL_PATH")
+    patches = (x.numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+    probs = service.predict(patches)
+    assert probs.shape == (3, 4) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert service.name == "lite0-types" and service.version == LITE_VERSION
