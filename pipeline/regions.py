@@ -365,6 +365,7 @@ class SideFace:
 
 
 _SIDE_MIN_CONFIDENCE = 0.5
+_SIDE_MIN_PX = 16
 _side_local = threading.local()
 
 
@@ -389,9 +390,12 @@ def detect_side_face(rgb: np.ndarray) -> SideFace | None:
         return None
     best = max(found, key=lambda d: d.location_data.relative_bounding_box.height)
     box = best.location_data.relative_bounding_box
+    x0, y0 = max(0.0, box.xmin * w), max(0.0, box.ymin * h)
+    x1, y1 = min(float(w), (box.xmin + box.width) * w), min(float(h), (box.ymin + box.height) * h)
+    if x1 - x0 < _SIDE_MIN_PX or y1 - y0 < _SIDE_MIN_PX:
+        return None  # a box (nearly) outside the photo: nothing to assess
     kp = np.array([(k.x * w, k.y * h) for k in best.location_data.relative_keypoints], np.float32)
-    return SideFace((box.xmin * w, box.ymin * h, (box.xmin + box.width) * w, (box.ymin + box.height) * h),
-                    kp[:2], kp[2], kp[3])
+    return SideFace((x0, y0, x1, y1), kp[:2], kp[2], kp[3])
 
 
 def side_masks(rgb: np.ndarray, face: SideFace) -> dict[str, np.ndarray]:
