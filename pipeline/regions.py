@@ -187,33 +187,32 @@ _BROW_LOW = (46, 53, 52, 65, 55, 276, 283, 282, 295, 285)  # the brows' lower ed
 _EDGE_GROW = 0.025
 
 
-def _smooth(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
-    """Morphological open then close, computed on the mask's bounding box only (it is a small part)."""
+def _on_box(mask: np.ndarray, pad: int, operation) -> np.ndarray:
+    """`operation` (uint8 box -> uint8 box) on the mask's bounding box plus `pad` only: a region is a small part
+    of the view, and morphology with a large kernel over the whole view is the pipeline's slowest step."""
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     if not len(ys):
         return mask
     h, w = mask.shape
     y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
     x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
-    box = mask[y0:y1, x0:x1].astype(np.uint8)
-    box = cv2.morphologyEx(box, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
-    box = cv2.morphologyEx(box, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
     out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = box.astype(bool)
+    out[y0:y1, x0:x1] = operation(mask[y0:y1, x0:x1].astype(np.uint8)).astype(bool)
     return out
+
+
+def _smooth(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
+    """Morphological open then close."""
+    def open_close(box):
+        box = cv2.morphologyEx(box, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+        return cv2.morphologyEx(box, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+
+    return _on_box(mask, pad, open_close)
 
 
 def _grown(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
-    """Dilation computed on the mask's bounding box (plus the kernel's reach) only."""
-    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if not len(ys):
-        return mask
-    h, w = mask.shape
-    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
-    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
-    out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), kernel).astype(bool)
-    return out
+    """Dilation (pad: the kernel's reach)."""
+    return _on_box(mask, pad, lambda box: cv2.dilate(box, kernel))
 
 
 def _connected_to(candidates: np.ndarray, seed: np.ndarray, min_area: int = 0) -> np.ndarray:
