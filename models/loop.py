@@ -194,3 +194,27 @@ class SeededDraws(torch.utils.data.Dataset):
 
     def draw(self, k: int, rng: np.random.Generator):
         raise NotImplementedError
+
+
+def run_until_stopped(model, steps) -> None:
+    """Train (`steps()`) until it returns or the run is interrupted from outside (SIGINT, as `timeout -s INT`
+    sends): either way the caller then saves what was learnt."""
+    model.train()
+    try:
+        steps()
+    except KeyboardInterrupt:
+        print("interrupted: saving", flush=True)
+
+
+class PeriodicSave:
+    """last.pt every `every` seconds of wall time; the time spent saving is not training time."""
+
+    def __init__(self, run_dir: Path, every: float, config: dict):
+        self.run_dir, self.every, self.config = run_dir, every, config
+        self._last = time.perf_counter()
+
+    def __call__(self, model, optimiser, state: RunState, budget: Budget) -> None:
+        if time.perf_counter() - self._last > self.every:
+            save(self.run_dir, model, optimiser, state, config=self.config)
+            self._last = time.perf_counter()
+            budget.pause()

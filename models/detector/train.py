@@ -56,11 +56,8 @@ def main(argv=None) -> None:
     sampler = CropSampler(photos, pixels, args.crop, args.acne04_share, seed=args.seed * 7919 + state.step)
     data = loop.loader(sampler, args, dev)
     budget = loop.Budget(state, args.minutes, args.steps)
-    model.train()
-    try:
-        train_steps(args, model, opt, data, state, budget, dev, run_dir, tune, tune_pixels, config)
-    except KeyboardInterrupt:  # stopped from outside: keep what was learnt
-        print("interrupted: saving", flush=True)
+    loop.run_until_stopped(model, lambda: train_steps(args, model, opt, data, state, budget, dev, run_dir, tune,
+                                                      tune_pixels, config))
     if state.best_step != state.step:
         evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
     loop.save(run_dir, model, opt, state, config=config)
@@ -69,7 +66,7 @@ def main(argv=None) -> None:
 
 
 def train_steps(args, model, opt, data, state, budget, dev, run_dir, tune, tune_pixels, config) -> None:
-    last_save = time.perf_counter()
+    save_now = loop.PeriodicSave(run_dir, args.save_every, config)
     for image, heat, size_map, size_at, labelled in data:
         if budget.done:
             break
@@ -93,10 +90,7 @@ def train_steps(args, model, opt, data, state, budget, dev, run_dir, tune, tune_
             evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
             model.train()
             budget.pause()
-        if time.perf_counter() - last_save > args.save_every:
-            loop.save(run_dir, model, opt, state, config=config)
-            last_save = time.perf_counter()
-            budget.pause()
+        save_now(model, opt, state, budget)
 
 
 def evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, bf16) -> dict:

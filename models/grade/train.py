@@ -7,7 +7,6 @@ accuracy); the held-out fifth is never read here.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,17 +39,14 @@ def main(argv=None) -> None:
     config = {"variant": args.variant}
     data = loop.loader(FaceSampler(photos, pixels, seed=args.seed * 7919 + state.step), args, dev)
     budget = loop.Budget(state, args.minutes, args.steps)
-    model.train()
-    try:
-        train_steps(args, model, opt, data, state, budget, dev, run_dir, tune_x, tune_y, config)
-    except KeyboardInterrupt:  # stopped from outside: keep what was learnt
-        print("interrupted: saving", flush=True)
+    loop.run_until_stopped(model, lambda: train_steps(args, model, opt, data, state, budget, dev, run_dir, tune_x,
+                                                      tune_y, config))
     loop.save(run_dir, model, opt, state, config=config)
     print(f"done: {state.step} steps, {state.seconds / 60:.1f} minutes, best step {state.best_step}", flush=True)
 
 
 def train_steps(args, model, opt, data, state, budget, dev, run_dir, tune_x, tune_y, config) -> None:
-    last_save = time.perf_counter()
+    save_now = loop.PeriodicSave(run_dir, args.save_every, config)
     for image, level, log_count in data:
         if budget.done:
             break
@@ -74,10 +70,7 @@ def train_steps(args, model, opt, data, state, budget, dev, run_dir, tune_x, tun
             loop.log(run_dir, record)
             model.train()
             budget.pause()
-        if time.perf_counter() - last_save > args.save_every:
-            loop.save(run_dir, model, opt, state, config=config)
-            last_save = time.perf_counter()
-            budget.pause()
+        save_now(model, opt, state, budget)
 
 
 @torch.no_grad()
