@@ -92,6 +92,12 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
         return PreparedPhoto(photo, QualityReport.failed(*too_small), rotated=rotated, timings=timings)
     view = face_view(photo.pixels, face)
     clock.lap("regions")
+    return _skin_checked(photo, view, rotated, clock, timings)
+
+
+def _skin_checked(photo: Photo, view: CanonicalView, rotated: int, clock: "_Clock",
+                  timings: dict[str, float]) -> PreparedPhoto:
+    """A face view's photo with the quality of its regions' skin."""
     skin = np.logical_or.reduce([view.masks[r] for r in REGIONS])
     quality = check_skin(view.raw, skin, view.factor)
     clock.lap("quality")
@@ -111,10 +117,7 @@ def _prepare_side_view(photo: Photo, clock: "_Clock", timings: dict[str, float])
     clock.lap("regions")
     if not any(view.assessed.values()):
         return PreparedPhoto(photo, QualityReport.failed("no_face"), timings=timings)
-    skin = np.logical_or.reduce([view.masks[r] for r in REGIONS])
-    quality = check_skin(view.raw, skin, view.factor)
-    clock.lap("quality")
-    return PreparedPhoto(photo, quality, None, view, 0, timings)
+    return _skin_checked(photo, view, 0, clock, timings)
 
 
 def load_models() -> None:

@@ -42,7 +42,7 @@ def detect_on_skin(detector, view: CanonicalView, thresholds: tuple[float, float
     h, w = view.pixels.shape[:2]
     x0, y0 = max(0, int(xs.min()) - SKIN_BOX_MARGIN), max(0, int(ys.min()) - SKIN_BOX_MARGIN)
     x1, y1 = min(w, int(xs.max()) + SKIN_BOX_MARGIN + 1), min(h, int(ys.max()) + SKIN_BOX_MARGIN + 1)
-    pixels = view.raw if getattr(detector, "view", "enhanced") == "raw" and view.raw is not None else view.pixels
+    pixels = view.raw if detector.view == "raw" and view.raw is not None else view.pixels
     found = detector.detect(np.ascontiguousarray(pixels[y0:y1, x0:x1]), thresholds)
     return [dataclasses.replace(d, x=d.x + x0, y=d.y + y0) for d in found]
 

@@ -68,13 +68,20 @@ def _face_mesh():
     return mesh
 
 
-def detect_faces(rgb: np.ndarray) -> list[FaceLandmarks]:
-    """All faces big enough to matter, largest first, in the photo's pixel coordinates."""
+def _for_detection(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """The photo as MediaPipe's models get it (big photos shrunk to _DETECT_MAX_SIDE, contiguous), and the
+    factor it was shrunk by."""
     h, w = rgb.shape[:2]
     factor = min(1.0, _DETECT_MAX_SIDE / max(h, w))
     small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)),
                                                  interpolation=cv2.INTER_AREA)
-    result = _face_mesh().process(np.ascontiguousarray(small))
+    return np.ascontiguousarray(small), factor
+
+
+def detect_faces(rgb: np.ndarray) -> list[FaceLandmarks]:
+    """All faces big enough to matter, largest first, in the photo's pixel coordinates."""
+    small, factor = _for_detection(rgb)
+    result = _face_mesh().process(small)
     faces = []
     for found in result.multi_face_landmarks or ():
         pts = np.array([(p.x * small.shape[1], p.y * small.shape[0]) for p in found.landmark[:468]],
@@ -185,6 +192,12 @@ _BROW_LOW = (46, 53, 52, 65, 55, 276, 283, 282, 295, 285)  # the brows' lower ed
 # Each region's skin grown by this much (face heights) inside its own zone, over skin-coloured pixels of any
 # texture: a papule on the edge of the plain skin is still the region's (experts mark many right there).
 _EDGE_GROW = 0.025
+
+
+def _disk(diameter_px: float) -> tuple[np.ndarray, int]:
+    """An elliptical structuring element of about this diameter (odd, at least 3 px) and its side."""
+    side = max(3, int(round(diameter_px)) | 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)), side
 
 
 def _on_box(mask: np.ndarray, pad: int, operation) -> np.ndarray:
@@ -312,11 +325,9 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
     else:
         near_skin = _within_skin(ycc, med, mad)  # wide: red papules pass, hair and shade do not
         skin = near_skin & (oval | _plain_skin(ycc, med, mad))
-    k = max(3, int(round(_SMOOTH * unit)) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    kernel, k = _disk(_SMOOTH * unit)
     min_piece = int((_MIN_PIECE * unit) ** 2)
-    e = max(3, int(round(2 * _EDGE_GROW * unit)) | 1)
-    edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e))
+    edge, e = _disk(2 * _EDGE_GROW * unit)
     masks = {}
     for name, zone in zones.items():
         grown = _connected_to(zone & skin, core[name] & skin)
@@ -381,10 +392,7 @@ def _face_detector():
 def detect_side_face(rgb: np.ndarray) -> SideFace | None:
     """The largest face MediaPipe's short-range face detector finds, for when FaceMesh finds none."""
     h, w = rgb.shape[:2]
-    factor = min(1.0, _DETECT_MAX_SIDE / max(h, w))
-    small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)),
-                                                 interpolation=cv2.INTER_AREA)
-    found = _face_detector().process(np.ascontiguousarray(small)).detections or []
+    found = _face_detector().process(_for_detection(rgb)[0]).detections or []
     if not found:
         return None
     best = max(found, key=lambda d: d.location_data.relative_bounding_box.height)
@@ -422,6 +430,5 @@ def side_masks(rgb: np.ndarray, face: SideFace) -> dict[str, np.ndarray]:
         return {r: np.zeros(shape, bool) for r in REGIONS}
     # The stricter test of skin past the landmarks: no hair (texture), no pale wall; nothing to grow from here.
     skin = _within_skin(ycc, med, mad) & _plain_skin(ycc, med, mad)
-    k = max(3, int(round(_SMOOTH * unit)) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    kernel, k = _disk(_SMOOTH * unit)
     return {r: _smooth(zone & skin, kernel, k) & zone if zone.any() else zone for r, zone in zones.items()}

@@ -71,6 +71,11 @@ class HayashiResult:
     image_grade: str | None = None  # the image-level grade of the whole face, where one was made
 
 
+def _check_image_grade(image_grade: str | None) -> None:
+    if image_grade is not None and image_grade not in GRADES[1:]:
+        raise ValueError(f"unknown image-level grade {image_grade!r}")
+
+
 def hayashi(inflammatory_left: int | None, inflammatory_right: int | None,
             image_grade: str | None = None) -> HayashiResult | None:
     """Hayashi grades one half of the face: the worse half of a full face, else the visible half."""
@@ -79,8 +84,7 @@ def hayashi(inflammatory_left: int | None, inflammatory_right: int | None,
         return None
     if min(visible) < 0:
         raise ValueError("inflammatory counts must be >= 0")
-    if image_grade is not None and image_grade not in GRADES[1:]:
-        raise ValueError(f"unknown image-level grade {image_grade!r}")
+    _check_image_grade(image_grade)
     count = max(visible)
     by_count = _band(count, HAYASHI_BANDS)
     return HayashiResult(count=count, grade=image_grade or by_count, count_grade=by_count, image_grade=image_grade)
@@ -154,8 +158,7 @@ def score_all(
     score = severity_score(assessed)
     inflammatory = sum(c.get(t, 0) for c in assessed.values() for t in INFLAMMATORY)
     nodules = sum(c.get("nodule", 0) for c in assessed.values())
-    if image_grade is not None and image_grade not in GRADES[1:]:
-        raise ValueError(f"unknown image-level grade {image_grade!r}")
+    _check_image_grade(image_grade)
     by_score = grade_for_score(score)
     # ACNE04's mildest level spans 0-5 lesions, so an image-level "mild" cannot tell clear from mild: it
     # raises nothing, and only moderate and above lift the told grade.

@@ -101,6 +101,8 @@ def test_a_non_acne_mark_is_never_called_acne_nor_normal():
 
 def test_the_detector_sees_only_the_box_of_the_regions_skin_and_positions_come_back_in_the_view():
     class Recorder:
+        view = "enhanced"
+
         def detect(self, pixels, thresholds=None):
             self.shape, self.thresholds = pixels.shape, thresholds
             return [Detection(5, 6, 8, 8, 0.9, 0)]
