@@ -21,7 +21,7 @@ import json
 
 import numpy as np
 
-from models import detset
+from models import acne04_split, detset
 from models.detection_metrics import THRESHOLDS, at_threshold, match_circles
 from models.evaluate_detector import LEVELS, acne_peaks_in_regions, confusion, level_accuracy
 from models.sources import data_dir
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--write", action="store_true", help="store the chosen acne threshold in the shipped detector")
     args = ap.parse_args(argv)
     root = data_dir(args.data)
-    items = {i["file"]: i for i in detset._acne04_items(root)}
+    items = {i["file"]: i for i in acne04_split.items(root)}
     tune = detset.acne04_split(root)["tune"]
     det, types_model = detector_module.load(), classifier.load_types()
     findings = [photo_findings(root / "acne04" / f, det, types_model) for f in tune]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models import acne04_split as split_module
 from models.sources import cache_dir, data_dir, face_photos, read_rgb
 
 ACNE, NON_ACNE = 0, 1
@@ -49,13 +50,7 @@ class DetPhoto:
 
 def acne04_split(root: Path) -> dict[str, list[str]]:
     """File names of ACNE04 per split: held_out, tune, train, by near-duplicate groups (models.acne04_split)."""
-    from models import acne04_split as split_module
-
     return split_module.split(root, cache_dir())
-
-
-def _acne04_items(root: Path) -> list[dict]:
-    return json.loads((root / "acne04" / "train.json").read_text())
 
 
 def _canonical(path: Path):
@@ -105,7 +100,7 @@ def _jobs(root: Path, out_dir: Path) -> dict[str, list]:
         jobs[f"acne04_{split}"] = [
             ("acne04", root / "acne04" / item["file"],
              [(l["x"], l["y"], 2 * l["r"], 2 * l["r"], ACNE) for l in item["lesions"]], item["level"], out_dir)
-            for item in _acne04_items(root) if item["file"] in wanted]
+            for item in split_module.items(root) if item["file"] in wanted]
     for split in ("train", "valid"):
         split_jobs = []
         for photo in face_photos(root, split):

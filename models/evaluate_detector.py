@@ -2,8 +2,8 @@
 
     python -m models.evaluate_detector [--json models/weights/lesion_detector.eval.json] [--baseline]
 
-Sets (never trained on, never tuned on): the held-out fifth of ACNE04 (split by file, fixed seed:
-models.detset.acne04_split) and the acne-lesions `valid` split. Every photo goes through the service's own
+Sets (never trained on, never tuned on): the held-out fifth of ACNE04 (by near-duplicate
+groups: models.acne04_split) and the acne-lesions `valid` split. Every photo goes through the service's own
 path (prepare -> detector -> lesion-centred types -> regions -> scores), so what is measured is what a
 patient is told. Printed: precision, recall and F1 of acne lesion centres (inside an expert circle + 4 px, or
 inside a box), AP of centres, AP50 (box IoU >= 0.5) where boxes exist, count MAE and Spearman, and on
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import detset
+from models import acne04_split, detset
 from models.detection_metrics import average_precision, match_boxes, match_circles, prf
 from models.sources import REPO_ROOT, data_dir, face_photos
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
     root = data_dir(args.data)
     classifier = classifier_module.load()
     detector = detector_module.load(args.detector)
-    items = {Path(i["file"]).name: i for i in detset._acne04_items(root)}
+    items = {Path(i["file"]).name: i for i in acne04_split.items(root)}
     held = [root / "acne04" / f for f in detset.acne04_split(root)["held_out"]][: args.limit]
     valid_paths, truth = _lesions_truth(root)
     valid_paths = valid_paths[: args.limit]

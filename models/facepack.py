@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ACNE, NON_ACNE = 0, 1
-KIND_OF_LABEL = {"comedone": ACNE, "papule": ACNE, "spot": NON_ACNE, "scar": NON_ACNE, "mole": NON_ACNE}
+from models.detset import ACNE, KIND_OF_LABEL, NON_ACNE
+
 FACE_MARGIN = 0.25  # of the face height kept around the landmarks' box
 LESIONS_TUNE = 150  # acne-lesions train photos kept apart to choose thresholds on selfies
 SEED = 2026
@@ -56,9 +56,11 @@ def _pack_one(job) -> dict:
     from pipeline.regions import detect_faces
     from models.sources import read_rgb
 
-    source, split, path, marks, level, out_dir, quality = job
+    source, split, path, marks, normalised, level, out_dir, quality = job
     rgb = read_rgb(path)
     h, w = rgb.shape[:2]
+    if normalised:  # YOLO boxes: fractions of the photo's width and height
+        marks = [(x * w, y * h, bw * w, bh * h, kind) for x, y, bw, bh, kind in marks]
     faces = detect_faces(rgb)
     if faces:
         face = faces[0]
@@ -97,7 +99,6 @@ def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_q
           acne04_per_split: int | None = None) -> list[tuple]:
     from models import acne04_split
     from models.sources import face_photos
-    from models.detset import _image_size
 
     jobs = []
     wanted = {f: name for name, files in acne04_split.split(root).items() if name != "held_out"
@@ -105,7 +106,7 @@ def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_q
     for item in acne04_split.items(root):
         if item["file"] in wanted:
             marks = [(l["x"], l["y"], 2 * l["r"], 2 * l["r"], ACNE) for l in item["lesions"]]
-            jobs.append(("acne04", wanted[item["file"]], root / "acne04" / item["file"], marks, item["level"],
+            jobs.append(("acne04", wanted[item["file"]], root / "acne04" / item["file"], marks, False, item["level"],
                          out_dir, quality))
     photos = face_photos(root, "train")
     order = np.random.default_rng(SEED).permutation(len(photos))
@@ -114,9 +115,8 @@ def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_q
     chosen = sorted(order[:n_tune + lesions_train].tolist())
     for i in chosen:
         photo = photos[i]
-        h, w = _image_size(photo.path)
-        marks = [(b.cx * w, b.cy * h, b.w * w, b.h * h, KIND_OF_LABEL[b.label]) for b in photo.boxes]
-        jobs.append(("acne-lesions", "tune" if i in tune else "train", photo.path, marks, None, out_dir,
+        marks = [(b.cx, b.cy, b.w, b.h, KIND_OF_LABEL[b.label]) for b in photo.boxes]
+        jobs.append(("acne-lesions", "tune" if i in tune else "train", photo.path, marks, True, None, out_dir,
                      lesions_quality))
     return jobs
 

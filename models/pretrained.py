@@ -90,3 +90,17 @@ class LiteFeatures(nn.Module):
             if i in self.taps:
                 out.append(x)
         return out
+
+
+class PooledLite(nn.Module):
+    """A whole-image head: LiteFeatures to stride 32, global average pooling, dropout, one linear layer."""
+
+    def __init__(self, variant: str, outputs: int, weights: Path | str | None = None, pretrained: bool = True,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.backbone = LiteFeatures(variant, cut=32, weights=weights, pretrained=pretrained)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(self.backbone.channels[-1], outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(self.backbone(x)[-1].mean(dim=(2, 3))))

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models import detset
+from models import acne04_split, detset
 from models.sources import data_dir
 
 EXPERT = (0, 255, 0)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     ap.add_argument("--data", default=None)
     args = ap.parse_args(argv)
     root = data_dir(args.data)
-    items = {i["file"]: i for i in detset._acne04_items(root)}
+    items = {i["file"]: i for i in acne04_split.items(root)}
     held = detset.acne04_split(root)["held_out"]
     chosen = [f for level in range(3) for f in [f for f in held if items[f]["level"] == level][: args.per_level]]
     args.out.mkdir(parents=True, exist_ok=True)

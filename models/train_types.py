@@ -63,25 +63,13 @@ def closeup_type_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
             (val.images, np.array([to_type[int(l)] for l in val.labels])))
 
 
-class LiteTypes(torch.nn.Module):
-    """The ImageNet-pretrained EfficientNet-Lite0 (models.pretrained) to stride 32, pooled, four type logits."""
-
-    def __init__(self, pretrained: bool = True):
-        super().__init__()
-        from models.pretrained import LiteFeatures
-
-        self.backbone = LiteFeatures("lite0", cut=32, pretrained=pretrained)
-        self.fc = torch.nn.Linear(self.backbone.channels[-1], len(ACNE_TYPES))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.backbone(x)[-1].mean(dim=(2, 3)))
-
-
 def build_model(backbone: str = "regnet") -> torch.nn.Module:
-    """`lite0`: LiteTypes; `regnet`: the student with the shipped classifier's weights, its classifier rows cut
-    to the four acne types."""
+    """`lite0`: the ImageNet-pretrained EfficientNet-Lite0, pooled, four type logits; `regnet`: the student with
+    the shipped classifier's weights, its classifier rows cut to the four acne types."""
     if backbone == "lite0":
-        return LiteTypes()
+        from models.pretrained import PooledLite
+
+        return PooledLite("lite0", len(ACNE_TYPES))
     import onnx
     from onnx import numpy_helper
 

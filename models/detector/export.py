@@ -18,10 +18,9 @@ import onnx
 import torch
 
 from models import facepack, loop
-from models.detection_metrics import match_boxes, match_circles
 from models.detector.data import decode_all
 from models.detector.network import LesionDetector, STRIDE
-from models.detector.train import THRESHOLDS, heatmaps, peaks
+from models.detector.train import THRESHOLDS, at_threshold, tune_curves
 
 MODEL_NAME = "lite0-centernet-s2"
 MODEL_VERSION = "2026.12.04"
@@ -77,40 +76,14 @@ def max_abs_diff(model: LesionDetector, path: Path, x: np.ndarray) -> float:
 def tune_thresholds(model: LesionDetector, pack: Path) -> dict:
     """(acne, non-acne) thresholds and the tune F1s they give (module docstring)."""
     tune = facepack.load(pack, split="tune")
-    curves: dict[str, list] = {"acne04": [], "selfies": [], "non_acne": []}
-    for photo, rgb in zip(tune, decode_all(tune)):
-        heat = heatmaps(model, rgb, photo.to_canon, torch.device("cpu"), bf16=False)
-        for channel, kind in ((0, facepack.ACNE), (1, facepack.NON_ACNE)):
-            if channel == 1 and photo.source != "acne-lesions":
-                continue
-            centres, scores = peaks(heat[channel])
-            centres = centres / photo.to_canon
-            sel = photo.kinds == kind
-            if photo.source == "acne04":
-                hits = match_circles(centres, scores, photo.points[sel], photo.sizes[sel, 0] / 2) \
-                    if len(centres) and sel.any() else np.zeros(len(centres), bool)
-            else:
-                boxes = np.concatenate([photo.points[sel] - photo.sizes[sel] / 2,
-                                        photo.points[sel] + photo.sizes[sel] / 2], 1)
-                hits = match_boxes(centres, scores, boxes) if len(centres) and sel.any() else \
-                    np.zeros(len(centres), bool)
-            key = "non_acne" if channel == 1 else ("acne04" if photo.source == "acne04" else "selfies")
-            curves[key].append((scores, hits, int(sel.sum())))
-    f1 = {key: np.array([_f1(rows, t) for t in THRESHOLDS]) for key, rows in curves.items()}
+    curves = tune_curves(model, tune, decode_all(tune), torch.device("cpu"), bf16=False, non_acne=True)
+    f1 = {key: np.array([at_threshold(rows, t)["f1"] for t in THRESHOLDS]) for key, rows in curves.items()}
     acne_i = int(np.argmax((f1["acne04"] + f1["selfies"]) / 2))
     non_i = int(np.argmax(f1["non_acne"]))
     return {"thresholds": (float(THRESHOLDS[acne_i]), float(THRESHOLDS[non_i])),
             "tune_f1": {"acne04": round(float(f1["acne04"][acne_i]), 4),
                         "selfies": round(float(f1["selfies"][acne_i]), 4),
                         "non_acne": round(float(f1["non_acne"][non_i]), 4)}}
-
-
-def _f1(rows, t: float) -> float:
-    tp = sum(int(h[s >= t].sum()) for s, h, _ in rows)
-    n_pred = sum(int((s >= t).sum()) for s, _, _ in rows)
-    n_true = sum(n for _, _, n in rows)
-    p, r = tp / max(1, n_pred), tp / max(1, n_true)
-    return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from models import facepack, loop
-from models.detection_metrics import match_boxes, match_circles
+from models.detection_metrics import match_boxes, match_circles, prf
 from models.detector.data import CropSampler, decode_all
 from models.detector.network import HEATMAPS, MULTIPLE, STRIDE, LesionDetector, heatmap_focal_loss, size_loss
 
@@ -126,39 +126,46 @@ def peaks(heat: np.ndarray, min_score: float = 0.05) -> tuple[np.ndarray, np.nda
     return np.stack([(ix + 0.5) * STRIDE, (iy + 0.5) * STRIDE], 1).astype(np.float64), heat[iy, ix]
 
 
-def tune_scores(model, tune, tune_pixels, dev, bf16: bool) -> dict:
-    """Best-threshold lesion F1 of the acne heatmap on the tune photos, ACNE04 and selfies apart."""
-    per_source: dict[str, list] = {"acne04": [], "selfies": []}
+def tune_curves(model, tune, tune_pixels, dev, bf16: bool, non_acne: bool = False) -> dict[str, list]:
+    """Per tune photo (peak scores, which peaks hit a mark, how many marks) at the lowest threshold: acne peaks
+    on ACNE04 circles ("acne04") and on the selfies' acne boxes ("selfies"), and with `non_acne` the non-acne
+    peaks on the selfies' non-acne boxes. Greedy matching goes best score first, so the hits of the peaks
+    above any threshold are these same flags."""
+    curves: dict[str, list] = {"acne04": [], "selfies": [], **({"non_acne": []} if non_acne else {})}
     for photo, rgb in zip(tune, tune_pixels):
         heat = heatmaps(model, rgb, photo.to_canon, dev, bf16)
-        centres, scores = peaks(heat[0])
-        centres = centres / photo.to_canon
-        acne = photo.kinds == 0
-        if photo.source == "acne04":
-            marks, radii = photo.points[acne], photo.sizes[acne, 0] / 2
-            hits = match_circles(centres, scores, marks, radii) if len(centres) and len(marks) else \
-                np.zeros(len(centres), bool)
-            per_source["acne04"].append((scores, hits, len(marks)))
-        else:
-            boxes = np.concatenate([photo.points[acne] - photo.sizes[acne] / 2,
-                                    photo.points[acne] + photo.sizes[acne] / 2], 1)
-            hits = match_boxes(centres, scores, boxes) if len(centres) and len(boxes) else \
-                np.zeros(len(centres), bool)
-            per_source["selfies"].append((scores, hits, len(boxes)))
+        for channel, kind in ((0, facepack.ACNE), (1, facepack.NON_ACNE))[: 2 if non_acne else 1]:
+            if channel == 1 and not photo.labels_non_acne:
+                continue
+            centres, scores = peaks(heat[channel])
+            centres = centres / photo.to_canon
+            sel = photo.kinds == kind
+            if not (len(centres) and sel.any()):
+                hits = np.zeros(len(centres), bool)
+            elif photo.source == "acne04":
+                hits = match_circles(centres, scores, photo.points[sel], photo.sizes[sel, 0] / 2)
+            else:
+                half = photo.sizes[sel] / 2
+                hits = match_boxes(centres, scores, np.concatenate([photo.points[sel] - half,
+                                                                    photo.points[sel] + half], 1))
+            key = "non_acne" if channel == 1 else ("acne04" if photo.source == "acne04" else "selfies")
+            curves[key].append((scores, hits, int(sel.sum())))
+    return curves
+
+
+def at_threshold(rows: list, t: float) -> dict:
+    """Precision, recall and F1 over a curve's photos, counting the peaks at or above `t`."""
+    return prf(sum(int(h[s >= t].sum()) for s, h, _ in rows), sum(int((s >= t).sum()) for s, _, _ in rows),
+               sum(n for _, _, n in rows))
+
+
+def tune_scores(model, tune, tune_pixels, dev, bf16: bool) -> dict:
+    """Best-threshold lesion F1 of the acne heatmap on the tune photos, ACNE04 and selfies apart."""
     out = {}
-    for source, rows in per_source.items():
-        if not rows:
-            continue
-        best = {"f1": 0.0}
-        n_true = sum(r[2] for r in rows)
-        for t in THRESHOLDS:
-            tp = sum(int(h[s >= t].sum()) for s, h, _ in rows)
-            n_pred = sum(int((s >= t).sum()) for s, _, _ in rows)
-            p, r = tp / max(1, n_pred), tp / max(1, n_true)
-            f1 = 2 * p * r / (p + r) if p + r else 0.0
-            if f1 > best["f1"]:
-                best = {"f1": round(f1, 4), "precision": round(p, 4), "recall": round(r, 4), "threshold": float(t)}
-        out[source] = best
+    for source, rows in tune_curves(model, tune, tune_pixels, dev, bf16).items():
+        if rows:
+            t, best = max(((float(t), at_threshold(rows, t)) for t in THRESHOLDS), key=lambda tb: tb[1]["f1"])
+            out[source] = {k: best[k] for k in ("f1", "precision", "recall")} | {"threshold": t}
     return out
 
 
