@@ -23,6 +23,7 @@ RUN --mount=type=secret,id=pip_ca \
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY conversations ./conversations
+COPY work ./work
 COPY pipeline ./pipeline
 COPY storage ./storage
 COPY models ./models

@@ -11,7 +11,7 @@
                The echo bot runs twice, with the library's default (updates one at a time) and with 16
                concurrent updates (our transport's slot count); the ratio is against the faster of the two.
   3. stall     the event loop's stall while photos are checked and 20 check-ins are assessed (real photos from
-               ../shared/data/acne-lesions/valid/images, the shipped model, Assessor(workers=2)) while other users
+               ../shared/data/acne-lesions/valid/images, the shipped model, WorkerPool(workers=2)) while other users
                send text turns at a fixed offered rate: a ticker task asks to wake every 10 ms and records how late
                it wakes; p99 latency of the other users' turns (target < 100 ms), next to the same load with no
                pipeline work (baseline). Side by side: the pipeline in worker processes (as the service runs it)
@@ -49,7 +49,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from conversations import Assessor, Choices, Engine, Image, InboundEvent, Outgoing, Text  # noqa: E402
+from conversations import Choices, Engine, Image, InboundEvent, Outgoing, Text  # noqa: E402
+
+from work.pool import WorkerPool  # noqa: E402
 from conversations.i18n import t  # noqa: E402
 from storage import Database  # noqa: E402
 from storage.crypto import new_key_text  # noqa: E402
@@ -199,8 +201,8 @@ class TurnFigures:
         return self.turns / self.seconds if self.seconds else float("nan")
 
 
-async def bench_engine(db: Database, assessor: Assessor, users: int, turns: int, limit: float) -> TurnFigures:
-    engine = Engine(db, assessor)
+async def bench_engine(db: Database, pool: WorkerPool, users: int, turns: int, limit: float) -> TurnFigures:
+    engine = Engine(db, pool)
     people = [User(engine, f"u{i}-{_run}") for i in range(users)]
     await asyncio.gather(*(p.consent() for p in people))
     await asyncio.gather(*(p.text_turn(0) for p in people))  # warm: every code path once per user
@@ -267,14 +269,14 @@ async def wait_until(done: Callable[[], bool], deadline: float, poll: float = 0.
     return True
 
 
-async def bench_ours(fake, db: Database, assessor: Assessor, folder: Path, users: int, count: int,
+async def bench_ours(fake, db: Database, pool: WorkerPool, folder: Path, users: int, count: int,
                      limit: float, label: str, first_user_id: int) -> UpdateFigures:
     from bot.settings import Settings
     from bot.telegram.transport import TelegramTransport
 
     settings = Settings(telegram_bot_token=fake.token, telegram_api_base_url=fake.url,
                         telegram_file_base_url=f"{fake.url}/file/bot", ACNEBOT_DATA_DIR=folder)
-    transport = TelegramTransport(settings, Engine(db, assessor))
+    transport = TelegramTransport(settings, Engine(db, pool))
     handled: set[int] = set()
     transport.processor.on_done.append(lambda update: handled.add(getattr(update, "update_id", -1)))
     people = [fake.user(first_user_id + i, f"Bench{i}", "en") for i in range(users)]
@@ -457,9 +459,9 @@ def valid_photos() -> list[bytes]:
     return [p.read_bytes() for p in sorted(VALID_IMAGES.glob("*.jpg"))]
 
 
-async def bench_stall(db: Database, assessor: Assessor, photos: list[bytes], assessments: int, chatty_users: int,
+async def bench_stall(db: Database, pool: WorkerPool, photos: list[bytes], assessments: int, chatty_users: int,
                       rate: float, limit: float, idle: float) -> list[StallFigures]:
-    engine = Engine(db, assessor)
+    engine = Engine(db, pool)
     tag = secrets.token_hex(2)
     photo_ok = t("en", "checkin.face_photo_ok")
 
@@ -565,7 +567,7 @@ async def run(cfg: Config, backends: list[str], parts: set[int]) -> None:
     began = time.perf_counter()
     print(f"acnebot conversation bench{' (--quick)' if cfg.quick else ''}: {cores()}; "
           f"Python {platform.python_version()}, python-telegram-bot {telegram.__version__}", flush=True)
-    assessor = Assessor(workers=2)  # worker processes, as the service runs them (2 cores here)
+    pool = WorkerPool(workers=2)  # worker processes, as the service runs them (2 cores here)
     engine_rows: list[tuple[str, TurnFigures | str]] = []
     telegram_rows: list[UpdateFigures | tuple[str, str]] = []
     stall_rows: list[tuple[str, StallFigures | str]] = []
@@ -584,7 +586,7 @@ async def run(cfg: Config, backends: list[str], parts: set[int]) -> None:
                         engine_rows.append((name, backend.problem))
                         continue
                     print(f"[1] engine + {name}: {cfg.users} users x {cfg.turns} text turns ...", flush=True)
-                    engine_rows.append((name, await bench_engine(backend.db, assessor, cfg.users, cfg.turns,
+                    engine_rows.append((name, await bench_engine(backend.db, pool, cfg.users, cfg.turns,
                                                                  cfg.limit)))
 
                 # 2. end to end: ours vs echo, interleaved, against one fake server
@@ -609,7 +611,7 @@ async def run(cfg: Config, backends: list[str], parts: set[int]) -> None:
                         else:
                             label = f"ours: transport + engine + {what}"
                             print(f"[2] {label}: {cfg.updates} updates ...", flush=True)
-                            telegram_rows.append(await bench_ours(fake, opened[what].db, assessor,
+                            telegram_rows.append(await bench_ours(fake, opened[what].db, pool,
                                                                   Path(tmp) / what, cfg.tg_users, cfg.updates,
                                                                   cfg.limit, label, first))
                 finally:
@@ -621,22 +623,22 @@ async def run(cfg: Config, backends: list[str], parts: set[int]) -> None:
                     if backend.db is None:
                         stall_rows.append((name, backend.problem))
                         continue
-                    # Photos of their own per database: no assessor's cache remembers the last run's.
+                    # Photos of their own per database: no pool's cache remembers the last run's.
                     share = photos[index::len(opened)]
                     for mode in ("processes", "threads"):
                         print(f"[3] stall on {name}, pipeline in {mode}: {cfg.assessments} check-ins, "
                               f"{cfg.chatty} users chatting at {cfg.rate:g} turns/s ...", flush=True)
-                        pipeline = assessor if mode == "processes" else Assessor(workers=2, in_process=True)
+                        pipeline = pool if mode == "processes" else WorkerPool(workers=2, in_process=True)
                         try:
                             for figures in await bench_stall(backend.db, pipeline, share, cfg.assessments,
                                                              cfg.chatty, cfg.rate, cfg.limit, cfg.idle):
                                 figures.label = f"{mode}: {figures.label}"
                                 stall_rows.append((name, figures))
                         finally:
-                            if pipeline is not assessor:
+                            if pipeline is not pool:
                                 pipeline.close()
     finally:
-        assessor.close()
+        pool.close()
     report(cfg, engine_rows, telegram_rows, stall_rows, time.perf_counter() - began)
 
 
@@ -681,7 +683,7 @@ def report(cfg: Config, engine_rows, telegram_rows, stall_rows, seconds: float) 
     if stall_rows:
         print()
         print(f"3. event-loop stall: {cfg.chatty} other users sending text turns at ~{cfg.rate:g}/s while the pipeline "
-              f"works (Assessor workers=2, ticker every {TICK * 1000:.0f} ms; target: turn p99 < "
+              f"works (WorkerPool workers=2, ticker every {TICK * 1000:.0f} ms; target: turn p99 < "
               f"{STALL_TARGET_MS:.0f} ms)")
         print(f"   {'database':<11}{'phase':<40}{'s':>6}{'jobs':>5}{'job p50 s':>10}{'stall p50':>10}{'p99':>7}"
               f"{'max':>7}{'turns':>6}{'/s':>6}{'p50':>7}{'p95':>7}{'p99':>7}{'loop':>6}{'proc':>6}  ok")

@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import event  # noqa: E402
 
 from bot.service.reminders import ReminderDispatcher  # noqa: E402
-from conversations import Assessor, Engine  # noqa: E402
+from conversations import Engine  # noqa: E402
+from work.pool import WorkerPool  # noqa: E402
 from storage import Database  # noqa: E402
 from storage.crypto import new_key_text  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
@@ -56,14 +57,14 @@ async def open_databases(count: int, sqlite: bool, folder: Path) -> tuple[list[D
             for _ in range(count)], schema
 
 
-async def throughput(databases: list[Database], fake: FakeTelegram, assessor: Assessor, n: int,
+async def throughput(databases: list[Database], fake: FakeTelegram, pool: WorkerPool, n: int,
                      folder: Path) -> None:
     clock = FakeClock(at("2026-11-23 19:00:30"))
     await seed_reminders(databases[0], n, at("2026-11-23 19:00"), fake=fake)
-    couriers = [telegram_courier(fake, Engine(db, assessor), folder) for db in databases]
+    couriers = [telegram_courier(fake, Engine(db, pool), folder) for db in databases]
     transports = [await c.__aenter__() for c in couriers]
     try:
-        replicas = [ReminderDispatcher(db, Engine(db, assessor), {"telegram": t}, now=clock)
+        replicas = [ReminderDispatcher(db, Engine(db, pool), {"telegram": t}, now=clock)
                     for db, t in zip(databases, transports)]
 
         async def drain(dispatcher: ReminderDispatcher) -> None:
@@ -83,12 +84,12 @@ async def throughput(databases: list[Database], fake: FakeTelegram, assessor: As
           f"this process's CPU {1000 * cpu / n:.1f} ms per reminder (fake server included)")
 
 
-async def idle(db: Database, fake: FakeTelegram, assessor: Assessor, poll_seconds: float, folder: Path) -> None:
+async def idle(db: Database, fake: FakeTelegram, pool: WorkerPool, poll_seconds: float, folder: Path) -> None:
     minutes = 10
     statements: list[str] = []
-    async with telegram_courier(fake, Engine(db, assessor), folder) as telegram:
+    async with telegram_courier(fake, Engine(db, pool), folder) as telegram:
         clock = FakeClock(at("2026-11-24 12:00"))  # nothing due: the throughput run's are next due on 30 Nov
-        dispatcher = ReminderDispatcher(db, Engine(db, assessor), {"telegram": telegram}, poll_seconds=poll_seconds,
+        dispatcher = ReminderDispatcher(db, Engine(db, pool), {"telegram": telegram}, poll_seconds=poll_seconds,
                                         now=clock)
         polls = 0
 
@@ -127,19 +128,19 @@ async def main() -> None:
           f"{'SQLite' if args.sqlite else 'PostgreSQL'}")
     fake = FakeTelegram()
     await fake.start()
-    assessor = Assessor(workers=1)
+    pool = WorkerPool(workers=1)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         databases, schema = await open_databases(args.replicas, args.sqlite, folder)
         try:
-            await throughput(databases, fake, assessor, args.reminders, folder)
-            await idle(databases[0], fake, assessor, args.poll_seconds, folder)
+            await throughput(databases, fake, pool, args.reminders, folder)
+            await idle(databases[0], fake, pool, args.poll_seconds, folder)
         finally:
             for db in databases:
                 await db.close()
             if schema:
                 await admin(f"DROP SCHEMA {schema} CASCADE")
-            assessor.close()
+            pool.close()
             await fake.stop()
 
 

@@ -1,16 +1,19 @@
 """`Engine.handle(event) -> [Outgoing]`: one platform message through dedup, the patient's state and the flows.
 
-    engine = Engine(db, Assessor())
+    engine = Engine(db, WorkerPool())
     replies = await engine.handle(InboundEvent("telegram", "42", "1001", "command", "/start", locale_hint="zh"))
 
 A turn is one transaction: mark the message processed (a redelivery returns []), lock the patient's state row
 (PostgreSQL: SELECT ... FOR UPDATE, so replicas take turns per patient), run the step, save the state and the
-message log. A step that needs the pipeline ends its transaction first; the work runs in the assessor's threads
-with no transaction open (an SQLite transaction blocks every other patient), then a second short transaction
-reloads the state and runs the step's continuation. Replies produced before the work (Typing, "analysing…")
-go to `on_progress` right away when the caller gives one, otherwise they lead the returned list.
-The work is marked in the stored state while it runs (conversations/inflight.py): a restart, or an assessment
-queue that is full (the patient is told their place), leaves it there for `resume_work`.
+message log. A step that needs slow work (a photo check, an assessment, a picture) writes a row of the work table
+(storage/repositories/work.py) in that same transaction, owned by this replica; the job then runs in the worker
+pool with no transaction open (an SQLite transaction blocks every other patient), and a second short transaction
+reloads the state, runs the step's continuation and removes the row. Replies produced before the work (Typing,
+"analysing…") go to `on_progress` right away when the caller gives one, otherwise they lead the returned list.
+With `detach=True` the turn ends there: the work finishes in the background and its replies reach the patient
+through `deliver` (the push path reminders use), so a transport's update slot is free at once.
+A row left behind (a restart, kill -9) or queued (every worker busy: the patient is told their place) is claimed
+again by any replica or `acnebot worker` (`finish_item`, called by bot/service/recovery.py).
 """
 from __future__ import annotations
 
@@ -18,15 +21,13 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
 from conversations import flows
-from conversations import inflight
-from conversations.assessor import Assessor, QueueFull
 from conversations.flows.handover import HandoverNotHeld
 from conversations.flows.turn import Turn, Work
 from conversations.i18n import resolve_locale, t
@@ -34,11 +35,16 @@ from conversations.jobs import JOBS, JobContext
 from conversations.limits import MESSAGE, REFUSALS, RateLimits
 from conversations.messages import Choices, File, Image, InboundEvent, Outgoing, Text, Typing
 from conversations.observer import Observer, job_outcome
-from storage import ConversationState, Database, NotFound, StaleState, User
+from storage import ConversationState, Database, NotFound, StaleState, User, WorkItem
 from storage.columns import utcnow
+from work.pool import QueueFull, WorkerPool
 
 log = logging.getLogger(__name__)
 OnProgress = Callable[[list[Outgoing]], Awaitable[None]]
+Deliver = Callable[[int, Sequence[Outgoing]], Awaitable[None]]  # (user id, messages): a push
+LEASE = timedelta(minutes=10)  # a work row whose owner has not finished it by then is anybody's
+RESUMABLE = {"assess"}  # every input is in the database; a photo check's photo is not (kept only once checked)
+ARGS_KEPT = {"assess", "check_photo"}  # args stored in the row: plain JSON, needed to resume or to clean up
 ATTEMPTS = 3  # a turn that lost a race on the state row (StaleState) is handled again from the start
 # A transaction whose connection was lost (killed, failed over) rolled back and runs again on a new one. A
 # server that drops connections in bursts can take several in a row: give up only after a few seconds, never
@@ -48,21 +54,29 @@ RECONNECT_PAUSE = 0.05  # seconds before the first retry, doubling each time (1.
 
 
 class Engine:
-    def __init__(self, db: Database, assessor: Assessor, *, photo_retention_days: int = 180, owner: str = "local",
-                 limits: RateLimits | None = None, observer: Observer | None = None):
+    def __init__(self, db: Database, pool: WorkerPool, *, photo_retention_days: int = 180, owner: str = "local",
+                 limits: RateLimits | None = None, observer: Observer | None = None, lease: timedelta = LEASE,
+                 deliver: Deliver | None = None):
         self.db = db
         self.observer = observer or Observer()
         self.limits = limits  # None: no rate limits (tests, the local demo's caller decides)
-        self.assessor = assessor
+        self.pool = pool
         self.photo_retention_days = photo_retention_days
-        self.owner = owner  # this replica's name in work markers (REPLICA_ID)
+        self.owner = owner  # this replica's name on the work rows it holds (REPLICA_ID)
+        self.lease = lease
+        self.deliver = deliver  # the push path for detached work's replies (the service sets it)
+        self._detached: set[asyncio.Task] = set()
 
-    async def handle(self, event: InboundEvent, on_progress: OnProgress | None = None) -> list[Outgoing]:
+    async def handle(self, event: InboundEvent, on_progress: OnProgress | None = None, *,
+                     detached: Callable[[asyncio.Task], None] | None = None) -> list[Outgoing]:
+        """The turn's replies. With `detached` (and a push path, `deliver`), slow work does not keep the caller:
+        the replies before it are returned, the work finishes in a task handed to `detached` (a transport keeps
+        the patient's next messages behind it), and its replies are pushed."""
         started = time.perf_counter()
         races = reconnects = 0
         while True:
             try:
-                replies = await self._handle(event, on_progress)
+                replies = await self._handle(event, on_progress, detached)
                 self.observer.turn_handled(event.channel, event.kind, time.perf_counter() - started)
                 return replies
             except StaleState:
@@ -78,17 +92,11 @@ class Engine:
                          event.message_id)
                 await _reconnect_pause(reconnects)
 
-    async def _handle(self, event: InboundEvent, on_progress: OnProgress | None) -> list[Outgoing]:
+    async def _handle(self, event: InboundEvent, on_progress: OnProgress | None,
+                      detached: Callable[[asyncio.Task], None] | None) -> list[Outgoing]:
         replies: list[Outgoing] = []
-
-        async def emit(messages: list[Outgoing]) -> None:
-            if on_progress is not None and messages:
-                await on_progress(messages)
-            else:
-                replies.extend(messages)
-
         try:
-            turn, user, inbound_logged, early = await self._first_transaction(event)
+            turn, user, item, early = await self._first_transaction(event)
         except DBAPIError as error:
             if _disconnected(error):  # rolled back, dedup mark included: the whole turn can run again
                 raise _FirstTransactionLost() from error
@@ -96,43 +104,65 @@ class Engine:
         if early is not None:
             return early
         log.debug("user %s %s -> step %s", user.id, event.kind, turn.step)
+        if item is None:
+            return turn.out
+        # A photo is logged once its check is done, with the id it is stored under (if it is kept).
+        inbound_logged = event.kind != "photo"
+        if detached is not None and self.deliver is not None:
+            detached(self._detach(user.id, self._finish(item, turn.work, event, turn.locale, inbound_logged,
+                                                        lambda messages: self._push(user.id, messages))))
+            return turn.out
 
-        while turn.work is not None:
-            work = turn.work
-            await emit(turn.out)
+        async def emit(messages: list[Outgoing]) -> None:
+            if on_progress is not None and messages:
+                await on_progress(messages)
+            else:
+                replies.extend(messages)
+
+        await emit(turn.out)
+        replies.extend(await self._finish(item, turn.work, event, turn.locale, inbound_logged, emit))
+        return replies
+
+    async def _finish(self, item: WorkItem, work: Work, event: InboundEvent | None, locale: str,
+                      inbound_logged: bool, emit: OnProgress) -> list[Outgoing]:
+        """Runs the row's job and its continuation (and the work that asks for, in turn); the continuation's
+        replies. Nothing when the row was taken over by another owner or the patient erased their data."""
+        user_id = item.user_id
+        while True:
             notes: list[Outgoing] = []
 
-            async def queued(place: int, locale: str = turn.locale) -> None:
+            async def queued(place: int, locale: str = locale) -> None:
                 note = Text(t(locale, "busy", n=place))
                 notes.append(note)
                 await emit([note])
 
             try:
-                outcome = await self._job(work, JobContext(self.db, self.assessor, user.id, event, queued))
-            except QueueFull as full:  # it waits in the stored state; the re-offer loop runs it and sends the result
-                replies.extend(await self._queue(user.id, event.message_id, full.place))
-                return replies
+                outcome = await self._job(work, JobContext(self.db, self.pool, user_id, event, queued))
+            except QueueFull as full:  # the row waits for any owner with a free worker; the result is pushed then
+                return await self._requeue(item, full.place)
             for attempt in range(1, RECONNECTS + 1):
                 try:
                     async with self.db.transaction():
-                        user = await self.db.users.get_user(user.id)
-                        state = await self.db.states.load_state(user.id, for_update=True)
-                        turn = self._turn(user, event, state)
+                        turn, state = await self._locked_turn(user_id, event)
+                        if turn is None or not await self.db.work.finish(item.id, self.owner):
+                            return []  # erased, or another owner took it over after the lease
                         await flows.resume(turn, work, outcome)
-                        inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
+                        following = await self._add_work(turn, item.message_id)
                         log_inbound = not inbound_logged and turn.work is None
                         await self._store(turn, state, log_inbound=log_inbound, notes=notes)
                     inbound_logged = inbound_logged or log_inbound
                     break
                 except NotFound:  # the patient erased their data while the work ran
-                    return replies
+                    return []
                 except DBAPIError as error:  # rolled back: the continuation can run again on a new connection
                     if not _disconnected(error) or attempt == RECONNECTS:
                         raise
-                    log.warning("database connection lost finishing user %s's work; trying again", user.id)
+                    log.warning("database connection lost finishing user %s's work; trying again", user_id)
                     await _reconnect_pause(attempt)
-        replies.extend(turn.out)
-        return replies
+            if following is None:
+                return turn.out
+            await emit(turn.out)
+            item, work, locale = following, turn.work, turn.locale
 
     async def _job(self, work: Work, ctx: JobContext) -> object:
         """The job's result, or the exception that ended it (its continuation tells the patient). Jobs only read
@@ -158,9 +188,10 @@ class Engine:
                 return error
         raise AssertionError("unreachable")
 
-    async def _first_transaction(self, event: InboundEvent) -> tuple[Turn, User, bool, list[Outgoing] | None]:
-        """Dedup, the patient's locked state, the step: (turn, user, inbound logged, the whole answer when the
-        turn ends without work here: a duplicate or a refusal)."""
+    async def _first_transaction(self, event: InboundEvent) -> tuple[Turn, User, WorkItem | None,
+                                                                     list[Outgoing] | None]:
+        """Dedup, the patient's locked state, the step: (turn, user, the work row it asked for, the whole answer
+        when the turn ends without work here: a duplicate or a refusal)."""
         async with self.db.transaction():
             user = await self.db.users.find_user(event.channel, event.user_id)
             consented = user is not None and user.consent == "accepted"
@@ -168,7 +199,7 @@ class Engine:
             if not await self.db.dedup.mark_processed(event.channel, event.message_id,
                                                       user.id if consented else None):
                 log.debug("duplicate message %s/%s ignored", event.channel, event.message_id)
-                return None, None, True, []
+                return None, None, None, []
             first_contact = user is None
             if first_contact:  # the row that will hold the consent answer
                 hint = resolve_locale(event.locale_hint) if event.locale_hint else None
@@ -178,57 +209,71 @@ class Engine:
             turn = self._turn(user, event, state)
             turn.first_contact = first_contact
             if consented and not await self._allowed(turn, MESSAGE):
-                return turn, user, True, turn.out  # nothing but the dedup mark and the bucket is stored
+                return turn, user, None, turn.out  # nothing but the dedup mark and the bucket is stored
             await flows.run(turn)
-            inflight.record(turn.data, event.message_id, turn.work, owner=self.owner, now=turn.now)
-            # A photo is logged once its check is done, with the id it is stored under (if it is kept).
-            inbound_logged = not (turn.work is not None and event.kind == "photo")
-            await self._store(turn, state, log_inbound=inbound_logged)
-        return turn, user, inbound_logged, None
+            item = await self._add_work(turn, event.message_id)
+            await self._store(turn, state, log_inbound=not (item is not None and event.kind == "photo"))
+        return turn, user, item, None
 
-    async def _queue(self, user_id: int, message_id: str, place: int) -> list[Outgoing]:
+    async def _add_work(self, turn: Turn, message_id: str) -> WorkItem | None:
+        """The row of the work the turn asks for, held by this replica (in the turn's transaction)."""
+        work = turn.work
+        if work is None or not turn.consented or turn.erased:
+            return None
+        args = work.args if work.job in ARGS_KEPT else {}
+        return await self.db.work.add(turn.user.id, message_id, work.job, args, work.then, owner=self.owner,
+                                      lease=self.lease, now=turn.now)
+
+    async def _requeue(self, item: WorkItem, place: int) -> list[Outgoing]:
+        """Every worker is busy and the line is full: the row goes back to the queue, the patient is told."""
         async with self.db.transaction():
-            turn, state = await self._locked_turn(user_id)
-            found = inflight.marker(turn.data, message_id) if turn else None
-            if found is None:
+            turn, state = await self._locked_turn(item.user_id)
+            if turn is None or not await self.db.work.requeue(item.id, self.owner):
                 return []
-            inflight.record(turn.data, message_id, inflight.as_work(found), owner=found["owner"], now=turn.now,
-                            status="queued")
             turn.say("busy.queued", n=place)
             await self._store(turn, state, log_inbound=False)
         return turn.out
 
-    async def resume_work(self, user_id: int, message_id: str, *, claim: Callable[[dict], bool]) -> list[Outgoing]:
-        """Finishes the work a message asked for that was cut short or queued, if `claim(marker)` says it is ours
-        to take (the marker is re-checked under the state's row lock, so replicas take each one once). An
-        assessment runs again and its result is returned; other work is dropped with "please send it again"."""
-        async with self.db.transaction():
-            turn, state = await self._locked_turn(user_id)
-            found = inflight.marker(turn.data, message_id) if turn else None
-            if found is None or not claim(found):
+    async def finish_item(self, item: WorkItem) -> list[Outgoing]:
+        """Finishes a claimed row of the work table (queued, or cut short by a restart): an assessment runs again
+        and its result is returned; other work is dropped with "please send it again" (its inputs were not kept)."""
+        work = Work(item.job, item.args, item.then)
+        if item.job in RESUMABLE:
+            try:
+                return await self._finish(item, work, None, "", True, _unsent)
+            except QueueFull:
+                await self.db.work.requeue(item.id, self.owner)
                 return []
-            work = inflight.as_work(found)
-            if work.job in inflight.RESUMABLE:
-                inflight.record(turn.data, message_id, work, owner=self.owner, now=turn.now)
-            else:
-                await flows.interrupted(turn, work)
-                inflight.record(turn.data, message_id, None, owner=self.owner, now=turn.now)
-            await self._store(turn, state, log_inbound=False)
-        if work.job not in inflight.RESUMABLE:
-            return turn.out
-        try:
-            outcome = await self._job(work, JobContext(self.db, self.assessor, user_id, None, _nobody))
-        except QueueFull:
-            await self._queue(user_id, message_id, self.assessor.queue or 0)
-            return []
         async with self.db.transaction():
-            turn, state = await self._locked_turn(user_id)
-            if turn is None or inflight.marker(turn.data, message_id) is None:
+            turn, state = await self._locked_turn(item.user_id)
+            if turn is None or not await self.db.work.finish(item.id, self.owner):
                 return []
-            await flows.resume(turn, work, outcome)
-            inflight.record(turn.data, message_id, None, owner=self.owner, now=turn.now)
+            await flows.interrupted(turn, work)
             await self._store(turn, state, log_inbound=False)
         return turn.out
+
+    def _detach(self, user_id: int, finishing: Awaitable[list[Outgoing]]) -> asyncio.Task:
+        async def run() -> None:
+            await self._push(user_id, await finishing)
+
+        task = asyncio.ensure_future(run())
+        self._detached.add(task)
+        task.add_done_callback(self._detached_ended)
+        return task
+
+    def _detached_ended(self, task: asyncio.Task) -> None:
+        self._detached.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("finishing detached work failed: %s", type(task.exception()).__name__)
+
+    async def _push(self, user_id: int, messages: Sequence[Outgoing]) -> None:
+        if messages and self.deliver is not None:
+            await self.deliver(user_id, messages)
+
+    async def settle(self) -> None:
+        """Waits for the detached work in hand (shutdown: before the pool closes)."""
+        while self._detached:
+            await asyncio.wait(set(self._detached))
 
     async def _allowed(self, turn: Turn, kind: str) -> bool:
         """Takes one of the patient's `kind` tokens; refused, says so once (until one is allowed again)."""
@@ -240,14 +285,15 @@ class Engine:
             turn.say(REFUSALS[kind], n=capacity)
         return taken.allowed
 
-    async def _locked_turn(self, user_id: int) -> tuple[Turn | None, ConversationState | None]:
-        """A turn with no event on the patient's locked state (inside a transaction); None once erased."""
+    async def _locked_turn(self, user_id: int, event: InboundEvent | None = None
+                           ) -> tuple[Turn | None, ConversationState | None]:
+        """A turn on the patient's locked state (inside a transaction); None once erased."""
         try:
             user = await self.db.users.get_user(user_id)
         except NotFound:
             return None, None
         state = await self.db.states.load_state(user_id, for_update=True)
-        return self._turn(user, None, state), state
+        return self._turn(user, event, state), state
 
     async def reminder(self, user_id: int, now: datetime | None = None) -> list[Outgoing]:
         """The check-in reminder for a patient (for the reminder dispatcher), or [] when there is none to send
@@ -333,8 +379,8 @@ def _disconnected(error: DBAPIError) -> bool:
     return bool(error.connection_invalidated)
 
 
-async def _nobody(place: int) -> None:
-    """Resumed work has no chat to tell its place in line to."""
+async def _unsent(messages: list[Outgoing]) -> None:
+    """Recovered work has no chat waiting for its progress notes."""
 
 
 def _loggable(message: Outgoing) -> str | None:

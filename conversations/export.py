@@ -1,12 +1,12 @@
 """The patient's data export: one ZIP with checkins.csv, the annotated photos and summary.html.
 
-    zip_bytes = await make_export(db, assessor, user_id, "en")
+    zip_bytes = await make_export(db, pool, user_id, "en")
 
 checkins.csv: one row per check-in (date, score, grades, referral, counts per region and lesion type, blank where
 an area was not assessed, and the questionnaire answers given at that visit). photos/: each stored photo
 re-annotated from its stored result (photos past their retention are gone and so are not in it). summary.html:
 self-contained (the trend chart is a data: PNG), in the patient's language. Built in memory: the CPU work in the
-assessor's threads, the photos newest first until the size bound (a Telegram bot may send 50 MB), so an export
+pool's threads, the photos newest first until the size bound (a Telegram bot may send 50 MB), so an export
 always fits and nothing is written to disk.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from conversations.assessor import Assessor
+from work.pool import WorkerPool
 from conversations.flows.questions import answer_label
 from conversations.i18n import t
-from conversations.pictures import VisitPhoto, annotated
+from work.pictures import VisitPhoto, annotated
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
 from conversations.summaries import comparison_text, date_label, grade_label
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
@@ -53,8 +53,8 @@ class ExportData:
     photos_left_out: int = 0
 
 
-async def make_export(db: Database, assessor: Assessor, user_id: int, locale: str) -> bytes:
-    """The ZIP for one patient (CPU work in the assessor's threads)."""
+async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str) -> bytes:
+    """The ZIP for one patient (CPU work in the pool's threads)."""
     assessments = tuple(await db.assessments.list_assessments(user_id))
     profile = await db.profiles.load_profile(user_id)
     photos: list[ExportPhoto] = []
@@ -68,7 +68,7 @@ async def make_export(db: Database, assessor: Assessor, user_id: int, locale: st
                 data = await db.photos.load_photo(photo_id, user_id)
             except (NotFound, PhotoKeyError):  # deleted by retention, or sealed with a key we no longer have
                 continue
-            jpeg = await assessor.run(annotated, VisitPhoto(data, *visit))
+            jpeg = await pool.run(annotated, VisitPhoto(data, *visit))
             if len(jpeg) > budget:
                 left_out += 1
                 continue
@@ -76,7 +76,7 @@ async def make_export(db: Database, assessor: Assessor, user_id: int, locale: st
             photos.append(ExportPhoto(name, jpeg))
     data = ExportData(locale, utcnow(), assessments, profile.answers if profile else {}, tuple(reversed(photos)),
                       left_out)
-    return await assessor.run(build_export, data)
+    return await pool.run(build_export, data)
 
 
 def _visit_photos(number: int, assessment: Assessment) -> list[tuple[str, int, tuple]]:
@@ -127,7 +127,7 @@ def _csv_answer(value: Any) -> str:
 
 
 def summary_html(data: ExportData) -> str:
-    """Runs in a worker process, with build_export (conversations/assessor.py)."""
+    """Runs in a worker process, with build_export (work/pool.py)."""
     from pipeline.render import trend_chart
 
     locale, rows = data.locale, data.assessments

@@ -1,4 +1,5 @@
-"""The slow work a step can ask for (flows.turn.Work), run by the engine outside any transaction."""
+"""The slow work a step can ask for (flows.turn.Work), by name: each reads what its job needs from the database and
+runs the job in the worker pool (work/jobs.py, work/pictures.py), outside any transaction."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -6,33 +7,36 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from conversations.assessor import Assessor, OnQueued, Outcome, PhotoVerdict
 from conversations.messages import InboundEvent
-from conversations.pictures import RegionPhoto, VisitPhoto, first_vs_latest
 from conversations.questionnaire import to_metadata
 from storage import Database, NotFound, PhotoKeyError
+from work import jobs, pictures
+from work.jobs import Outcome, PhotoVerdict
+from work.pool import OnQueued, WorkerPool
 
 
 @dataclass(frozen=True)
 class JobContext:
     db: Database
-    assessor: Assessor
+    pool: WorkerPool
     user_id: int
     event: InboundEvent | None
     on_queued: OnQueued
 
 
 async def check_photo(ctx: JobContext, args: dict) -> PhotoVerdict:
-    return await ctx.assessor.check_photo(ctx.event.photo, args["region"], ctx.on_queued)
+    data, region = ctx.event.photo, args["region"]
+    return await ctx.pool.run(jobs.check_photo, data, region, on_queued=ctx.on_queued, photo=(data, region))
 
 
 async def assess(ctx: JobContext, args: dict) -> Outcome:
     photos = [(await ctx.db.photos.load_photo(photo_id, ctx.user_id), region) for photo_id, region in args["photos"]]
-    return await ctx.assessor.assess(photos, to_metadata(args["answers"]), args["locale"], ctx.on_queued)
+    return await ctx.pool.run(jobs.assess, photos, to_metadata(args["answers"]), args["locale"],
+                              on_queued=ctx.on_queued, bounded=True, photo=photos[0] if photos else None)
 
 
 async def trend(ctx: JobContext, args: dict) -> bytes:
-    return await ctx.assessor.trend_chart(args["points"])
+    return await ctx.pool.run(jobs.trend_chart, list(args["points"]))
 
 
 async def _stored_photo(ctx: JobContext, visit: dict | None) -> bytes | None:
@@ -51,8 +55,8 @@ async def side_by_side(ctx: JobContext, args: dict) -> bytes | None:
         data = await _stored_photo(ctx, visit)
         if data is None:
             return None
-        visits.append(VisitPhoto(data, tuple(visit["lesions"]), visit["rotated"], visit["label"]))
-    return await ctx.assessor.side_by_side(*visits)
+        visits.append(pictures.VisitPhoto(data, tuple(visit["lesions"]), visit["rotated"], visit["label"]))
+    return await ctx.pool.run(pictures.side_by_side, *visits)
 
 
 async def first_and_latest(ctx: JobContext, args: dict) -> bytes | None:
@@ -61,14 +65,14 @@ async def first_and_latest(ctx: JobContext, args: dict) -> bytes | None:
         data = await _stored_photo(ctx, visit)
         if data is None:
             return None
-        shots.append(RegionPhoto(data, visit["declared"], date.fromisoformat(visit["day"])))
-    return await ctx.assessor.run(first_vs_latest, *shots, args["region"])
+        shots.append(pictures.RegionPhoto(data, visit["declared"], date.fromisoformat(visit["day"])))
+    return await ctx.pool.run(pictures.first_vs_latest, *shots, args["region"])
 
 
 async def export(ctx: JobContext, args: dict) -> bytes:
     from conversations.export import make_export  # flows import this module; the export imports a flow
 
-    return await make_export(ctx.db, ctx.assessor, ctx.user_id, args["locale"])
+    return await make_export(ctx.db, ctx.pool, ctx.user_id, args["locale"])
 
 
 JOBS: dict[str, Callable[[JobContext, dict], Awaitable[Any]]] = {

@@ -15,10 +15,11 @@ from storage.domain import (
                             Reminder,
                             StaffAccount,
                             User,
+                            WorkItem,
 )
 from storage.errors import NotFound, PhotoKeyError, StaleState, StorageError
 from storage.migrate import downgrade, migrate
 
 __all__ = ["Assessment", "AuditEntry", "ConversationState", "Database", "Handover", "LoggedMessage", "NotFound",
            "PhotoInfo", "PhotoKeyError", "Profile", "QueuedHandover", "Reminder", "StaffAccount", "StaleState",
-           "StorageError", "User", "downgrade", "migrate"]
+           "StorageError", "User", "WorkItem", "downgrade", "migrate"]

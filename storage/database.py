@@ -38,6 +38,7 @@ from storage.repositories.staff import StaffRepository
 from storage.repositories.staff_sessions import LoginThrottleRepository, StaffSessionRepository
 from storage.repositories.states import StateRepository
 from storage.repositories.users import UserRepository
+from storage.repositories.work import WorkRepository
 from storage.units import Transactions
 
 
@@ -63,6 +64,7 @@ class Database:
         self.staff_sessions = StaffSessionRepository(self._tx)
         self.login_throttle = LoginThrottleRepository(self._tx)
         self.limits = RateLimitRepository(self._tx)
+        self.work = WorkRepository(self._tx)
 
     @classmethod
     async def open(cls, url: str | None = None, *, data_dir: Path | None = None, photo_key: str | None = None,

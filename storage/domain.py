@@ -159,3 +159,20 @@ class QueuedHandover:
     handover: Handover
     user: User
     last_assessment: Assessment | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """A row of the work table (storage/repositories/work.py)."""
+
+    id: int
+    user_id: int
+    message_id: str
+    job: str
+    args: dict[str, Any]
+    then: str
+    status: Literal["queued", "running"]
+    owner: str | None
+    lease_until: datetime | None
+    attempts: int
+    created_at: datetime

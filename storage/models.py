@@ -230,3 +230,28 @@ class RateBucket(Base):
     tokens: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     refused: Mapped[bool] = mapped_column(Boolean, default=False)  # told "slow down" since the last one allowed
+
+
+class WorkItem(Base):
+    """Slow work a turn asked for (a photo check, an assessment, a picture, an export), from the transaction that
+    asks for it to the one that takes its result: claimed by one owner (a replica or `acnebot worker`, by
+    REPLICA_ID) for a lease; a row whose lease ran out is anybody's. status: queued (no owner) | running."""
+
+    __tablename__ = "work"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = user_fk()
+    message_id: Mapped[str] = mapped_column(String(128))  # the patient's message this work answers
+    job: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(Json)
+    then: Mapped[str] = mapped_column(String(32))  # the flow's continuation, by name
+    status: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # What a claim filters (status, then the lease) and what a replica takes back at start-up (its owner name).
+    __table_args__ = (Index("ix_work_status_lease_until", "status", "lease_until"),
+                      Index("ix_work_owner", "owner"), Index("ix_work_user_id", "user_id"))

@@ -69,11 +69,11 @@ def second_face_photo() -> bytes:
 
 
 @pytest.fixture(scope="session")
-def assessor():
+def pool():
     """One worker for the whole session: FaceMesh starts once per thread, and prepared photos stay cached."""
-    from conversations import Assessor
+    from work.pool import WorkerPool
 
-    shared = Assessor(workers=1)
+    shared = WorkerPool(workers=1)
     yield shared
     shared.close()
 

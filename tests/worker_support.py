@@ -1,4 +1,4 @@
-"""Jobs for the assessor's worker processes that tests use to keep a worker busy: they must be module-level
+"""Jobs for the pool's worker processes that tests use to keep a worker busy: they must be module-level
 functions (a job travels to its process by name)."""
 from __future__ import annotations
 

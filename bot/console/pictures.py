@@ -13,7 +13,7 @@ from PIL import Image
 from pipeline.intake import load_photo
 from pipeline.types import Lesion
 
-# These run in the assessor's worker processes when the service passes them (bot/console/site.py PICTURES):
+# These run in the pool's worker processes when the service passes them (bot/console/site.py PICTURES):
 # the renderer (OpenCV, matplotlib) is imported where they run, not by the chat process.
 
 THUMB_SIDE = 320

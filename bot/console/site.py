@@ -59,7 +59,7 @@ CONFIG = web.AppKey("console_config", ConsoleConfig)
 JINJA = web.AppKey("console_jinja", jinja2.Environment)
 # bot.handover.HandoverService: staff replies and closes pushed to the patient's chat (absent: replies cannot go).
 HANDOVERS = web.AppKey("console_handovers", object)
-# How pictures are made: the service passes its assessor's worker processes (Assessor.run), so rendering and
+# How pictures are made: the service passes its pool's worker processes (WorkerPool.run), so rendering and
 # its libraries stay out of the chat process; a console on its own renders in a thread.
 PICTURES = web.AppKey("console_pictures", object)
 # Paths anyone may open (the login page, styles; hooks add /metrics and /healthz); everything else needs a login.

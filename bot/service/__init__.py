@@ -10,5 +10,5 @@
     health.py, metrics.py   /healthz and /metrics
 
 The transports (bot.telegram, bot.wechat, bot.webchat) and the console (bot.console) are packages of their own;
-this package wires them to conversations.Engine and conversations.Assessor.
+this package wires them to conversations.Engine and conversations.WorkerPool.
 """

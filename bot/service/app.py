@@ -3,10 +3,10 @@
     acnebot serve            # or: python -m bot
 
 create_app() opens the database (DATABASE_URL, else SQLite under ACNEBOT_DATA_DIR), builds the Engine with its
-Assessor, and the routes: /healthz, the Telegram webhook under /telegram/ (webhook mode), and whatever the
+WorkerPool, and the routes: /healthz, the Telegram webhook under /telegram/ (webhook mode), and whatever the
 route hooks add: the local web chat (bot.webchat.setup(app, engine), mounted at /) and any function appended
 to WEB_ROUTE_HOOKS. The database is opened there (the web chat gets the engine when it adds its routes) and
-closed in cleanup_ctx, with everything else started and stopped: the assessor's worker processes, Telegram polling or
+closed in cleanup_ctx, with everything else started and stopped: the pool's worker processes, Telegram polling or
 its webhook, and the reminder dispatcher (bot/service/reminders.py, in every replica) that pushes due reminders through
 the transports registered in app[COURIERS] by channel. Stopping (SIGTERM, SIGINT) closes the port, lets the
 updates in hand finish, then closes the rest.
@@ -17,39 +17,30 @@ whatever CONSOLE_ROUTE_HOOKS add to it; a console port that is taken is logged, 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.service import housekeeping, metrics
-from bot.service.health import database_problem
+from bot import webchat
 from bot.handover import HandoverService
-from bot.service.recovery import Recovery
+from bot.service import housekeeping, metrics
 from bot.service.reminders import ReminderDispatcher
+from bot.service.wiring import (COURIERS, DATABASE, ENGINE, POOL, RECOVERY, SETTINGS, TELEGRAM, WECHAT, add_recovery,
+                                closing, make_engine, model_check, open_database, routes)
 from bot.settings import Settings
-from conversations import Assessor, Engine
+from conversations.engine import Engine
 from conversations.limits import RateLimits
 from storage import Database
+from work.pool import WorkerPool
 
 log = logging.getLogger("acnebot")
 
-SETTINGS = web.AppKey("settings", Settings)
-DATABASE = web.AppKey("database", Database)
-ENGINE = web.AppKey("engine", Engine)
-ASSESSOR = web.AppKey("assessor", Assessor)
-TELEGRAM = web.AppKey("telegram", "TelegramTransport")  # bot.telegram.transport, imported only when it is used
 HANDOVERS = web.AppKey("handovers", HandoverService)  # staff replies and closes, pushed by channel (the console)
-WECHAT = web.AppKey("wechat", "WeChatTransport")  # bot.wechat.transport, imported only when it is used
-COURIERS = web.AppKey("couriers", dict)  # channel -> Courier (bot/delivery.py); transports add themselves
 REMINDERS = web.AppKey("reminders", ReminderDispatcher)
-RECOVERY = web.AppKey("recovery", Recovery)
 
 RouteHook = Callable[[web.Application, Engine], None]
 # Functions that add routes to the public application, called with it and the engine before it starts.
@@ -58,61 +49,41 @@ ConsoleRouteHook = Callable[[web.Application, Database], None]
 # Functions that add routes to the staff console application (on CONSOLE_PORT), called with it and the
 # database; a path meant for anyone (/metrics, /healthz) goes into app[bot.console.PUBLIC] too.
 CONSOLE_ROUTE_HOOKS: list[ConsoleRouteHook] = []
-WEBCHAT = "bot.webchat"  # mounted at / when the package is there: bot.webchat.setup(app, engine)
 MAX_REQUEST_BYTES = 26 * 1024 * 1024  # the web chat uploads photos of up to 25 MB (the intake limit)
 
-routes = web.RouteTableDef()
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers; which transports run."""
-    app = request.app
-    db = app[DATABASE]
-    body = {"status": "ok", "database": "ok", "dialect": db.dialect,
-            "telegram": app[TELEGRAM].mode if TELEGRAM in app else "off"}
-    problem = await database_problem(db)
-    if problem:
-        body.update(status="error", database=problem)
-        return web.json_response(body, status=503)
-    return web.json_response(body)
-
-
 def add_routes(app: web.Application, engine: Engine) -> list[str]:
-    """Lets the route hooks and the web chat (if installed) add their routes; returns what was mounted."""
+    """Lets the route hooks and the web chat add their routes; returns what was mounted."""
     mounted = []
     for hook in WEB_ROUTE_HOOKS:
         hook(app, engine)
         mounted.append(getattr(hook, "__qualname__", repr(hook)))
-    if importlib.util.find_spec(WEBCHAT) is not None:
-        importlib.import_module(WEBCHAT).setup(app, engine)
-        mounted.append(WEBCHAT)
+    webchat.setup(app, engine, couriers=app[COURIERS])
+    mounted.append(webchat.__name__)
     return mounted
 
 
 async def create_app(settings: Settings | None = None, *, db: Database | None = None,
-                     assessor: Assessor | None = None) -> web.Application:
-    """The public application. A db or assessor given is the caller's to close; those opened here are closed
+                     pool: WorkerPool | None = None) -> web.Application:
+    """The public application. A db or pool given is the caller's to close; those opened here are closed
     when the application is cleaned up."""
     settings = settings or Settings()
     owns_db = db is None
     if db is None:
         db = await open_database(settings)
     try:
-        owns_assessor = assessor is None
-        assessor = assessor or Assessor(workers=settings.assessment_workers, queue=settings.assessment_queue)
+        owns_pool = pool is None
+        pool = pool or WorkerPool(workers=settings.assessment_workers, queue=settings.assessment_queue)
         limits = RateLimits(settings.rate_messages_per_minute, settings.rate_checkins_per_day)
-        engine = Engine(db, assessor, photo_retention_days=settings.photo_retention_days,
-                        observer=metrics.EngineMetrics(assessor), owner=settings.replica, limits=limits)
+        engine = make_engine(settings, db, pool, limits)
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
+        app[SETTINGS], app[DATABASE], app[POOL], app[ENGINE] = settings, db, pool, engine
         app[housekeeping.HOUSEKEEPING] = housekeeping.Housekeeping(
             db, photo_retention_days=settings.photo_retention_days, interval_s=settings.housekeeping_interval_s)
         couriers: dict = {}
         app[COURIERS] = couriers
-        app.cleanup_ctx.append(_closing(db.close if owns_db else None))
-        app.cleanup_ctx.append(_closing(assessor.close if owns_assessor else None))
-        app.cleanup_ctx.append(_model_check)
+        app.cleanup_ctx.append(closing(db.close if owns_db else None))
+        app.cleanup_ctx.append(closing(pool.close if owns_pool else None))
+        app.cleanup_ctx.append(model_check)
         app.cleanup_ctx.append(housekeeping.run_while_serving)
         app.router.add_routes(routes)
         if settings.telegram_enabled:
@@ -134,8 +105,7 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
             app.router.add_post(settings.wechat_callback_path, wechat.callback)
             couriers[wechat.channel] = wechat
             app.cleanup_ctx.append(_wechat)
-        app[RECOVERY] = Recovery(engine, couriers, lease=timedelta(seconds=settings.recovery_lease))
-        app.cleanup_ctx.append(_recovery)
+        add_recovery(app, engine, couriers)
         add_routes(app, engine)
         app[REMINDERS] = ReminderDispatcher(db, engine, couriers, poll_seconds=settings.reminder_poll_seconds,
                                             max_attempts=settings.reminder_max_attempts)
@@ -147,44 +117,20 @@ async def create_app(settings: Settings | None = None, *, db: Database | None = 
     return app
 
 
-async def open_database(settings: Settings) -> Database:
-    """DATABASE_URL (else SQLite under ACNEBOT_DATA_DIR) with the photo keys, migrated: for serve and worker."""
-    return await Database.open(settings.reveal("database_url"), data_dir=settings.data_dir,
-                               photo_key=settings.reveal("photo_key"), old_photo_keys=settings.reveal("photo_old_keys"))
-
-
 def create_console_app(db: Database, settings: Settings, handovers: HandoverService | None = None,
-                       assessor: Assessor | None = None) -> web.Application:
+                       pool: WorkerPool | None = None) -> web.Application:
     """The staff console on `db` (its pages need a login; accounts come from `acnebot staff add`), with the
     console route hooks' routes; `handovers` (the public app's app[HANDOVERS]) sends staff replies, the
-    `assessor`'s worker processes render its pictures."""
+    `pool`'s worker processes render its pictures."""
     from bot.console import PUBLIC, ConsoleConfig, build_console
 
     console = build_console(db, ConsoleConfig.from_settings(settings), handovers,
-                            assessor.run if assessor is not None else None)
+                            pool.run if pool is not None else None)
     metrics.setup(console, db)  # for the Prometheus scraper and the container's health check: no login
     console[PUBLIC] |= {"/metrics", "/healthz"}
     for hook in CONSOLE_ROUTE_HOOKS:
         hook(console, db)
     return console
-
-
-def _closing(close: Callable[[], object] | None):
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        yield
-        if close is not None:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
-    return context
-
-
-async def _model_check(app: web.Application) -> AsyncIterator[None]:
-    """Starts the assessment workers, which load the lesion models (every assessment needs them), and says so
-    when one is missing."""
-    for problem in await app[ASSESSOR].warm():
-        log.warning("assessments will fail until the lesion model is installed: %s", problem)
-    yield
 
 
 async def _telegram(app: web.Application) -> AsyncIterator[None]:
@@ -212,24 +158,6 @@ async def _reminders(app: web.Application) -> AsyncIterator[None]:
     await dispatcher.stop()
 
 
-async def _recovery(app: web.Application) -> AsyncIterator[None]:
-    """Takes back this replica's unfinished work, then re-offers queued work until shutdown. Stopped first on
-    shutdown, so the assessments it started finish while the assessor's workers are still there."""
-    recovery, stop = app[RECOVERY], asyncio.Event()
-
-    async def work() -> None:
-        try:
-            await recovery.take_back()
-        except Exception as error:  # the database is not there yet: the re-offer rounds try again
-            log.warning("taking back unfinished work failed: %s", type(error).__name__)
-        await recovery.run(app[SETTINGS].recovery_interval, stop)
-
-    task = asyncio.create_task(work())
-    yield
-    stop.set()
-    await task
-
-
 # -- running -------------------------------------------------------------------------------------------------
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Runs until SIGTERM or SIGINT (or `stop` is set), then shuts down gracefully."""
@@ -240,7 +168,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    console_runner = web.AppRunner(create_console_app(app[DATABASE], settings, app[HANDOVERS], app[ASSESSOR]),
+    console_runner = web.AppRunner(create_console_app(app[DATABASE], settings, app[HANDOVERS], app[POOL]),
                                    handle_signals=False, access_log=None)
     await console_runner.setup()
     try:
@@ -253,10 +181,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                       settings.console_port, error)
         host, port = runner.addresses[0][:2]
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        if _has_webchat():
-            log.info("acnebot is running: open http://%s:%d/ in a browser for the web chat", shown, port)
-        else:
-            log.info("acnebot is running on http://%s:%d/ (health: /healthz)", shown, port)
+        log.info("acnebot is running: open http://%s:%d/ in a browser for the web chat", shown, port)
         if console_runner.addresses:
             console_host, console_port = console_runner.addresses[0][:2]
             log.info("staff console on http://%s:%d/ (accounts: acnebot staff add NAME --role admin)",
@@ -271,10 +196,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             loop.remove_signal_handler(signum)
         await console_runner.cleanup()  # before the public app, whose cleanup closes the database
         await runner.cleanup()
-
-
-def _has_webchat() -> bool:
-    return importlib.util.find_spec(WEBCHAT) is not None
 
 
 def run(host: str | None = None, port: int | None = None, role: str = "serve") -> int:

@@ -1,10 +1,10 @@
 """Prometheus metrics (text format) and a health check, for the console port.
 
-    engine = Engine(db, assessor, observer=metrics.EngineMetrics(assessor))
+    engine = Engine(db, pool, observer=metrics.EngineMetrics(pool))
     metrics.setup(console_app, db)            # GET /metrics and GET /healthz on that application
 
 The collectors live in this module's own registry (not prometheus_client's global one), so every Engine of a
-process feeds one set of series; the queue depth is read from the assessors when /metrics is scraped.
+process feeds one set of series; the queue depth is read from the pools when /metrics is scraped.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.service.health import database_problem
-from conversations import Assessor
+from work.pool import WorkerPool
 from conversations.observer import Observer
 from storage import Database
 
@@ -31,16 +31,16 @@ ASSESSMENT_SECONDS = Histogram("acnebot_assessment_seconds", "Time of one assess
                                buckets=LATENCY_BUCKETS, registry=REGISTRY)
 QUEUE_DEPTH = Gauge("acnebot_assessment_queue_depth", "Assessments and photo checks waiting for a worker",
                     registry=REGISTRY)
-_ASSESSORS: weakref.WeakSet[Assessor] = weakref.WeakSet()
-QUEUE_DEPTH.set_function(lambda: sum(a.waiting for a in list(_ASSESSORS)))
+_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+QUEUE_DEPTH.set_function(lambda: sum(a.waiting for a in list(_POOLS)))
 
 
 class EngineMetrics(Observer):
-    """The engine's hooks, counted; the assessor's queue is watched from now on."""
+    """The engine's hooks, counted; the pool's queue is watched from now on."""
 
-    def __init__(self, assessor: Assessor | None = None):
-        if assessor is not None:
-            _ASSESSORS.add(assessor)
+    def __init__(self, pool: WorkerPool | None = None):
+        if pool is not None:
+            _POOLS.add(pool)
 
     def turn_handled(self, channel: str, kind: str, seconds: float) -> None:
         UPDATES.labels(channel, kind).inc()

@@ -1,29 +1,27 @@
-"""Work left in patients' stored states (conversations/inflight.py), finished and sent to them.
+"""Rows of the work table (storage/repositories/work.py) that nobody is finishing, finished and sent to the patient.
 
-At start-up a replica takes back what it was running when it died (markers with its REPLICA_ID): assessments run
-again and their results are pushed to the patient, a photo check that was cut short asks for the photo again.
-Then, every RECOVERY_INTERVAL seconds (and as soon as one of its jobs ends), any replica or `acnebot worker`
-takes queued assessments (the queue was full) while it has a free worker process, and work whose owner has been
-gone longer than the lease (RECOVERY_LEASE: a worker killed under it). Each marker is claimed under the state's
-row lock, so one owner runs each job and sends its result once; the claimed jobs run side by side, one per free
-worker process.
+At start-up a replica takes back the rows it held when it died (its REPLICA_ID): assessments run again and their
+results are pushed to the patient, a photo check that was cut short asks for the photo again. Then, every
+RECOVERY_INTERVAL seconds (and as soon as one of its jobs ends), any replica or `acnebot worker` claims queued
+rows (a replica's workers were all busy) and rows whose lease ran out (RECOVERY_LEASE: their owner was killed),
+one per free worker process. A claim is one UPDATE on indexed columns (FOR UPDATE SKIP LOCKED on PostgreSQL), so
+a round costs the same with 100 patients or 100,000, and each row has one owner, whose result is sent once.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 
 from bot.delivery import Courier
-from conversations import Engine
-from conversations.inflight import WORK
+from conversations.engine import Engine, LEASE
 from conversations.messages import Outgoing
+from storage import WorkItem
 from storage.columns import utcnow
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)  # a marker this old whose replica never came back is anybody's
 
 
 class Recovery:
@@ -31,43 +29,27 @@ class Recovery:
         self.engine = engine
         self.couriers = couriers  # channel -> how to send there without an inbound message
         self.lease = lease
-        self._running: set[asyncio.Task] = set()  # claimed jobs being run and delivered
+        self._running: set[asyncio.Task] = set()  # claimed rows being finished and delivered
         self._wake = asyncio.Event()  # a job ended: a worker is free for the next one
 
     async def take_back(self) -> int:
-        """At start-up: this replica's own markers, left by its previous run."""
-        return await self._resolve(lambda m, now: m["owner"] == self.engine.owner or m["status"] == "queued",
-                                   bounded=False)
+        """At start-up: the rows this replica held when its previous run stopped."""
+        items = await self.engine.db.work.claim_own(self.engine.owner, utcnow(), self.lease)
+        return sum(await asyncio.gather(*(self._start(item) for item in items)))
 
     async def reoffer(self) -> int:
-        """Queued work while a worker is free, and work of replicas gone for longer than the lease."""
-        def ours(m: dict, now: datetime) -> bool:
-            expired = datetime.fromisoformat(m["at"]) < now - self.lease
-            return expired or (m["status"] == "queued" and not self.engine.assessor.busy)
-        return await self._resolve(ours)
+        """Queued rows and rows whose lease ran out, one per free worker."""
+        free = self.engine.pool.workers - len(self._running)
+        if free <= 0 or self.engine.pool.busy:
+            return 0
+        items = await self.engine.db.work.claim(self.engine.owner, utcnow(), self.lease, limit=free)
+        return sum(await asyncio.gather(*(self._start(item) for item in items)))
 
-    def _free(self) -> bool:
-        return len(self._running) < self.engine.assessor.workers
-
-    async def _resolve(self, claim: Callable[[dict, datetime], bool], *, bounded: bool = True) -> int:
-        """Claims what `claim` accepts (bounded: one job per free worker; at start-up all of this replica's own),
-        runs the jobs side by side and returns how many results were sent once they all have ended."""
-        started: list[asyncio.Task] = []
-        now = utcnow()
-        markers = ((state.user_id, message_id, marker) for state in await self.engine.db.states.states_with(WORK)
-                   for message_id, marker in sorted(state.data[WORK].items(), key=lambda item: item[1]["at"]))
-        for user_id, message_id, marker in markers:
-            if bounded and not self._free():  # every worker has a job: the rest wait for the next round
-                break
-            if claim(marker, now):
-                started.append(self._start(user_id, message_id, claim))
-        return sum(await asyncio.gather(*started))
-
-    def _start(self, user_id: int, message_id: str, claim: Callable[[dict, datetime], bool]) -> asyncio.Task:
+    def _start(self, item: WorkItem) -> asyncio.Task:
         async def finish() -> bool:
-            messages = await self.engine.resume_work(user_id, message_id, claim=lambda m: claim(m, utcnow()))
+            messages = await self.engine.finish_item(item)
             if messages:
-                await self._push(user_id, messages)
+                await self.push(item.user_id, messages)
             return bool(messages)
 
         task = asyncio.create_task(finish())
@@ -81,7 +63,8 @@ class Recovery:
         if not task.cancelled() and task.exception() is not None:
             log.warning("finishing queued work failed: %s", type(task.exception()).__name__)
 
-    async def _push(self, user_id: int, messages: Sequence[Outgoing]) -> None:
+    async def push(self, user_id: int, messages: Sequence[Outgoing]) -> None:
+        """Sends finished work's replies through the patient's channel (the engine's `deliver`)."""
         user = await self.engine.db.users.get_user(user_id)
         courier = self.couriers.get(user.channel)
         if courier is None:  # a channel without pushes: the result is in the patient's history
@@ -106,6 +89,7 @@ class Recovery:
                 await asyncio.wait_for(_first(stop.wait(), self._wake.wait()), interval)
         if rounds:
             await asyncio.wait(rounds)
+        await self.engine.settle()
 
     @staticmethod
     def _round_ended(rounds: set[asyncio.Task]):

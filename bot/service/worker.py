@@ -1,9 +1,9 @@
 """`acnebot worker`: assessment capacity without a chat front. ASSESSMENT_WORKERS pipeline processes take the
 assessments that wait in the database (a replica's workers were all busy past ASSESSMENT_QUEUE, or the replica
 or worker that claimed one died: RECOVERY_LEASE), run them and send each result through the patient's messenger
-(Telegram and WeChat, send-only: this process takes no updates). Each job is claimed under its patient's state
-row lock (bot/service/recovery.py), so any number of workers on any machine share the queue on PostgreSQL and each
-result is sent once. /healthz on PORT answers 200 while the database does.
+(Telegram and WeChat, send-only: this process takes no updates). Each row of the work table is claimed with
+SKIP LOCKED (bot/service/recovery.py), so any number of workers on any machine share the queue on PostgreSQL
+and each result is sent once. /healthz on PORT answers 200 while the database does.
 
     DATABASE_URL=postgresql+asyncpg://… TELEGRAM_BOT_TOKEN=… ACNEBOT_PHOTO_KEY=… acnebot worker
 """
@@ -13,16 +13,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from aiohttp import web
 
-from bot.service import metrics
-from bot.service.app import (ASSESSOR, COURIERS, DATABASE, ENGINE, RECOVERY, SETTINGS, TELEGRAM, WECHAT, _closing,
-                     _model_check, _recovery, open_database, routes)
-from bot.service.recovery import Recovery
+from bot.service.wiring import (COURIERS, DATABASE, ENGINE, POOL, SETTINGS, TELEGRAM, WECHAT, add_recovery, closing,
+                                make_engine, model_check, open_database, routes)
 from bot.settings import Settings
-from conversations import Assessor, Engine
+from work.pool import WorkerPool
 
 log = logging.getLogger("acnebot.worker")
 
@@ -30,16 +27,15 @@ log = logging.getLogger("acnebot.worker")
 async def create_worker_app(settings: Settings) -> web.Application:
     db = await open_database(settings)
     try:
-        assessor = Assessor(workers=settings.assessment_workers)
-        engine = Engine(db, assessor, photo_retention_days=settings.photo_retention_days,
-                        observer=metrics.EngineMetrics(assessor), owner=settings.replica)
+        pool = WorkerPool(workers=settings.assessment_workers)
+        engine = make_engine(settings, db, pool)
         app = web.Application()
-        app[SETTINGS], app[DATABASE], app[ASSESSOR], app[ENGINE] = settings, db, assessor, engine
+        app[SETTINGS], app[DATABASE], app[POOL], app[ENGINE] = settings, db, pool, engine
         couriers: dict = {}
         app[COURIERS] = couriers
-        app.cleanup_ctx.append(_closing(db.close))
-        app.cleanup_ctx.append(_closing(assessor.close))
-        app.cleanup_ctx.append(_model_check)
+        app.cleanup_ctx.append(closing(db.close))
+        app.cleanup_ctx.append(closing(pool.close))
+        app.cleanup_ctx.append(model_check)
         if settings.telegram_enabled:
             from bot.telegram.transport import TelegramTransport
 
@@ -49,8 +45,7 @@ async def create_worker_app(settings: Settings) -> web.Application:
 
             app[WECHAT] = couriers["wechat"] = WeChatTransport(settings, engine)
         app.cleanup_ctx.append(_senders)
-        app[RECOVERY] = Recovery(engine, couriers, lease=timedelta(seconds=settings.recovery_lease))
-        app.cleanup_ctx.append(_recovery)  # last: stops first, so the jobs in hand finish and are sent
+        add_recovery(app, engine, couriers)  # last: stops first, so the jobs in hand finish and are sent
         app.router.add_routes(routes)
     except BaseException:
         await db.close()

@@ -57,13 +57,16 @@ PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Different users' updates concurrently (at most `max_concurrent` at once), one user's one at a time and in
-    the order they arrived. A user's waiting updates hold no slot, so one busy patient never stalls the others."""
+    the order they arrived. A user's waiting updates hold no slot, so one busy patient never stalls the others;
+    nor does a patient whose turn handed its slow work to the engine (`keep_behind`): their next update waits for
+    that work, without a slot."""
 
     def __init__(self, max_concurrent: int = CONCURRENT_UPDATES):
         super().__init__(max_concurrent_updates=10_000)  # the base class's bound; ours is self._slots
         self._slots = asyncio.BoundedSemaphore(max_concurrent)
         self._lanes: dict[int, tuple[asyncio.Lock, int]] = {}
         self.on_done: list[Callable[[object], None]] = []  # called after each update (tests, benchmarks)
+        self._behind: dict[int, asyncio.Task] = {}  # an update id -> the slow work its turn left running
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _user_key(update)
@@ -75,8 +78,12 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             lock, waiting = self._lanes.get(key) or (asyncio.Lock(), 0)
             self._lanes[key] = (lock, waiting + 1)
             try:
-                async with lock, self._slots:
-                    await coroutine
+                async with lock:
+                    async with self._slots:
+                        await coroutine
+                    work = self._behind.pop(_update_id(update), None)
+                    if work is not None:  # the patient's next update comes after it; no slot is held
+                        await asyncio.wait([work])
             finally:
                 lock, waiting = self._lanes[key]
                 if waiting == 1:
@@ -86,6 +93,14 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         finally:
             for hook in self.on_done:
                 hook(update)
+
+    def keep_behind(self, update: object) -> Callable[[asyncio.Task], None]:
+        """What the engine calls with the task finishing this update's slow work."""
+        def keep(task: asyncio.Task) -> None:
+            update_id = _update_id(update)
+            if update_id is not None:
+                self._behind[update_id] = task
+        return keep
 
     async def initialize(self) -> None:
         pass
@@ -266,7 +281,8 @@ class TelegramTransport:
         log.debug("Telegram update %s: %s", update.update_id, kind)
         reply = Reply(self.application, chat.id, pressed)
         try:
-            messages = await self.engine.handle(event, on_progress=reply.progress)
+            messages = await self.engine.handle(event, on_progress=reply.progress,
+                                                detached=self.processor.keep_behind(update))
             reply.stop_action()
             await reply.render(messages)
         except Forbidden:  # the patient blocked the bot: nothing more can reach them
@@ -377,6 +393,10 @@ def message_key(update: Update) -> str:
         return f"cb:{update.callback_query.id}"
     message: Message = update.effective_message
     return f"{message.chat_id}:{message.message_id}"
+
+
+def _update_id(update: object) -> int | None:
+    return update.update_id if isinstance(update, Update) else None
 
 
 def _user_key(update: object) -> int | None:

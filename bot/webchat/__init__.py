@@ -7,7 +7,7 @@ A small static page (HTML, CSS and a little vanilla JavaScript in static/, nothi
 the bot's messages as bubbles, Choices as buttons (a toggled multiple-choice prompt is updated in place), and
 the bot's pictures; the patient types text or /commands and sends photos. Each browser is an anonymous patient
 identified by an HttpOnly cookie; its pictures are served to it alone. Messages pushed outside a reply (a staff
-member's answer) wait in an Outbox the page polls; setup() registers its Courier where the application keeps them.
+member's answer) wait in an Outbox the page polls; setup() adds its Courier to the couriers it is given.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from conversations.engine import Engine
 
 
 def setup(app: web.Application, engine: Engine, *, config: WebChatConfig | None = None,
-          images: ImageStore | None = None) -> None:
-    """Mounts the web chat on `app` (at `/`), answering through `engine`."""
+          images: ImageStore | None = None, couriers: dict | None = None) -> None:
+    """Mounts the web chat on `app` (at `/`), answering through `engine`; with the service's `couriers` (channel
+    -> courier), the web chat's own joins them, so staff replies and finished work reach its sessions."""
     config = config or WebChatConfig()
     app[ENGINE] = engine
     app[CONFIG] = config
@@ -30,10 +31,8 @@ def setup(app: web.Application, engine: Engine, *, config: WebChatConfig | None 
     app[ASSET_FILES] = Assets.load(config)
     app[PUSHED] = Outbox()
     app.add_routes(routes)
-    from bot.service.app import COURIERS  # the service's couriers by channel (staff replies), when it has them
-
-    if COURIERS in app:
-        app[COURIERS][CHANNEL] = WebChatCourier(app[PUSHED])
+    if couriers is not None:
+        couriers[CHANNEL] = WebChatCourier(app[PUSHED])
     app.on_response_prepare.append(security_headers)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from conversations.assessor import PhotoVerdict
+from work.jobs import PhotoVerdict
 from conversations.flows.names import CHANGES, CHECKIN_MODE, FACE_PHOTO, MENU, POSE_CHECK, QUESTION, REGION_PHOTO
 from conversations.flows.turn import Turn, Work
 from conversations.i18n import catalogue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from conversations.assessor import Outcome
+from work.jobs import Outcome
 from conversations.flows.names import ANALYSING, ANALYSIS_FAILED, MENU
 from conversations.flows.reminders import after_result
 from conversations.flows.turn import Turn, Work

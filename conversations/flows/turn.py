@@ -31,7 +31,7 @@ class Step:
 @dataclass(frozen=True)
 class Work:
     """Slow work (the pipeline) that the engine runs between two short transactions: job(args) in the
-    assessor, then the continuation `then(turn, args, result)` in a fresh transaction with the state reloaded."""
+    pool, then the continuation `then(turn, args, result)` in a fresh transaction with the state reloaded."""
 
     job: str
     args: dict[str, Any]

@@ -1,7 +1,7 @@
 """Where each user is in a dialog: flow, step and the flow's data, with a version for optimistic checks."""
 from __future__ import annotations
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import literal, select, update
 
 from storage import models
 from storage.columns import Json, UTCDateTime, utcnow
@@ -65,13 +65,3 @@ class StateRepository:
                     raise StaleState(f"conversation state of user {state.user_id} was created concurrently")
         return ConversationState(user_id=state.user_id, flow=state.flow, step=state.step, data=state.data,
                                  version=new_version, updated_at=now)
-
-    async def states_with(self, key: str) -> list[ConversationState]:
-        """Every state whose data has this top-level key (the engine's work in progress), unlocked."""
-        data = models.ConversationState.data
-        postgresql = self._tx.dialect == "postgresql"
-        has_key = data.op("?")(key) if postgresql else func.json_type(data, f"$.{key}").isnot(None)
-        async with self._tx.begin() as session:
-            rows = (await session.execute(select(models.ConversationState).where(has_key))).scalars().all()
-            return [ConversationState(user_id=r.user_id, flow=r.flow, step=r.step, data=r.data, version=r.version,
-                                      updated_at=r.updated_at) for r in rows]

@@ -16,7 +16,8 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestServer
 
 from bot.cli import EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, main
-from conversations import Assessor, Engine
+from conversations import Engine
+from work.pool import WorkerPool
 from conversations.i18n import t
 from tests.bad_input.cases import ACCEPTED, EMOJI, IMAGE_CASES, LONG_TEXT, ImageCase
 from tests.bot.test_webchat import HEADERS, Browser, _app, _open_db
@@ -25,9 +26,9 @@ WEB_LIMIT = 25 * 1024 * 1024
 
 
 @pytest_asyncio.fixture
-async def browser(tmp_path: Path, assessor: Assessor) -> AsyncIterator[Browser]:
+async def browser(tmp_path: Path, pool: WorkerPool) -> AsyncIterator[Browser]:
     db = await _open_db(tmp_path)
-    server = TestServer(_app(Engine(db, assessor)))
+    server = TestServer(_app(Engine(db, pool)))
     await server.start_server()
     patient = await Browser(server).open()
     await patient.post("command", "/start")

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.service.app import TELEGRAM, create_app
 from bot.settings import Settings
-from conversations import Assessor
+from work.pool import WorkerPool
 from conversations.i18n import catalogue, t
 from storage import Database
 from tests.pg_support import EmptyDatabase, migrated_schema
@@ -91,7 +91,7 @@ StartService = Callable[..., Awaitable[Service]]
 
 
 @pytest_asyncio.fixture
-async def start_service(fake: FakeTelegram, db: Database, assessor: Assessor,
+async def start_service(fake: FakeTelegram, db: Database, pool: WorkerPool,
                         tmp_path: Path) -> AsyncIterator[StartService]:
     """start_service(webhook=False, **settings): the service on a free port, polling the fake or taking its
     webhook POSTs; stopped (gracefully, as on SIGTERM) at the end of the test."""
@@ -104,7 +104,7 @@ async def start_service(fake: FakeTelegram, db: Database, assessor: Assessor,
         settings = Settings(telegram_bot_token=fake.token, telegram_api_base_url=fake.url,
                             telegram_file_base_url=f"{fake.url}/file/bot", ACNEBOT_DATA_DIR=tmp_path,
                             telegram_webhook_url=f"{url}/telegram/webhook" if webhook else None, **overrides)
-        app = await create_app(settings, db=db, assessor=assessor)
+        app = await create_app(settings, db=db, pool=pool)
         runner = web.AppRunner(app, access_log=None)
         service = Service(app, runner, url, fake)
         app[TELEGRAM].processor.on_done.append(service._done)

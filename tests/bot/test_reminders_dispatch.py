@@ -20,9 +20,9 @@ EN_BUTTONS = [t("en", "reminders.start_checkin"), t("en", "reminders.snooze"), t
 
 
 @pytest_asyncio.fixture
-async def dispatcher(db, fake, assessor, tmp_path):
+async def dispatcher(db, fake, pool, tmp_path):
     """One dispatcher on `db` with a fake clock (set `dispatcher.now.now`), Telegram as its courier."""
-    engine = Engine(db, assessor)
+    engine = Engine(db, pool)
     async with telegram_courier(fake, engine, tmp_path) as telegram:
         yield ReminderDispatcher(db, engine, {"telegram": telegram}, now=FakeClock(at("2026-11-23 12:00")))
 
@@ -32,16 +32,16 @@ async def drain(dispatcher: ReminderDispatcher) -> None:
         pass
 
 
-async def test_three_replicas_send_each_due_reminder_exactly_once(db, open_db, fake, assessor, tmp_path,
+async def test_three_replicas_send_each_due_reminder_exactly_once(db, open_db, fake, pool, tmp_path,
                                                                   backend):
     n = 1000 if backend == "postgresql" else 150
     clock = FakeClock(at("2026-11-23 19:00:30"))
     users = await seed_reminders(db, n, at("2026-11-23 19:00"), fake=fake)
     databases = [db, await open_db(), await open_db()]
-    async with telegram_courier(fake, Engine(databases[0], assessor), tmp_path) as t0, \
-            telegram_courier(fake, Engine(databases[1], assessor), tmp_path) as t1, \
-            telegram_courier(fake, Engine(databases[2], assessor), tmp_path) as t2:
-        replicas = [ReminderDispatcher(d, Engine(d, assessor), {"telegram": c}, now=clock)
+    async with telegram_courier(fake, Engine(databases[0], pool), tmp_path) as t0, \
+            telegram_courier(fake, Engine(databases[1], pool), tmp_path) as t1, \
+            telegram_courier(fake, Engine(databases[2], pool), tmp_path) as t2:
+        replicas = [ReminderDispatcher(d, Engine(d, pool), {"telegram": c}, now=clock)
                     for d, c in zip(databases, (t0, t1, t2))]
         await asyncio.gather(*(drain(r) for r in replicas))
     per_chat = messages_per_chat(fake)
@@ -56,7 +56,7 @@ async def test_three_replicas_send_each_due_reminder_exactly_once(db, open_db, f
     assert await replicas[0].run_once() == 0
 
 
-async def test_a_restart_in_the_middle_still_sends_each_once(db, open_db, fake, assessor, tmp_path):
+async def test_a_restart_in_the_middle_still_sends_each_once(db, open_db, fake, pool, tmp_path):
     clock = FakeClock(at("2026-11-23 19:00:30"))
     await seed_reminders(db, 120, at("2026-11-23 19:00"), fake=fake)
     first = await open_db()
@@ -66,8 +66,8 @@ async def test_a_restart_in_the_middle_still_sends_each_once(db, open_db, fake, 
         polled.set()
         await asyncio.Event().wait()
 
-    async with telegram_courier(fake, Engine(first, assessor), tmp_path) as telegram:
-        crashing = ReminderDispatcher(first, Engine(first, assessor), {"telegram": telegram}, now=clock,
+    async with telegram_courier(fake, Engine(first, pool), tmp_path) as telegram:
+        crashing = ReminderDispatcher(first, Engine(first, pool), {"telegram": telegram}, now=clock,
                                       batch=60, concurrency=4, wait=wait)
         crashing.start()
         await fake.wait_for(lambda: len(messages_per_chat(fake)) >= 10)
@@ -75,8 +75,8 @@ async def test_a_restart_in_the_middle_still_sends_each_once(db, open_db, fake, 
     sent_before = crashing.sent
     assert 10 <= sent_before < 60
 
-    async with telegram_courier(fake, Engine(db, assessor), tmp_path) as telegram:
-        restarted = ReminderDispatcher(db, Engine(db, assessor), {"telegram": telegram}, now=clock)
+    async with telegram_courier(fake, Engine(db, pool), tmp_path) as telegram:
+        restarted = ReminderDispatcher(db, Engine(db, pool), {"telegram": telegram}, now=clock)
         await drain(restarted)
         assert restarted.sent == 60  # the other batch; the crashed one's claims are still leased
         clock.advance(minutes=5)  # the lease ends

@@ -293,9 +293,9 @@ async def test_stopping_lets_the_update_in_hand_finish(service, alice, fake, mon
     engine = service.transport.engine
     handle = engine.handle
 
-    async def slow_handle(event, on_progress=None):
+    async def slow_handle(event, on_progress=None, **options):
         await asyncio.sleep(0.5)  # an assessment, say
-        return await handle(event, on_progress)
+        return await handle(event, on_progress, **options)
 
     monkeypatch.setattr(engine, "handle", slow_handle)
     update = fake.command_update(alice.user, "/start")

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import conversations.export
-import conversations.pictures
+import work.pictures
 from bot.service.app import ENGINE, HANDOVERS
 from conversations.flows.handover import HandoverNotHeld
 from pipeline.intake import load_photo
@@ -136,7 +136,7 @@ async def test_first_vs_latest_picture(alice, db, face_photo, second_face_photo)
     assert image.size == (2 * BEFORE_AFTER_PANEL + BEFORE_AFTER_GAP, BEFORE_AFTER_HEADER + BEFORE_AFTER_PANEL)
     # What the worker cropped each panel from (it runs in a worker process; here the same function, called directly)
     for photo in (face_photo, second_face_photo):
-        pixels, box = conversations.pictures.region_box(photo, None, "forehead")
+        pixels, box = work.pictures.region_box(photo, None, "forehead")
         assert pixels.shape[:2] == load_photo(photo).pixels.shape[:2]
         x0, y0, x1, y1 = box  # the forehead found on the face: a strip inside the photo, wider than tall
         assert 0 <= x0 < x1 <= pixels.shape[1] and 0 <= y0 < y1 <= pixels.shape[0] and x1 - x0 > y1 - y0

@@ -188,7 +188,7 @@ async def test_acnebot_serve_with_a_token_polls_telegram_and_stops_gracefully(tm
 
 # -- the public application ------------------------------------------------------------------------------------------
 @pytest.mark.asyncio
-async def test_route_hooks_and_the_web_chat_mount_on_the_public_application(db, assessor, tmp_path, monkeypatch):
+async def test_route_hooks_and_the_web_chat_mount_on_the_public_application(db, pool, tmp_path, monkeypatch):
     import importlib.util
 
     import bot.service.app
@@ -204,7 +204,7 @@ async def test_route_hooks_and_the_web_chat_mount_on_the_public_application(db, 
         app.router.add_get("/hello", hello)
 
     monkeypatch.setattr(bot.service.app, "WEB_ROUTE_HOOKS", [hook])
-    app = await bot.service.app.create_app(Settings(ACNEBOT_DATA_DIR=tmp_path), db=db, assessor=assessor)
+    app = await bot.service.app.create_app(Settings(ACNEBOT_DATA_DIR=tmp_path), db=db, pool=pool)
     paths = {resource.canonical for resource in app.router.resources()}
     assert {"/healthz", "/hello"} <= paths and seen == [app[bot.service.app.ENGINE]]
     assert not any(path.startswith("/telegram") for path in paths)  # no token: no Telegram

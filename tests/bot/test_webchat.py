@@ -22,7 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 import bot.webchat
 from bot.webchat import WebChatConfig
 from bot.webchat.routes import COOKIE, CSRF_HEADER, CSRF_VALUE
-from conversations import Assessor, Engine, Text, Typing
+from conversations import Engine, Text, Typing
+from work.pool import WorkerPool
 from storage import Database
 from storage.crypto import new_key_text
 from tests.conftest import REPO, VALID_IMAGES
@@ -50,9 +51,9 @@ def _app(engine: Engine, **options) -> web.Application:
 
 
 @pytest_asyncio.fixture
-async def engine(tmp_path: Path, assessor: Assessor) -> AsyncIterator[Engine]:
+async def engine(tmp_path: Path, pool: WorkerPool) -> AsyncIterator[Engine]:
     db = await _open_db(tmp_path)
-    yield Engine(db, assessor)
+    yield Engine(db, pool)
     await db.close()
 
 

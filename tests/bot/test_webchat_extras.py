@@ -25,10 +25,10 @@ from tests.bot.test_webchat import HEADERS, Browser, chromium, live_service  # n
 
 
 @pytest_asyncio.fixture
-async def service(tmp_path: Path, assessor) -> AsyncIterator[TestServer]:
+async def service(tmp_path: Path, pool) -> AsyncIterator[TestServer]:
     db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'acnebot.db'}", data_dir=tmp_path,
                              photo_key=new_key_text())
-    server = TestServer(await create_app(Settings(ACNEBOT_DATA_DIR=tmp_path), db=db, assessor=assessor))
+    server = TestServer(await create_app(Settings(ACNEBOT_DATA_DIR=tmp_path), db=db, pool=pool))
     await server.start_server()
     yield server
     await server.close()

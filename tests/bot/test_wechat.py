@@ -1,7 +1,7 @@
 """The WeChat official account end to end: messages built, signed and AES-encrypted as WeChat's servers send
 them (wechatpy's WeChatCrypto), POSTed over HTTP to the running service (bot.service.app.create_app), with a local fake
 WeChat API (tests/fakes/wechat_api.py) recording what the service calls. Real engine, storage (SQLite and
-PostgreSQL) and Assessor; the patient answers numbered options by their number, as on WeChat."""
+PostgreSQL) and WorkerPool; the patient answers numbered options by their number, as on WeChat."""
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +24,8 @@ from bot.delivery import DeliveryFailed, Undeliverable
 from bot.settings import Settings
 from bot.wechat.transport import split_text
 from bot.wechat.api import WeChatAPI
-from conversations import Assessor, Text
+from conversations import Text
+from work.pool import WorkerPool
 from conversations.i18n import t
 from storage import Database
 from storage.columns import utcnow
@@ -75,12 +76,12 @@ class Service:
 
 
 @pytest_asyncio.fixture
-async def services(fake: FakeWeChat, assessor: Assessor, tmp_path: Path) -> AsyncIterator:
+async def services(fake: FakeWeChat, pool: WorkerPool, tmp_path: Path) -> AsyncIterator:
     """services(db, **settings): the service on a free port, its callback given to the fake; stopped after."""
     runners: list[web.AppRunner] = []
 
     async def start(db: Database, **overrides) -> Service:
-        app = await create_app(wechat_settings(fake, tmp_path, **overrides), db=db, assessor=assessor)
+        app = await create_app(wechat_settings(fake, tmp_path, **overrides), db=db, pool=pool)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         runners.append(runner)
@@ -270,7 +271,7 @@ async def test_retry_storm_of_one_message_is_answered_once(services, db, fake, f
     await alice.choose("consent.accept")
     await alice.click("checkin")
     await alice.choose("checkin.mode_face")
-    xml = fake.image_xml(OPENID, face_photo + secrets.token_bytes(8))  # not in the assessor's cache: slow
+    xml = fake.image_xml(OPENID, face_photo + secrets.token_bytes(8))  # not in the pool's cache: slow
     mark = len(fake.calls)
     # WeChat's three retries of the photo message arrive while the first delivery is still being checked,
     # one of them at the other replica

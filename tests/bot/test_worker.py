@@ -20,8 +20,7 @@ from aiohttp import web
 
 from bot.service.app import DATABASE, TELEGRAM, create_app
 from bot.settings import Settings
-from conversations import Assessor
-from conversations.inflight import WORK
+from work.pool import WorkerPool
 from tests.bot.conftest import Patient, Service
 from tests.conftest import REPO
 from tests.pg_support import PG_URL
@@ -58,8 +57,9 @@ def start_worker(env: dict[str, str], replica: str, log: Path) -> tuple[subproce
     return process, port
 
 
-async def markers(db) -> list[dict]:
-    return [marker for state in await db.states.states_with(WORK) for marker in state.data[WORK].values()]
+async def rows(db):
+    """The work table's rows in progress."""
+    return await db.work.pending()
 
 
 async def test_workers_take_queued_assessments_and_a_killed_worker_s_job_is_sent_once(
@@ -67,8 +67,8 @@ async def test_workers_take_queued_assessments_and_a_killed_worker_s_job_is_sent
     settings = dict(telegram_bot_token=fake.token, telegram_api_base_url=fake.url,
                     telegram_file_base_url=f"{fake.url}/file/bot", ACNEBOT_DATA_DIR=tmp_path,
                     database_url=database_url, recovery_interval=3600)
-    assessor = Assessor(workers=1, queue=0)  # every assessment that finds the chat replica's worker busy waits
-    app = await create_app(Settings(**settings), assessor=assessor)
+    pool = WorkerPool(workers=1, queue=0)  # every assessment that finds the chat replica's worker busy waits
+    app = await create_app(Settings(**settings), pool=pool)
     runner = web.AppRunner(app, access_log=None)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -92,8 +92,8 @@ async def test_workers_take_queued_assessments_and_a_killed_worker_s_job_is_sent
         await patient.photo(face_photo)
         while patient.t("q.distress") not in patient.texts:
             await patient.press("questions.skip")
-        blocker = asyncio.ensure_future(assessor.run(wait_for_file, str(gate)))  # the replica's worker is busy
-        while not assessor.busy:
+        blocker = asyncio.ensure_future(pool.run(wait_for_file, str(gate)))  # the replica's worker is busy
+        while not pool.busy:
             await asyncio.sleep(0.01)
         await patient.press("questions.skip")
         assert patient.t("busy.queued", n=1) in patient.texts
@@ -103,7 +103,7 @@ async def test_workers_take_queued_assessments_and_a_killed_worker_s_job_is_sent
         processes.append(first)
         db = app[DATABASE]
         async with asyncio.timeout(90):  # it starts, claims the job, and is killed under it
-            while not [m for m in await markers(db) if m["owner"] == "worker-1" and m["status"] != "queued"]:
+            while not [row for row in await rows(db) if row.owner == "worker-1" and row.status == "running"]:
                 assert first.poll() is None, log.read_text()
                 await asyncio.sleep(0.05)
         os.killpg(first.pid, signal.SIGKILL)
@@ -116,7 +116,7 @@ async def test_workers_take_queued_assessments_and_a_killed_worker_s_job_is_sent
         await fake.wait_for(results, timeout=120)
         await asyncio.sleep(2 * LEASE)  # nobody sends it again
         assert len(results()) == 1, log.read_text()
-        assert not await markers(db)
+        assert not await rows(db)
         assert fake.sent(patient.user, mark)[-1].buttons  # the menu again
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
@@ -130,4 +130,4 @@ async def test_workers_take_queued_assessments_and_a_killed_worker_s_job_is_sent
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         await runner.cleanup()
-        assessor.close()
+        pool.close()

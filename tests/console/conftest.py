@@ -16,7 +16,8 @@ from aiohttp import ClientResponse, ClientSession, CookieJar, web
 
 from bot.console import ConsoleConfig, build_console
 from bot.console.passwords import hash_password
-from conversations import Assessor, Engine
+from conversations import Engine
+from work.pool import WorkerPool
 from storage import Database
 from storage.columns import utcnow
 from tests.conversations.conversation_support import Patient
@@ -140,8 +141,8 @@ async def console(start_console: StartConsole) -> Console:
 
 
 @pytest_asyncio.fixture
-async def engine(db: Database, assessor: Assessor, shipped_model) -> Engine:
-    return Engine(db, assessor)
+async def engine(db: Database, pool: WorkerPool, shipped_model) -> Engine:
+    return Engine(db, pool)
 
 
 class Staff:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.service.app import HANDOVERS, create_app, create_console_app
 from bot.settings import Settings
-from conversations import Assessor
+from work.pool import WorkerPool
 from storage import Database
 from tests.console.conftest import Console, FakeClock
 
@@ -29,10 +29,10 @@ async def _listen(app: web.Application, runners: list[web.AppRunner]) -> str:
     return f"http://{host}:{port}"
 
 
-async def service_and_console(settings: Settings, db: Database, assessor: Assessor,
+async def service_and_console(settings: Settings, db: Database, pool: WorkerPool,
                               runners: list[web.AppRunner]) -> Running:
     """Both applications listening (the runners fixture, tests/console/conftest.py, stops them)."""
-    app = await create_app(settings, db=db, assessor=assessor)
+    app = await create_app(settings, db=db, pool=pool)
     url = await _listen(app, runners)
     console_url = await _listen(create_console_app(db, settings, app[HANDOVERS]), runners)
     return Running(app, url, Console(console_url, FakeClock(), db))

@@ -36,13 +36,13 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_handover_with_two_staff_in_chromium(chromium_path, telegram, db, assessor, shipped_model,
+async def test_a_handover_with_two_staff_in_chromium(chromium_path, telegram, db, pool, shipped_model,
                                                      runners, tmp_path, support_staff, face_photo):
     from playwright.async_api import async_playwright, expect
 
     settings = Settings(telegram_bot_token=telegram.token, telegram_api_base_url=telegram.url,
                         telegram_file_base_url=f"{telegram.url}/file/bot", ACNEBOT_DATA_DIR=tmp_path)
-    running = await service_and_console(settings, db, assessor, runners)
+    running = await service_and_console(settings, db, pool, runners)
     service = Service(running.app, runners[0], running.url, telegram)
     running.app[TELEGRAM].processor.on_done.append(service._done)
     alice = Patient(service, telegram.user(4242, "Alice", "en"))

@@ -37,8 +37,8 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
     await fake.stop()
 
 
-async def _running(wechat: FakeWeChat, db, assessor, runners, tmp_path: Path):
-    running = await service_and_console(wechat_settings(wechat, tmp_path), db, assessor, runners)
+async def _running(wechat: FakeWeChat, db, pool, runners, tmp_path: Path):
+    running = await service_and_console(wechat_settings(wechat, tmp_path), db, pool, runners)
     wechat.callback_url = f"{running.url}/wechat"
     return running
 
@@ -71,9 +71,9 @@ def _handover_id(page: str) -> int:
     return int(re.search(r'action="/handovers/(\d+)/take"', page).group(1))
 
 
-async def test_two_support_staff_and_a_wechat_patient(wechat, db, assessor, shipped_model, runners,
+async def test_two_support_staff_and_a_wechat_patient(wechat, db, pool, shipped_model, runners,
                                                       tmp_path, support_staff, make_staff):
-    running = await _running(wechat, db, assessor, runners, tmp_path)
+    running = await _running(wechat, db, pool, runners, tmp_path)
     patient = WeChatPatient(wechat, running)
     await patient.send(wechat.event_xml(OPENID, "subscribe"))
     await patient.choose("consent.accept")
@@ -163,9 +163,9 @@ async def test_two_support_staff_and_a_wechat_patient(wechat, db, assessor, ship
     assert not any(staff == support_staff["tom"] and action.startswith("handover.") for action, staff in audit)
 
 
-async def test_who_may_close_and_the_patient_going_back_to_the_bot(db, assessor, shipped_model, runners,
+async def test_who_may_close_and_the_patient_going_back_to_the_bot(db, pool, shipped_model, runners,
                                                                   tmp_path, support_staff, make_staff):
-    running = await service_and_console(Settings(ACNEBOT_DATA_DIR=tmp_path), db, assessor, runners)
+    running = await service_and_console(Settings(ACNEBOT_DATA_DIR=tmp_path), db, pool, runners)
     patient = await consented_patient(running.app[ENGINE], "web-patient-1")  # the local web chat
     await patient.command("human")
     sue, tom, ada = make_staff(running.console), make_staff(running.console), make_staff(running.console)

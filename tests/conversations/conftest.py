@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from conversations import Assessor, Engine
+from conversations import Engine
+
+from work.pool import WorkerPool
 from storage import Database
 from storage.migrate import migrate
 from tests.pg_support import EmptyDatabase, migrated_schema
@@ -54,8 +56,8 @@ async def db(open_db: OpenDb) -> Database:
 
 
 @pytest.fixture
-def engine(db: Database, assessor: Assessor) -> Engine:
-    return Engine(db, assessor)
+def engine(db: Database, pool: WorkerPool) -> Engine:
+    return Engine(db, pool)
 
 
 @pytest.fixture(scope="session")

@@ -414,10 +414,10 @@ async def test_cancel_mid_flow_returns_to_the_menu(engine, db, face_photo):
     assert state.step == "menu" and "checkin" not in state.data
 
 
-async def test_an_unfinished_check_in_resumes_after_a_restart(open_db, assessor, face_photo, shipped_model,
+async def test_an_unfinished_check_in_resumes_after_a_restart(open_db, pool, face_photo, shipped_model,
                                                               monkeypatch):
     first_db = await open_db()
-    patient = await consented(Engine(first_db, assessor))
+    patient = await consented(Engine(first_db, pool))
     await patient.tap("checkin")
     await patient.tap("face")
     await patient.photo(face_photo)
@@ -426,7 +426,7 @@ async def test_an_unfinished_check_in_resumes_after_a_restart(open_db, assessor,
     await first_db.close()
 
     db = await open_db()
-    patient.engine = Engine(db, assessor)  # the service restarted in the middle of the questions
+    patient.engine = Engine(db, pool)  # the service restarted in the middle of the questions
     await patient.command("start")
     assert "continue your check-in" in patient.texts and patient.choices.text == question
 
@@ -442,7 +442,7 @@ async def test_an_unfinished_check_in_resumes_after_a_restart(open_db, assessor,
     state.data["analysis"]["started"] = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     await db.states.save_state(state)
 
-    patient.engine = Engine(db, assessor)  # started again: the patient's next message restarts the analysis
+    patient.engine = Engine(db, pool)  # started again: the patient's next message restarts the analysis
     await patient.command("start")
     assert GRADE.search(patient.texts) and patient.images
     assert len(await db.assessments.list_assessments(user.id)) == 1
@@ -462,11 +462,11 @@ async def test_album_photos_are_all_checked(engine, db, face_photo, second_face_
     assert len(await db.photos.list_photos(user.id)) == 2
 
 
-async def test_a_full_queue_tells_the_patient_to_wait_and_drops_nothing(engine, assessor, face_photo):
+async def test_a_full_queue_tells_the_patient_to_wait_and_drops_nothing(engine, pool, face_photo):
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("face")
-    busy = [asyncio.create_task(assessor.run(time.sleep, 0.3)) for _ in range(assessor.workers)]
+    busy = [asyncio.create_task(pool.run(time.sleep, 0.3)) for _ in range(pool.workers)]
     await asyncio.sleep(0.05)
     await patient.photo(face_photo)
     assert "number 1 in line" in patient.progress[0].text

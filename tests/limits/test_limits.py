@@ -73,7 +73,7 @@ async def test_buckets_refill_with_time_and_two_replicas_share_them(backend, db:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_full_assessment_queue_keeps_the_work_and_sends_the_result_later(
-        backend, start_service, make_patient, assessor, face_photo, shipped_model, fake, tmp_path):
+        backend, start_service, make_patient, pool, face_photo, shipped_model, fake, tmp_path):
     service = await start_service(recovery_interval=3600)
     patient = make_patient(service)
     await consented(patient)
@@ -84,10 +84,10 @@ async def test_a_full_assessment_queue_keeps_the_work_and_sends_the_result_later
         await patient.press("questions.skip")
 
     gate = tmp_path / "go"
-    blocker = asyncio.ensure_future(assessor.run(wait_for_file, str(gate)))  # the only worker, busy elsewhere
-    saved_queue, assessor.queue = assessor.queue, 0
+    blocker = asyncio.ensure_future(pool.run(wait_for_file, str(gate)))  # the only worker, busy elsewhere
+    saved_queue, pool.queue = pool.queue, 0
     try:
-        while not assessor.busy:
+        while not pool.busy:
             await asyncio.sleep(0)
         await patient.press("questions.skip")
         assert patient.t("busy.queued", n=1) in patient.texts
@@ -99,7 +99,7 @@ async def test_a_full_assessment_queue_keeps_the_work_and_sends_the_result_later
         assert await service.app[RECOVERY].reoffer() == 0  # claimed once
     finally:
         gate.touch()
-        assessor.queue = saved_queue
+        pool.queue = saved_queue
     result = [c.text for c in fake.sent(patient.user, mark)]
     assert sum(patient.t("result.title") in text for text in result) == 1
     assert fake.sent(patient.user, mark)[-1].buttons  # the menu again

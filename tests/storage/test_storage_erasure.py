@@ -31,6 +31,8 @@ async def populate(db, platform_id: str, result_json) -> int:
     await db.handovers.open_handover(user.id)
     await db.contacts.record_inbound(user.id)
     await db.limits.take(user.id, "message", 30, timedelta(minutes=1))
+    await db.work.add(user.id, f"{platform_id}-m2", "assess", {"photos": [[photo, None]]}, "assessed", owner=None,
+                      lease=timedelta(minutes=10))  # an assessment waiting for a worker goes with the patient
     return user.id
 
 
@@ -41,7 +43,7 @@ async def test_delete_user_data_leaves_nothing(db, result_json):
     before = await db.erasure.count_rows_for_user(alice)
     user_tables = set(before)
     assert {"users", "profiles", "conversation_states", "processed_messages", "photos", "message_log",
-            "assessments", "reminders", "audit_log"} <= user_tables
+            "assessments", "reminders", "audit_log", "work"} <= user_tables
     assert all(n >= 1 for n in before.values()), before  # the fixture really filled every table
 
     deleted = await db.erasure.delete_user_data(alice)

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from conversations import worker_jobs
-from conversations.assessor import Assessor, WorkerDied
 from pipeline.types import Metadata
+from work import jobs, process
+from work.pool import WorkerDied, WorkerPool
 
 
 def _sleep_then_pid(seconds: float) -> int:
@@ -27,53 +27,53 @@ def _die() -> None:
 
 
 @contextlib.contextmanager
-def workers(count: int) -> Iterator[Assessor]:
-    assessor = Assessor(workers=count)
+def workers(count: int) -> Iterator[WorkerPool]:
+    pool = WorkerPool(workers=count)
     try:
-        yield assessor
+        yield pool
     finally:
-        assessor.close()
+        pool.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process niceness as Linux applies it")
 @pytest.mark.asyncio
 async def test_workers_are_other_processes_at_lower_priority():
-    with workers(1) as assessor:
-        pid, niceness = await assessor.run(worker_jobs.process_info)
+    with workers(1) as pool:
+        pid, niceness = await pool.run(process.process_info)
         assert pid != os.getpid()
-        assert niceness == min(19, os.getpriority(os.PRIO_PROCESS, 0) + worker_jobs.WORKER_NICENESS)
+        assert niceness == min(19, os.getpriority(os.PRIO_PROCESS, 0) + process.WORKER_NICENESS)
 
 
 @pytest.mark.asyncio
 async def test_a_worker_killed_under_an_assessment_is_replaced_and_the_assessment_answers_once(face_photo,
                                                                                              shipped_model):
-    with workers(1) as assessor:
-        pid, _ = await assessor.run(worker_jobs.process_info)
-        assert not await assessor.warm()
-        job = asyncio.ensure_future(assessor.assess([(face_photo, None)], Metadata(), "en"))
+    with workers(1) as pool:
+        pid, _ = await pool.run(process.process_info)
+        assert not await pool.warm()
+        job = asyncio.ensure_future(pool.run(jobs.assess, [(face_photo, None)], Metadata(), "en", bounded=True))
         await asyncio.sleep(0.3)  # the assessment is under way in the worker
         assert not job.done()
         os.kill(pid, signal.SIGKILL)
         outcome = await job
         assert outcome.ok and outcome.result["grade"] and len(outcome.annotated) == 1
-        new_pid, _ = await assessor.run(worker_jobs.process_info)
+        new_pid, _ = await pool.run(process.process_info)
         assert new_pid != pid
 
 
 @pytest.mark.asyncio
 async def test_a_job_that_kills_every_worker_it_meets_is_given_up_and_the_next_one_runs():
-    with workers(1) as assessor:
+    with workers(1) as pool:
         with pytest.raises(WorkerDied):
-            await assessor.run(_die)
-        assert await assessor.run(_sleep_then_pid, 0) != os.getpid()
+            await pool.run(_die)
+        assert await pool.run(_sleep_then_pid, 0) != os.getpid()
 
 
 @pytest.mark.asyncio
 async def test_a_free_worker_takes_the_next_job_while_another_is_busy():
-    with workers(2) as assessor:
-        long = asyncio.ensure_future(assessor.run(_sleep_then_pid, 1.0))
+    with workers(2) as pool:
+        long = asyncio.ensure_future(pool.run(_sleep_then_pid, 1.0))
         await asyncio.sleep(0.05)
-        short = await assessor.run(_sleep_then_pid, 0)
+        short = await pool.run(_sleep_then_pid, 0)
         assert not long.done()  # it did not wait behind the long job
         assert short != await long
 

@@ -1,13 +1,12 @@
-"""The pipeline in worker processes, never in the chat process: `workers` processes (ASSESSMENT_WORKERS), each
-started on first use from a fork server that already holds the libraries, running at a lower CPU priority. The
-chat process's event loop then only waits for results: other patients' turns no longer queue behind the
-pipeline's Python code for the interpreter lock (bench/bench_conversations.py, threads vs processes).
+"""WorkerPool: the worker processes that run any job and know none. `workers` processes (ASSESSMENT_WORKERS),
+each started on first use from a fork server that already holds the libraries (work/process.py), running at a
+lower CPU priority. The chat process's event loop then only waits for results: other patients' turns do not
+queue behind the pipeline's Python code for the interpreter lock (bench/bench_conversations.py).
 
 Admission is by an asyncio semaphore with one slot per worker: a job that finds every worker busy waits its turn
-(nothing is dropped) and its caller is told its place in the line, so the patient can be told too. Assessments
-wait in memory only while the line is shorter than `queue` (ASSESSMENT_QUEUE); past it `QueueFull` says so, and
-the engine leaves the work queued in the patient's stored state for the re-offer loop (bot/service/recovery.py), which
-any replica or `acnebot worker` takes from the database.
+(nothing is dropped) and its caller is told its place in the line. A bounded job (an assessment) waits in memory
+only while the line is shorter than `queue` (ASSESSMENT_QUEUE); past it `QueueFull` says so, and its row in the
+work table waits for any replica or `acnebot worker` with a free worker to claim it.
 
 A worker that dies under a job (killed, out of memory, a crash in a native library) is replaced and the job runs
 once more in the new one; the caller sees one result. A job that kills its worker twice raises WorkerDied.
@@ -20,26 +19,25 @@ import multiprocessing
 import os
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime
 from typing import Any, TypeVar
 
-from conversations import worker_jobs
-from conversations.worker_jobs import Outcome, PhotoVerdict
+from work import process
+from work.jobs import CACHE_SIZE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 OnQueued = Callable[[int], Awaitable[None]]
 RUNS = 2  # a job whose worker died runs once more, in its replacement
-AFFINITY = 8  # photos a worker is remembered to have prepared (worker_jobs.CACHE_SIZE)
+AFFINITY = CACHE_SIZE  # photos a worker is remembered to have prepared
 
-__all__ = ["Assessor", "Outcome", "PhotoVerdict", "QueueFull", "WorkerDied"]
+__all__ = ["QueueFull", "WorkerDied", "WorkerPool"]
 
 
 class QueueFull(Exception):
-    """Every worker is busy and `queue` jobs already wait: this one waits in the database instead."""
+    """Every worker is busy and `queue` jobs already wait: this one waits in the work table instead."""
 
     def __init__(self, place: int):
         super().__init__(f"assessment queue full; place {place}")
@@ -64,8 +62,8 @@ class _Worker:
 
     def submit(self, fn: Callable[..., T], *args: Any):
         if self.executor is None:
-            self.executor = (ThreadPoolExecutor(1, initializer=worker_jobs.lower_priority) if self.in_process else
-                             ProcessPoolExecutor(1, mp_context=self.context, initializer=worker_jobs.start,
+            self.executor = (ThreadPoolExecutor(1, initializer=process.lower_priority) if self.in_process else
+                             ProcessPoolExecutor(1, mp_context=self.context, initializer=process.start,
                                                 initargs=(self.model_threads,)))
         return self.executor.submit(fn, *args)
 
@@ -81,7 +79,7 @@ class _Worker:
             self.executor = None
 
 
-class Assessor:
+class WorkerPool:
     def __init__(self, workers: int = 2, *, queue: int | None = None, in_process: bool = False):
         """in_process: the jobs run in threads of this process (the old way, for bench_conversations.py's side by
         side); the service always uses processes."""
@@ -90,7 +88,7 @@ class Assessor:
         context = None
         if not in_process:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(worker_jobs.PRELOAD)
+            context.set_forkserver_preload(process.PRELOAD)
         threads = max(1, (os.cpu_count() or 1) // workers)
         self._workers = [_Worker(number, context, in_process, threads) for number in range(workers)]
         # asyncio primitives belong to one loop; tests (and some servers) run several loops in turn.
@@ -164,30 +162,12 @@ class Assessor:
 
     async def warm(self) -> list[str]:
         """Starts every worker and loads its models; the problems found (a model missing), once each."""
-        problems = await asyncio.gather(*(self.run(worker_jobs.warm) for _ in self._workers))
+        problems = await asyncio.gather(*(self.run(process.warm) for _ in self._workers))
         return sorted({p for p in problems if p})
 
     def close(self) -> None:
         for worker in self._workers:
             worker.close()
-
-    # -- jobs ----------------------------------------------------------------------------------------------------
-    async def check_photo(self, data: bytes, region: str | None, on_queued: OnQueued | None = None) -> PhotoVerdict:
-        return await self.run(worker_jobs.check_photo, data, region, on_queued=on_queued, photo=(data, region))
-
-    async def assess(self, photos: Sequence[tuple[bytes, str | None]], metadata, locale: str,
-                     on_queued: OnQueued | None = None) -> Outcome:
-        photos = list(photos)
-        return await self.run(worker_jobs.assess_visit, photos, metadata, locale, on_queued=on_queued,
-                              bounded=True, photo=photos[0] if photos else None)
-
-    async def trend_chart(self, points: Sequence[tuple[datetime, float]]) -> bytes:
-        return await self.run(worker_jobs.trend_chart, list(points))
-
-    async def side_by_side(self, left, right) -> bytes:
-        from conversations.pictures import side_by_side
-
-        return await self.run(side_by_side, left, right)
 
 
 def _affinity(photo: tuple[bytes, str | None] | None) -> int | None:

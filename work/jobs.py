@@ -1,26 +1,18 @@
-"""What an assessment worker process runs (conversations/assessor.py starts the processes and sends them jobs).
+"""What runs inside a worker process (work/pool.py sends it there): the photo check, the assessment, the chart.
 
 Everything heavy (MediaPipe, onnxruntime, OpenCV, the models) lives in these processes only; the chat process
 imports this module for the functions' names and never calls them itself. A worker keeps the photos it
 prepared last (face mesh, regions, quality): the quality check of a photo and the assessment that follows it
-usually run in the same worker (the assessor's affinity), so the face is found once.
+usually run in the same worker (the pool's affinity), so the face is found once.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Imported by the worker processes' fork server before any worker starts (conversations/assessor.py): each new
-# worker then starts in milliseconds, with the libraries already in memory, and loads its models itself.
-PRELOAD = ["conversations.worker_lifeline", "pipeline.assess", "pipeline.render", "pipeline.report", "pipeline.pose",
-           "conversations.pictures", "conversations.export"]
-# Workers run at a lower CPU priority than the chat process: on a full machine its event loop otherwise waits
-# for CPU while photos are assessed (bench/bench_conversations.py measures the other patients' turns).
-WORKER_NICENESS = 10
 CACHE_SIZE = 8
 
 _prepared: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
@@ -49,42 +41,6 @@ class Outcome:
         return bool(self.result.get("quality", {}).get("ok"))
 
 
-def start(model_threads: int) -> None:
-    """A worker process's first step: die with the fork server (which dies with the chat process), lower its
-    priority (threads it starts later, onnxruntime's among them, inherit it; where that is not allowed it stays
-    as it is), and give the models its share of the cores unless ACNEBOT_MODEL_THREADS says otherwise (every
-    worker's onnxruntime would otherwise start a thread per core, and the workers would fight over them)."""
-    from conversations.worker_lifeline import die_with_parent
-
-    die_with_parent()
-    lower_priority()
-    os.environ.setdefault("ACNEBOT_MODEL_THREADS", str(model_threads))
-
-
-def lower_priority() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS))
-    except (AttributeError, OSError):
-        pass
-
-
-def warm() -> str | None:
-    """Loads the models now rather than at the first photo; the reason when they cannot be loaded."""
-    from pipeline.assess import load_models
-    from pipeline.classifier import ModelError
-
-    try:
-        load_models()
-    except ModelError as error:
-        return str(error)
-    return None
-
-
-def process_info() -> tuple[int, int]:
-    """(pid, niceness) of the worker that runs it: what the tests and the benchmark look at."""
-    return os.getpid(), os.getpriority(os.PRIO_PROCESS, 0)
-
-
 def prepared(data: bytes, region: str | None):
     from pipeline.assess import prepare
 
@@ -111,13 +67,13 @@ def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
                         pose.to_dict() if pose is not None else None)
 
 
-def assess_visit(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str) -> Outcome:
-    from pipeline.assess import assess
+def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str) -> Outcome:
+    from pipeline.assess import assess as assess_photos
     from pipeline.render import annotate
     from pipeline.report import assessment_json
 
     ready = [prepared(data, region) for data, region in photos]
-    result = assess(ready, metadata, locale=locale)
+    result = assess_photos(ready, metadata, locale=locale)
     if not result.ok:
         return Outcome(assessment_json(result))
     pictures = tuple(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i])

@@ -1,5 +1,5 @@
-"""Imported by the worker processes' fork server only (the first of worker_jobs.PRELOAD), never by the chat
-process: the fork server, and each worker through worker_jobs.start, is killed when its parent dies.
+"""Imported by the worker processes' fork server only (the first of work.process.PRELOAD), never by the chat
+process: the fork server, and each worker through work.process.start, is killed when its parent dies.
 
 Python's worker processes outlive a chat process killed with -9 (each holds the write end of its own job queue,
 so it never sees the end of it): without this, every kill -9 of `acnebot serve` would leave its fork server and

@@ -15,7 +15,7 @@ from pipeline.types import Lesion
 
 if TYPE_CHECKING:
     from pipeline.render import Box
-# These functions run in the assessment worker processes (conversations/assessor.py); the chat process imports
+# These functions run in the worker processes (work/pool.py); the chat process imports
 # this module for their names and the dataclasses only, so the pipeline's heavy parts are imported where used.
 
 PANEL_HEIGHT = 480
