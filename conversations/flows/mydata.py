@@ -4,10 +4,11 @@ from __future__ import annotations
 import secrets
 
 from conversations.flows.names import CONFIRM_DELETE, MENU, MY_DATA
-from conversations.flows.questions import answer_label, edit_profile
+from conversations.flows.questions import edit_profile
 from conversations.flows.turn import Turn, Work
 from conversations.messages import File, Typing
 from conversations.questionnaire import PROFILE_QUESTIONS
+from conversations.summaries import answer_label
 
 
 async def my_data(turn: Turn) -> None:

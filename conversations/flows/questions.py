@@ -22,7 +22,7 @@ from conversations.flows.names import CHANGES, MY_DATA, QUESTION
 from conversations.flows.turn import Turn
 from conversations.questionnaire import (PROFILE_QUESTIONS, QUESTIONS, RED_FLAG_QUESTIONS, RED_FLAGS_KEPT_DAYS,
                                          VISIT_QUESTIONS, Question, parse_number)
-from conversations.summaries import date_label
+from conversations.summaries import answer_label, date_label
 
 CHECKED = "✓ "
 VISIT_IDS = tuple(q.id for q in VISIT_QUESTIONS)
@@ -172,16 +172,6 @@ async def answer_text(turn: Turn) -> None:
 
 def question_expects(turn: Turn) -> str:
     return "expects.number" if current_question(turn).kind == "number" else "expects.button"
-
-
-def answer_label(turn: Turn, q: Question, value: Any) -> str:
-    if value is None:
-        return turn.t("data.not_answered")
-    if q.kind == "number":
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    if q.kind == "single":
-        return turn.t(f"q.{q.id}.{value}")
-    return ", ".join(turn.t(f"q.{q.id}.{v}") for v in value) or turn.t("data.none")
 
 
 def _keeps(quiz: dict) -> bool:
