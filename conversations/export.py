@@ -21,15 +21,14 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from work.pool import WorkerPool
-from conversations.flows.questions import answer_label
 from conversations.i18n import t
-from work.pictures import VisitPhoto, annotated
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
-from conversations.summaries import comparison_text, date_label, grade_label
+from conversations.summaries import answer_label, comparison_text, date_label, grade_label
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import Assessment, Database, NotFound, PhotoKeyError
 from storage.columns import utcnow
+from work.pictures import VisitPhoto, annotated
+from work.pool import WorkerPool
 
 MAX_EXPORT_BYTES = 45 * 1024 * 1024  # under Telegram's 50 MB for a bot's documents
 TEXT_RESERVE = 5 * 1024 * 1024  # kept for the CSV and the summary (its chart included)

@@ -1,12 +1,30 @@
 """Stored results (pipeline.report.assessment_json, storage Assessment) -> the patient's texts, per locale."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from conversations.i18n import t
+from conversations.questionnaire import Question
 from pipeline.pose import Pose, differences
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import Assessment
+
+
+class Texts(Protocol):
+    """What answer_label needs: texts in the patient's language (a flow's Turn, or a stand-in with `t`)."""
+
+    def t(self, key: str, **values: object) -> str: ...
+
+
+def answer_label(texts: Texts, q: Question, value: Any) -> str:
+    """An answer as the patient reads it (the questions, My data, the export)."""
+    if value is None:
+        return texts.t("data.not_answered")
+    if q.kind == "number":
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if q.kind == "single":
+        return texts.t(f"q.{q.id}.{value}")
+    return ", ".join(texts.t(f"q.{q.id}.{v}") for v in value) or texts.t("data.none")
 
 
 def region_label(locale: str, region: str) -> str:

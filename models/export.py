@@ -111,7 +111,7 @@ def calibration_patches(n: int = CALIBRATION_PATCHES, seed: int = 0, data: str |
 
 def export(checkpoint: Path, out: Path, int8: bool = True, data: str | None = None,
            limit_photos: int | None = None, limit_closeups: int | None = None) -> dict:
-    from models.train import load_model
+    from models.regnet import load_model
 
     model = load_model(checkpoint)
     to_onnx(model, out)

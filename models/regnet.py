@@ -7,12 +7,14 @@ Stage widths and depths come from RegNet's quantised linear rule (Radosavovic et
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from pipeline.preprocess import PATCH_SIZE
 from pipeline.types import CLASSES
 
 STEM_WIDTH = 32
@@ -146,6 +148,20 @@ def teacher(num_classes: int = len(CLASSES)) -> RegNet:
 
 def student(group_width: int = 16, num_classes: int = len(CLASSES)) -> RegNet:
     return RegNet(student_spec(group_width), num_classes)
+
+
+def save_model(model: RegNet, path: Path) -> None:
+    """A checkpoint: the spec, the weights, the classes and the input size (models.train writes it)."""
+    torch.save({"spec": asdict(model.spec), "state_dict": model.state_dict(), "classes": list(CLASSES),
+                "input_size": PATCH_SIZE}, path)
+
+
+def load_model(path: Path, map_location="cpu") -> RegNet:
+    """A checkpoint written by save_model, in eval mode (models.train resumes from it, models.export exports it)."""
+    saved = torch.load(path, map_location=map_location, weights_only=False)
+    model = RegNet(RegNetSpec(**saved["spec"]), len(saved["classes"]))
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
 
 
 def complexity(model: nn.Module, size: int) -> dict[str, float]:

@@ -14,7 +14,6 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,8 @@ from models import splits
 from models.augment import augment_batch
 from models.losses import feature_kd, focal_loss
 from models.metrics import report
-from models.regnet import RegNet, RegNetSpec, TEACHER, complexity, student_spec
+# load_model lives with the network, so that models.export loads a checkpoint without importing training
+from models.regnet import RegNet, TEACHER, complexity, load_model, save_model, student_spec
 from models.sources import REPO_ROOT, data_dir
 from pipeline.preprocess import PATCH_SIZE
 from pipeline.types import CLASSES, REGIONS
@@ -227,18 +227,6 @@ def _sample_region_weights(pool, args) -> np.ndarray:
     rw = splits.region_weights(pool)
     table = np.array([rw[r] for r in REGIONS] + [1.0], np.float32)  # index -1 (no region) -> 1.0
     return table[pool.regions.astype(np.int64)]
-
-
-def save_model(model: RegNet, path: Path) -> None:
-    torch.save({"spec": asdict(model.spec), "state_dict": model.state_dict(), "classes": list(CLASSES),
-                "input_size": PATCH_SIZE}, path)
-
-
-def load_model(path: Path, map_location="cpu") -> RegNet:
-    saved = torch.load(path, map_location=map_location, weights_only=False)
-    model = RegNet(RegNetSpec(**saved["spec"]), len(saved["classes"]))
-    model.load_state_dict(saved["state_dict"])
-    return model.eval()
 
 
 def main(argv: list[str] | None = None) -> dict:

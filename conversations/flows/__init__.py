@@ -17,83 +17,50 @@ from any step.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from conversations.flows import checkin, handover, history, mydata, questions, reminders, result, start
-from conversations.flows.names import (ANALYSING, ANALYSIS_FAILED, CHANGES, CHECKIN_MODE, COMPARE_FIRST,
-                                       COMPARE_SECOND, CONFIRM_DELETE, FACE_PHOTO, HANDOVER, HISTORY, LANGUAGE, MENU,
-                                       MY_DATA, POSE_CHECK, QUESTION, REGION_PHOTO, REMINDER_TIME, REMINDER_ZONE,
-                                       REMINDERS)
+from conversations.flows.names import HANDOVER, MENU
 from conversations.flows.turn import Handler, Step, Turn, Work
 
-STEPS: dict[str, Step] = {
-    MENU: Step(start.show_menu, "expects.button", on_choice=start.menu_choice),
-    LANGUAGE: Step(start.ask_language, "expects.button", on_choice=start.language_chosen),
-    CHECKIN_MODE: Step(checkin.ask_mode, "expects.button", on_choice=checkin.mode_chosen),
-    FACE_PHOTO: Step(checkin.ask_face_photo, checkin.photo_expects, on_photo=checkin.photo_received),
-    REGION_PHOTO: Step(checkin.ask_region_photo, checkin.photo_expects, on_choice=checkin.skip_region,
-                       on_photo=checkin.photo_received),
-    QUESTION: Step(questions.ask_question, questions.question_expects, on_choice=questions.answer_choice,
-                   on_text=questions.answer_text, on_photo=checkin.photo_received),
-    POSE_CHECK: Step(checkin.ask_pose_check, "expects.button", on_choice=checkin.pose_chosen,
-                     on_photo=checkin.photo_received),
-    CHANGES: Step(questions.ask_changes, "expects.button", on_choice=questions.changes_chosen,
-                  on_photo=checkin.photo_received),
-    ANALYSING: Step(result.ask_to_wait, "expects.wait", on_choice=result.still_analysing,
-                    on_text=result.still_analysing, on_photo=result.still_analysing),
-    ANALYSIS_FAILED: Step(result.ask_retry, "expects.button", on_choice=result.retry_chosen),
-    HISTORY: Step(history.ask_history_next, "expects.button", on_choice=history.history_choice),
-    COMPARE_FIRST: Step(history.ask_first, "expects.button", on_choice=history.first_picked),
-    COMPARE_SECOND: Step(history.ask_second, "expects.button", on_choice=history.second_picked),
-    MY_DATA: Step(mydata.show_my_data, "expects.button", on_choice=mydata.my_data_choice),
-    CONFIRM_DELETE: Step(mydata.ask_delete, "expects.button", on_choice=mydata.delete_chosen),
-    REMINDERS: Step(reminders.ask_reminders, "expects.button", on_choice=reminders.reminder_chosen),
-    HANDOVER: Step(handover.ask_handover, "expects.person", on_choice=handover.handover_choice,
-                   on_text=handover.patient_message, on_photo=handover.patient_message),
-    REMINDER_TIME: Step(reminders.ask_time, "expects.time", on_choice=reminders.time_chosen,
-                        on_text=reminders.time_typed),
-    REMINDER_ZONE: Step(reminders.ask_zone, "expects.zone", on_choice=reminders.zone_chosen,
-                        on_text=reminders.zone_typed),
-}
+# Each flow declares its steps (states and entries, by the names in names.py) and may declare its commands and the
+# continuations of the slow work it asks for; a flow reaches another only by a step's name (turn.goto), never by
+# importing it. The order is the commands' order.
+FLOWS = (start, checkin, questions, result, history, reminders, mydata, handover)
 
-MENU_ACTIONS: dict[str, Handler] = {
-    "checkin": checkin.new_checkin,
-    "history": history.show_history,
-    "reminders": reminders.reminders,
-    "data": mydata.my_data,
-    "help": start.help_,
-    "language": start.choose_language,
-    "human": handover.talk_to_person,
-}
 
-COMMANDS: dict[str, Handler] = {
-    "start": start.start,
-    "help": start.help_,
-    "cancel": start.cancel,
-    "language": start.choose_language,
-    "checkin": checkin.new_checkin,
-    "history": history.show_history,
-    "remind": reminders.reminders,
-    "data": mydata.my_data,
-    "delete": mydata.confirm_delete,
-    "export": mydata.export,
-    "human": handover.talk_to_person,
-    "bot": handover.back_to_bot,
-}
+def _merged(table: str) -> dict[str, Any]:
+    """One of the tables a flow may declare (STEPS, COMMANDS, CONTINUATIONS), every flow's in one; a name two
+    flows declare is a mistake, found at import."""
+    merged: dict[str, Any] = {}
+    for flow in FLOWS:
+        for name, value in getattr(flow, table, {}).items():
+            if name in merged:
+                raise ValueError(f"{name!r} is declared by two flows")
+            merged[name] = value
+    return merged
+
+
+STEPS: dict[str, Step] = _merged("STEPS")
+COMMANDS: dict[str, Handler] = _merged("COMMANDS")
 # Shown in the platform's command menu (Telegram set_my_commands), described by `command.<name>` texts.
 COMMAND_MENU: tuple[str, ...] = ("checkin", "history", "remind", "data", "export", "delete", "human", "language",
                                  "help", "cancel")
-
-CONTINUATIONS = {
-    "photo_checked": checkin.photo_checked,
-    "assessed": result.assessed,
-    "picture_ready": history.picture_ready,
-    "export_ready": mydata.export_ready,
-}
+CONTINUATIONS: dict[str, Callable[[Turn, dict, object], Awaitable[None]]] = _merged("CONTINUATIONS")
 
 
 def command_name(payload: str) -> str:
     """"/CheckIn@acnebot now" -> "checkin"."""
     words = payload.strip().split()
     return words[0].lstrip("/").split("@")[0].lower() if words else ""
+
+
+def _at_a_state(turn: Turn) -> None:
+    """A stored step this version does not know (or that is no state) is the menu."""
+    known = STEPS.get(turn.step)
+    if known is None or not known.is_state:
+        turn.step = MENU
 
 
 async def run(turn: Turn) -> None:
@@ -106,8 +73,7 @@ async def run(turn: Turn) -> None:
         if name == "language":
             return await start.ask_language(turn)
         return await start.before_consent(turn)
-    if turn.step not in STEPS:
-        turn.step = MENU
+    _at_a_state(turn)
     if turn.step == HANDOVER and event.kind != "choice":  # for the person, not the flows (but /bot, /cancel)
         ends = name in handover.COMMANDS_THAT_END_IT
         return await (handover.back_to_bot if ends else handover.patient_message)(turn)
@@ -132,8 +98,7 @@ async def run(turn: Turn) -> None:
 
 async def interrupted(turn: Turn, work: Work) -> None:
     """Work cut short by a restart that cannot run again (a photo check: unchecked photos are not kept)."""
-    if turn.step not in STEPS:
-        turn.step = MENU
+    _at_a_state(turn)
     if work.job == "check_photo":
         return await checkin.photo_interrupted(turn, work.args)
     turn.say("interrupted.resend")
@@ -142,6 +107,5 @@ async def interrupted(turn: Turn, work: Work) -> None:
 
 async def resume(turn: Turn, work: Work, outcome: object) -> None:
     """The second half of a turn whose step asked for slow work: its continuation, with the state reloaded."""
-    if turn.step not in STEPS:
-        turn.step = MENU
+    _at_a_state(turn)
     await CONTINUATIONS[work.then](turn, work.args, outcome)

@@ -14,15 +14,16 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from work.jobs import PhotoVerdict
-from conversations.flows.names import CHANGES, CHECKIN_MODE, FACE_PHOTO, MENU, POSE_CHECK, QUESTION, REGION_PHOTO
-from conversations.flows.turn import Turn, Work
+from conversations.flows.names import (CHANGES, CHECKIN_MODE, CHECKIN_PHOTO, CHECKIN_QUESTIONS, FACE_PHOTO, MENU,
+                                       NEW_CHECKIN, POSE_CHECK, QUESTION, REGION_PHOTO)
+from conversations.flows.turn import Handler, Step, Turn, Work, entry
 from conversations.i18n import catalogue
 from conversations.limits import CHECKIN
 from conversations.summaries import date_label, region_label
 from pipeline.pose import Pose, differences
 from pipeline.types import REGIONS
 from storage import Assessment
+from work.jobs import PhotoVerdict
 
 MAX_FACE_PHOTOS = 3  # front and both sides are useful; more only repeat
 QUESTION_STEPS = (POSE_CHECK, QUESTION, CHANGES)  # an album's later photos may still arrive while these are asked
@@ -193,18 +194,16 @@ async def photo_interrupted(turn: Turn, args: dict) -> None:
 
 async def next_need(turn: Turn) -> None:
     """Ask for the next photo, or go on to the questions once every photo is in."""
-    from conversations.flows.questions import start_checkin_questions
-
     checkin = turn.data["checkin"]
     if any(p["status"] == "pending" for p in checkin["photos"]):
         return  # the last verdict to come in asks for what is next
     have_one = any(p["status"] == "ok" for p in checkin["photos"])
     if checkin["mode"] == "face":
-        return await (start_checkin_questions(turn) if have_one else turn.goto(FACE_PHOTO))
+        return await turn.goto(CHECKIN_QUESTIONS if have_one else FACE_PHOTO)
     if current_region(checkin) is not None:
         return await turn.goto(REGION_PHOTO)
     if have_one:
-        return await start_checkin_questions(turn)
+        return await turn.goto(CHECKIN_QUESTIONS)
     turn.clear("checkin")
     turn.say("checkin.nothing_to_assess")
     await turn.goto(MENU)
@@ -228,3 +227,15 @@ def _forget_interrupted(checkin: dict, now: datetime) -> None:
 
 def photo_expects(turn: Turn) -> str:
     return "expects.photo_or_skip" if turn.step == REGION_PHOTO else "expects.photo"
+
+
+STEPS: dict[str, Step] = {
+    CHECKIN_MODE: Step(ask_mode, "expects.button", on_choice=mode_chosen),
+    FACE_PHOTO: Step(ask_face_photo, photo_expects, on_photo=photo_received),
+    REGION_PHOTO: Step(ask_region_photo, photo_expects, on_choice=skip_region, on_photo=photo_received),
+    POSE_CHECK: Step(ask_pose_check, "expects.button", on_choice=pose_chosen, on_photo=photo_received),
+    NEW_CHECKIN: entry(new_checkin),
+    CHECKIN_PHOTO: entry(photo_received),
+}
+COMMANDS: dict[str, Handler] = {"checkin": new_checkin}
+CONTINUATIONS = {"photo_checked": photo_checked}

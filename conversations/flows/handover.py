@@ -4,8 +4,8 @@ kept in the message log for the staff console and acknowledged once, instead of 
 (Engine.close_handover), and the patient is told either way."""
 from __future__ import annotations
 
-from conversations.flows.names import HANDOVER, MENU
-from conversations.flows.turn import Turn
+from conversations.flows.names import HANDOVER, MENU, TALK_TO_PERSON
+from conversations.flows.turn import Handler, Step, Turn, entry
 
 COMMANDS_THAT_END_IT = ("bot", "cancel")  # any other command during a handover is a message to the person
 
@@ -58,3 +58,11 @@ async def closed_by_staff(turn: Turn) -> None:
     turn.say("person.closed_by_staff")
     if turn.step == HANDOVER:
         await turn.goto(MENU)
+
+
+STEPS: dict[str, Step] = {
+    HANDOVER: Step(ask_handover, "expects.person", on_choice=handover_choice, on_text=patient_message,
+                   on_photo=patient_message),
+    TALK_TO_PERSON: entry(talk_to_person),
+}
+COMMANDS: dict[str, Handler] = {"human": talk_to_person, "bot": back_to_bot}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from conversations.flows.names import COMPARE_FIRST, COMPARE_SECOND, HISTORY, MENU
-from conversations.flows.turn import Turn, Work
+from conversations.flows.names import COMPARE_FIRST, COMPARE_SECOND, HISTORY, MENU, SHOW_HISTORY
+from conversations.flows.turn import Handler, Step, Turn, Work, entry
 from conversations.messages import Image, Text
 from conversations.summaries import comparison_text, date_label, grade_label, history_line, region_label
 from pipeline.types import ACNE_TYPES, REGIONS
@@ -160,3 +160,13 @@ def _region_photo(assessment: Assessment, region: str) -> dict | None:
     if chosen is None:
         return None
     return {"photo_id": chosen["id"], "declared": chosen.get("region"), "day": date_label(assessment)}
+
+
+STEPS: dict[str, Step] = {
+    HISTORY: Step(ask_history_next, "expects.button", on_choice=history_choice),
+    COMPARE_FIRST: Step(ask_first, "expects.button", on_choice=first_picked),
+    COMPARE_SECOND: Step(ask_second, "expects.button", on_choice=second_picked),
+    SHOW_HISTORY: entry(show_history),
+}
+COMMANDS: dict[str, Handler] = {"history": show_history}
+CONTINUATIONS = {"picture_ready": picture_ready}

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import secrets
 
-from conversations.flows.names import CONFIRM_DELETE, MENU, MY_DATA
-from conversations.flows.questions import answer_label, edit_profile
-from conversations.flows.turn import Turn, Work
+from conversations.flows.names import CONFIRM_DELETE, EDIT_PROFILE, MENU, MY_DATA
+from conversations.flows.turn import Handler, Step, Turn, Work
 from conversations.messages import File, Typing
 from conversations.questionnaire import PROFILE_QUESTIONS
+from conversations.summaries import answer_label
 
 
 async def my_data(turn: Turn) -> None:
@@ -29,7 +29,7 @@ async def show_my_data(turn: Turn) -> None:
 
 async def my_data_choice(turn: Turn) -> None:
     if turn.action == "edit":
-        await edit_profile(turn)
+        await turn.goto(EDIT_PROFILE)
     elif turn.action == "export":
         await export(turn)
     elif turn.action == "delete":
@@ -72,3 +72,11 @@ async def export_ready(turn: Turn, args: dict, archive: bytes | BaseException) -
     if turn.step == MENU and turn.data.get("waiting") == args["waiting"]:
         turn.clear("waiting")
         await turn.reprompt()
+
+
+STEPS: dict[str, Step] = {
+    MY_DATA: Step(show_my_data, "expects.button", on_choice=my_data_choice),
+    CONFIRM_DELETE: Step(ask_delete, "expects.button", on_choice=delete_chosen),
+}
+COMMANDS: dict[str, Handler] = {"data": my_data, "delete": confirm_delete, "export": export}
+CONTINUATIONS = {"export_ready": export_ready}

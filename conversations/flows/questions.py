@@ -18,11 +18,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from conversations.flows.names import CHANGES, MY_DATA, QUESTION
-from conversations.flows.turn import Turn
+from conversations.flows.names import (CHANGES, CHECKIN_PHOTO, CHECKIN_QUESTIONS, EDIT_PROFILE, MY_DATA, QUESTION,
+                                       START_ANALYSIS)
+from conversations.flows.turn import Step, Turn, entry, goes_to
 from conversations.questionnaire import (PROFILE_QUESTIONS, QUESTIONS, RED_FLAG_QUESTIONS, RED_FLAGS_KEPT_DAYS,
                                          VISIT_QUESTIONS, Question, parse_number)
-from conversations.summaries import date_label
+from conversations.summaries import answer_label, date_label
 
 CHECKED = "✓ "
 VISIT_IDS = tuple(q.id for q in VISIT_QUESTIONS)
@@ -74,9 +75,7 @@ async def next_question(turn: Turn) -> None:
     if quiz["purpose"] == "checkin":
         if "changes" in quiz and quiz["changes"] is None:
             return await turn.goto(CHANGES)
-        from conversations.flows.result import start_analysis
-
-        return await start_analysis(turn)
+        return await turn.goto(START_ANALYSIS)
     turn.clear("quiz")
     turn.say("data.profile_saved")
     await turn.goto(MY_DATA)
@@ -174,16 +173,6 @@ def question_expects(turn: Turn) -> str:
     return "expects.number" if current_question(turn).kind == "number" else "expects.button"
 
 
-def answer_label(turn: Turn, q: Question, value: Any) -> str:
-    if value is None:
-        return turn.t("data.not_answered")
-    if q.kind == "number":
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    if q.kind == "single":
-        return turn.t(f"q.{q.id}.{value}")
-    return ", ".join(turn.t(f"q.{q.id}.{v}") for v in value) or turn.t("data.none")
-
-
 def _keeps(quiz: dict) -> bool:
     """Whether Skip keeps the answer on file ("Keep"): editing the profile, or updating a check-in's answers."""
     return quiz["purpose"] == "profile" or quiz.get("changes") is not None
@@ -214,3 +203,13 @@ async def _record(turn: Turn, q: Question, value: Any, skipped: bool = False) ->
 async def _profile_answers(turn: Turn) -> dict[str, Any]:
     profile = await turn.db.profiles.load_profile(turn.user.id)
     return dict(profile.answers) if profile else {}
+
+
+# An album's later photos may still arrive while the questions are asked: the check-in takes them.
+STEPS: dict[str, Step] = {
+    QUESTION: Step(ask_question, question_expects, on_choice=answer_choice, on_text=answer_text,
+                   on_photo=goes_to(CHECKIN_PHOTO)),
+    CHANGES: Step(ask_changes, "expects.button", on_choice=changes_chosen, on_photo=goes_to(CHECKIN_PHOTO)),
+    CHECKIN_QUESTIONS: entry(start_checkin_questions),
+    EDIT_PROFILE: entry(edit_profile),
+}

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time
 from typing import Any
 
-from conversations.flows.names import CHECKIN_STEPS, HANDOVER, MENU, REMINDER_TIME, REMINDER_ZONE, REMINDERS
-from conversations.flows.turn import Turn
+from conversations.flows.names import (AFTER_RESULT, CHECKIN_STEPS, HANDOVER, MENU, NEW_CHECKIN, OPEN_REMINDERS,
+                                       REMINDER_TIME, REMINDER_ZONE, REMINDERS, START)
+from conversations.flows.turn import Handler, Step, Turn, entry
 from conversations.messages import Choices
 from conversations.schedule import (CADENCE_DAYS, first_due, parse_time_of_day, snoozed, valid_zone,
                                     zone_info)
@@ -156,6 +157,12 @@ async def after_result(turn: Turn) -> Choices | None:
     return None
 
 
+async def offer_after_result(turn: Turn, advice: str) -> None:
+    """Under a result, in one message: its advice, the reminders offer (if any), and the menu."""
+    offer = await after_result(turn)
+    await turn.goto(MENU, preface=(advice, *([offer.text] if offer else [])), fixed=offer.options if offer else ())
+
+
 # -- the reminder and its buttons ------------------------------------------------------------------------------------
 async def remind(turn: Turn) -> None:
     """The reminder itself (Engine.reminder, for the dispatcher): one message, so a retry never repeats half."""
@@ -175,14 +182,11 @@ async def remind(turn: Turn) -> None:
 
 async def reminder_button(turn: Turn) -> None:
     """A button of a pushed reminder (or of the offer under a result), pressed now or days later."""
-    from conversations.flows.checkin import new_checkin
-    from conversations.flows.start import start
-
     action = turn.event.payload.removeprefix(f"{REMINDER_PREFIX}:")
     if action == "checkin":
         if "checkin" in turn.data and turn.step in CHECKIN_STEPS:
-            return await start(turn)  # resumes the unfinished one
-        return await new_checkin(turn)
+            return await turn.goto(START)  # resumes the unfinished one
+        return await turn.goto(NEW_CHECKIN)
     if action == "remind":
         return await reminders(turn)
     if action == "snooze":
@@ -197,3 +201,13 @@ async def reminder_button(turn: Turn) -> None:
         await turn.db.reminders.stop_reminder(turn.user.id)
         turn.say("reminders.stopped")
     await turn.reprompt()
+
+
+STEPS: dict[str, Step] = {
+    REMINDERS: Step(ask_reminders, "expects.button", on_choice=reminder_chosen),
+    REMINDER_TIME: Step(ask_time, "expects.time", on_choice=time_chosen, on_text=time_typed),
+    REMINDER_ZONE: Step(ask_zone, "expects.zone", on_choice=zone_chosen, on_text=zone_typed),
+    OPEN_REMINDERS: entry(reminders),
+    AFTER_RESULT: entry(offer_after_result),
+}
+COMMANDS: dict[str, Handler] = {"remind": reminders}

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from work.jobs import Outcome
-from conversations.flows.names import ANALYSING, ANALYSIS_FAILED, MENU
-from conversations.flows.reminders import after_result
-from conversations.flows.turn import Turn, Work
+from conversations.flows.names import (AFTER_RESULT, ANALYSING, ANALYSIS_FAILED, MENU, START_ANALYSIS,
+                                       STILL_ANALYSING)
+from conversations.flows.turn import Step, Turn, Work, entry
 from conversations.messages import Image, Text, Typing
 from conversations.summaries import advice_text, result_text
 from storage import Assessment
+from work.jobs import Outcome
 
 log = logging.getLogger(__name__)
 # A patient writing to a check-in this long after its analysis started finds it restarted: the process that
@@ -85,12 +85,7 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
     saved = await turn.db.assessments.save_assessment(turn.user.id, result, assessed_ids)
     send_result(turn, result, outcome.annotated, previous, saved)
     turn.clear("checkin")
-    from conversations.flows.start import menu_options  # start imports this module
-
-    offer = await after_result(turn)
-    turn.step = MENU
-    text = "\n\n".join([advice_text(turn.locale, result), *([offer.text] if offer else []), turn.t("menu.title")])
-    turn.ask_text(text, menu_options(turn), fixed=offer.options if offer else ())
+    await turn.goto(AFTER_RESULT, advice=advice_text(turn.locale, result))  # the advice, with the menu under it
 
 
 def pose_of_checkin(checkin: dict, photos: list[dict]) -> dict:
@@ -113,3 +108,13 @@ def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...], before: A
         return turn.send(Text(text))
     for i, picture in enumerate(pictures):
         turn.send(Image(picture, text if i == 0 else "", f"checkin-{i + 1}.jpg"))
+
+
+STEPS: dict[str, Step] = {
+    ANALYSING: Step(ask_to_wait, "expects.wait", on_choice=still_analysing, on_text=still_analysing,
+                    on_photo=still_analysing),
+    ANALYSIS_FAILED: Step(ask_retry, "expects.button", on_choice=retry_chosen),
+    START_ANALYSIS: entry(start_analysis),
+    STILL_ANALYSING: entry(still_analysing),
+}
+CONTINUATIONS = {"assessed": assessed}

@@ -1,9 +1,12 @@
 """First contact and consent, the menu, help, language, /cancel."""
 from __future__ import annotations
 
-from conversations.flows.names import ANALYSING, CHECKIN_STEPS, LANGUAGE, MENU
-from conversations.flows.result import still_analysing
-from conversations.flows.turn import PRE_CONSENT, Turn
+from collections.abc import Sequence
+
+from conversations.flows.names import (ANALYSING, CHECKIN_STEPS, CHOOSE_LANGUAGE, HELP, LANGUAGE, MENU, MY_DATA,
+                                       NEW_CHECKIN, OPEN_REMINDERS, SHOW_HISTORY, START, STILL_ANALYSING,
+                                       TALK_TO_PERSON)
+from conversations.flows.turn import PRE_CONSENT, Handler, Step, Turn, entry
 from conversations.i18n import LOCALE_NAMES, LOCALES
 
 
@@ -44,11 +47,16 @@ async def before_consent(turn: Turn) -> None:
 
 
 # -- menu ------------------------------------------------------------------------------------------------------
-MENU_ITEMS = ("checkin", "history", "reminders", "data", "human", "help", "language")
+# The menu's buttons, in order (`menu.<action>` texts), and the step each goes to.
+MENU_ACTIONS = {"checkin": NEW_CHECKIN, "history": SHOW_HISTORY, "reminders": OPEN_REMINDERS, "data": MY_DATA,
+                "human": TALK_TO_PERSON, "help": HELP, "language": CHOOSE_LANGUAGE}
+MENU_ITEMS = tuple(MENU_ACTIONS)
 
 
-async def show_menu(turn: Turn) -> None:
-    turn.ask("menu.title", menu_options(turn))
+async def show_menu(turn: Turn, *, preface: Sequence[str] = (), fixed: Sequence[tuple[str, str]] = ()) -> None:
+    """preface: texts above the menu's title (a result's advice, the reminders offer); fixed: buttons without the
+    nonce (the offer's), after the menu's."""
+    turn.ask_text("\n\n".join([*preface, turn.t("menu.title")]), menu_options(turn), fixed=fixed)
 
 
 def menu_options(turn: Turn) -> list[tuple[str, str]]:
@@ -56,13 +64,11 @@ def menu_options(turn: Turn) -> list[tuple[str, str]]:
 
 
 async def menu_choice(turn: Turn) -> None:
-    from conversations.flows import MENU_ACTIONS
-
-    handler = MENU_ACTIONS.get(turn.action)
-    if handler is None:
+    step = MENU_ACTIONS.get(turn.action)
+    if step is None:
         await turn.reprompt()
     else:
-        await handler(turn)
+        await turn.goto(step)
 
 
 # -- commands that work anywhere -------------------------------------------------------------------------------
@@ -70,7 +76,7 @@ async def start(turn: Turn) -> None:
     if turn.step in CHECKIN_STEPS:
         turn.say("start.resume")
         if turn.step == ANALYSING:
-            await still_analysing(turn)  # restarts an analysis that a restart of the service cut off
+            await turn.goto(STILL_ANALYSING)  # restarts an analysis that a restart of the service cut off
         else:
             await turn.reprompt()
     else:
@@ -114,10 +120,21 @@ async def language_chosen(turn: Turn) -> None:
     await _set_locale(turn, turn.action[5:])
     turn.say("language.set")
     back_to = turn.data.pop("back_to", None)
-    await turn.goto(back_to if back_to in turn.steps and back_to != LANGUAGE else MENU)
+    back = turn.steps.get(back_to)
+    await turn.goto(back_to if back is not None and back.is_state and back_to != LANGUAGE else MENU)
 
 
 async def _set_locale(turn: Turn, locale: str) -> None:
     if locale in LOCALES:
         await turn.db.users.set_locale(turn.user.id, locale)
         turn.locale = locale
+
+
+STEPS: dict[str, Step] = {
+    MENU: Step(show_menu, "expects.button", on_choice=menu_choice),
+    LANGUAGE: Step(ask_language, "expects.button", on_choice=language_chosen),
+    START: entry(start),
+    HELP: entry(help_),
+    CHOOSE_LANGUAGE: entry(choose_language),
+}
+COMMANDS: dict[str, Handler] = {"start": start, "help": help_, "cancel": cancel, "language": choose_language}

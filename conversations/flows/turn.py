@@ -12,6 +12,7 @@ from conversations.messages import Choices, InboundEvent, Outgoing, Text
 from storage import Database, User
 
 Handler = Callable[["Turn"], Awaitable[None]]
+Enter = Callable[..., Awaitable[None]]  # a step's enter hook: (turn, **what turn.goto was given for it)
 # An "other" event's payload may say why it could not be used (a transport sets it): the text that explains it.
 OTHER_REASONS = {"too_large": "unexpected.other.too_large"}
 PRE_CONSENT = "c"  # choice data prefix of the consent prompt, which has no stored state (and so no nonce)
@@ -19,13 +20,36 @@ PRE_CONSENT = "c"  # choice data prefix of the consent prompt, which has no stor
 
 @dataclass(frozen=True)
 class Step:
-    """One state of the dialog: how to (re)ask for what it waits for, and what answers it takes."""
+    """One step of the dialog, reached by its name (names.py) with `await turn.goto(name)`.
 
-    prompt: Handler
+    A state: how to (re)ask for what it waits for, and what answers it takes; the patient's step is always one.
+    enter: what turn.goto runs on entering it, instead of the prompt (in the style of aiogram's scenes' on_enter).
+    An entry (made by `entry`) has no prompt: a named way into a flow from another, never the patient's step."""
+
+    prompt: Handler | None
     expects: str | Callable[["Turn"], str]  # i18n key of what the step waits for, said when something else comes
     on_choice: Handler | None = None
     on_text: Handler | None = None
     on_photo: Handler | None = None
+    enter: Enter | None = None
+
+    @property
+    def is_state(self) -> bool:
+        return self.prompt is not None
+
+
+def entry(enter: Enter) -> Step:
+    """A step that is only a way in: turn.goto(its name) runs `enter`, which moves on to a state by name (or
+    leaves the patient where they are)."""
+    return Step(None, "", enter=enter)
+
+
+def goes_to(name: str) -> Handler:
+    """A handler that goes to the named step: a step taking an event that another flow handles."""
+    async def handler(turn: Turn) -> None:
+        await turn.goto(name)
+
+    return handler
 
 
 @dataclass(frozen=True)
@@ -98,10 +122,14 @@ class Turn:
         self.data["nonce"] = nonce
         return nonce
 
-    async def goto(self, step: str) -> None:
-        """Move to a step and ask what it waits for."""
-        self.step = step
-        await self.steps[step].prompt(self)
+    async def goto(self, name: str, **values: Any) -> None:
+        """Move to the named step. A state becomes the patient's step, then its enter hook runs or, without one,
+        its prompt asks what it waits for; an entry's enter hook runs with the patient's step left as it is.
+        values: for the hook or the prompt (the menu's preface under a result, say)."""
+        step = self.steps[name]
+        if step.is_state:
+            self.step = name
+        await (step.enter or step.prompt)(self, **values)
 
     async def reprompt(self) -> None:
         await self.steps[self.step].prompt(self)

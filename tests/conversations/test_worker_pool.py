@@ -87,3 +87,30 @@ def test_the_chat_process_does_not_load_the_pipeline():
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _dialog_modules_loaded() -> list[str]:
+    return sorted(m for m in sys.modules if m in ("conversations.engine", "conversations.flows")
+                  or m.startswith("conversations.flows."))
+
+
+@pytest.mark.asyncio
+async def test_a_worker_process_loads_neither_the_engine_nor_the_flows(face_photo, shipped_model):
+    """The jobs a worker runs (the photo check, the assessment, the pictures, the export's ZIP) and everything
+    its fork server preloads leave the dialog out of the worker process."""
+    from datetime import date
+
+    from conversations.export import ExportData, build_export
+    from storage.columns import utcnow
+    from work import pictures
+
+    with workers(1) as pool:
+        verdict = await pool.run(jobs.check_photo, face_photo, None)
+        outcome = await pool.run(jobs.assess, [(face_photo, None)], Metadata(), "en")
+        visit = pictures.VisitPhoto(face_photo, tuple(outcome.result["lesions"]), verdict.rotated, "2026-12-04")
+        assert (await pool.run(pictures.side_by_side, visit, visit))[:2] == b"\xff\xd8"
+        shot = pictures.RegionPhoto(face_photo, None, date(2026, 12, 4))
+        assert (await pool.run(pictures.first_vs_latest, shot, shot, "forehead"))[:2] == b"\xff\xd8"
+        assert (await pool.run(build_export, ExportData("en", utcnow(), (), {})))[:2] == b"PK"
+        assert verdict.ok and outcome.ok
+        assert await pool.run(_dialog_modules_loaded) == []
