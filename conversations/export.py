@@ -27,7 +27,7 @@ from conversations.summaries import answer_label, comparison_text, date_label, g
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import Assessment, Database, NotFound, PhotoKeyError
 from storage.columns import utcnow
-from work.pictures import VisitPhoto, annotated
+from work.pictures import annotated, stored_photo
 from work.pool import WorkerPool
 
 MAX_EXPORT_BYTES = 45 * 1024 * 1024  # under Telegram's 50 MB for a bot's documents
@@ -59,7 +59,8 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
     photos: list[ExportPhoto] = []
     left_out, budget = 0, MAX_EXPORT_BYTES - TEXT_RESERVE
     for number in range(len(assessments), 0, -1):  # newest first: the oldest are left out when it gets large
-        for name, photo_id, visit in _visit_photos(number, assessments[number - 1]):
+        assessment = assessments[number - 1]
+        for name, photo_id, index in _visit_photos(number, assessment):
             if len(photos) >= MAX_PHOTOS or budget <= 0:
                 left_out += 1
                 continue
@@ -67,7 +68,7 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
                 data = await db.photos.load_photo(photo_id, user_id)
             except (NotFound, PhotoKeyError):  # deleted by retention, or sealed with a key we no longer have
                 continue
-            jpeg = await pool.run(annotated, VisitPhoto(data, *visit))
+            jpeg = await pool.run(annotated, stored_photo(data, assessment.result, index, date_label(assessment)))
             if len(jpeg) > budget:
                 left_out += 1
                 continue
@@ -78,16 +79,11 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
     return await pool.run(build_export, data)
 
 
-def _visit_photos(number: int, assessment: Assessment) -> list[tuple[str, int, tuple]]:
-    """(name in the ZIP, photo id, (lesions, rotated, label)) for each photo of a check-in."""
+def _visit_photos(number: int, assessment: Assessment) -> list[tuple[str, int, int]]:
+    """(name in the ZIP, photo id, index in the result) for each photo of a check-in."""
     described = assessment.result.get("photos") or [{"id": p, "region": None} for p in assessment.photo_ids]
-    several = len(described) > 1
-    out = []
-    for index, photo in enumerate(described):
-        lesions = tuple(l for l in assessment.result.get("lesions", []) if not several or l.get("photo", 0) == index)
-        name = f"photos/{date_label(assessment)}_checkin{number}_{index + 1}_{photo.get('region') or 'face'}.jpg"
-        out.append((name, photo["id"], (lesions, photo.get("rotated", 0), date_label(assessment))))
-    return out
+    return [(f"photos/{date_label(assessment)}_checkin{number}_{index + 1}_{photo.get('region') or 'face'}.jpg",
+             photo["id"], index) for index, photo in enumerate(described)]
 
 
 # -- the ZIP (pure: runs in a worker thread) ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from packaging.version import Version
 REPO = Path(__file__).resolve().parents[1]
 LOCKS = REPO / "requirements"
 SAMPLE = REPO / "pipeline" / "samples" / "astronaut.jpg"
-RUNTIME_PACKAGES = ("bot", "conversations", "pipeline", "storage", "models")
+RUNTIME_PACKAGES = ("bot", "conversations", "work", "pipeline", "storage", "models")
 # mediapipe declares these; its legacy FaceMesh never imports them (scripts/lock.sh leaves them out, with what
 # only they need). cv2 is opencv-python-headless.
 LEFT_OUT = ("jax", "jaxlib", "opencv-contrib-python", "sentencepiece", "sounddevice", "scipy", "ml-dtypes",

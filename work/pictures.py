@@ -3,9 +3,10 @@ result) and the first-vs-latest picture of one region."""
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -30,6 +31,17 @@ class VisitPhoto:
     label: str  # e.g. the visit's date
 
 
+def stored_photo(data: bytes, result: Mapping[str, Any], index: int = 0, label: str = "") -> VisitPhoto:
+    """Photo number `index` of a stored check-in (pipeline.report.assessment_json) with the lesions found on it and
+    the turn the pipeline gave it: what `annotated` draws for the export, the console and the side-by-side. A
+    one-photo check-in's lesions are all its photo's (results stored before lesions named their photo)."""
+    photos = result.get("photos") or []
+    several = len(photos) > 1
+    lesions = tuple(l for l in result.get("lesions", []) if not several or l.get("photo", 0) == index)
+    rotated = int((photos[index] if index < len(photos) else {}).get("rotated", 0))
+    return VisitPhoto(data, lesions, rotated, label)
+
+
 def upright_pixels(visit: VisitPhoto) -> np.ndarray:
     """The stored photo turned the way the pipeline saw it (its lesion boxes are in this frame)."""
     pixels = load_photo(visit.data).pixels
@@ -39,7 +51,8 @@ def upright_pixels(visit: VisitPhoto) -> np.ndarray:
 
 
 def annotated(visit: VisitPhoto) -> bytes:
-    """JPEG of the stored photo re-annotated from its stored result (the export's photos, the side-by-side)."""
+    """JPEG of the stored photo re-annotated from its stored result (the export's photos, the console, the
+    side-by-side), without the region outlines, which would need the face landmarks again."""
     from pipeline.render import annotate
 
     lesions = [Lesion(l["region"], l["type"], l["x"], l["y"], l["w"], l["h"], l.get("confidence", 1.0))

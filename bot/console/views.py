@@ -19,6 +19,8 @@ from bot.console.site import CONFIG, DB, PICTURES, STAFF_SESSION, fail, render
 from pipeline.types import REGIONS
 from storage import NotFound
 from storage.repositories.patients import PatientFilter
+from work.pictures import annotated as annotated_photo
+from work.pictures import stored_photo
 
 routes = web.RouteTableDef()
 GRADES = ("clear", "mild", "moderate", "severe", "very severe")
@@ -154,7 +156,7 @@ async def annotated(request: web.Request) -> web.Response:
     except (ValueError, IndexError, NotFound):
         raise web.HTTPNotFound() from None
     await _audit(request, "console.view_annotated", patient_id, checkin=assessment.id)
-    body = await _render(request, pictures.annotated, data, assessment.result, index)
+    body = await _render(request, annotated_photo, stored_photo(data, assessment.result, index))
     return web.Response(body=body, content_type="image/jpeg", headers=IMAGE_HEADERS)
 
 

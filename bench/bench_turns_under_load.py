@@ -1,0 +1,175 @@
+"""Other patients' turns while many check in at once, measured on this machine, now.
+
+N patients (default 40) send their face photo at once (1,280 px, as Telegram sends it) and skip every question
+to their assessment, through the real python-telegram-bot transport polling the fake Bot API
+(tests/fakes/telegram_api.py, same process), with the service's worker pool (ASSESSMENT_WORKERS, default 2).
+Meanwhile one more patient asks /help every 0.2 s; each /help is timed from its delivery to the fake server
+until its answer has been sent. Side by side in one run, on SQLite and on PostgreSQL:
+
+  idle     nobody else is checking in
+  push     the service as it is: a turn that asks for slow work writes its work row and frees its update slot;
+           the result is pushed when the worker is done
+  held     the engine without a push path, as before the work table: the turn holds its slot until the result
+
+Reported: /help p50 / p99 / max (ms), and the check-ins' assessments per second (first photo until the last result).
+
+    .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--backends sqlite postgresql]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import secrets
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiohttp import web  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from bot.service.app import ENGINE, TELEGRAM, create_app  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from storage import Database  # noqa: E402
+from storage.crypto import new_key_text  # noqa: E402
+from storage.migrate import migrate  # noqa: E402
+from tests.bot.conftest import Patient, Service  # noqa: E402
+from tests.conftest import FRONTAL, VALID_IMAGES  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.pg_support import PG_URL, admin  # noqa: E402
+from work.pool import WorkerPool  # noqa: E402
+
+HELP_EVERY = 0.2
+
+
+def telegram_sized(path: Path, side: int = 1280) -> bytes:
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((side, side))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=87)
+    return out.getvalue()
+
+
+async def start(fake: FakeTelegram, db: Database, pool: WorkerPool, folder: Path, held: bool) -> Service:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    settings = Settings(telegram_bot_token=fake.token, telegram_api_base_url=fake.url,
+                        telegram_file_base_url=f"{fake.url}/file/bot", ACNEBOT_DATA_DIR=folder,
+                        rate_checkins_per_day=1000, rate_messages_per_minute=10_000)
+    app = await create_app(settings, db=db, pool=pool)
+    if held:
+        app[ENGINE].deliver = None  # no push path: the turn waits for its work, holding its update slot
+    runner = web.AppRunner(app, access_log=None)
+    service = Service(app, runner, f"http://127.0.0.1:{sock.getsockname()[1]}", fake)
+    app[TELEGRAM].processor.on_done.append(service._done)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return service
+
+
+async def to_checkin(patient: Patient) -> None:
+    await patient.command("/start")
+    await patient.press("consent.accept")
+    await patient.press("menu.checkin")
+    await patient.press("checkin.mode_face")
+
+
+async def check_in(patient: Patient, photo: bytes) -> None:
+    await patient.photo(photo)
+    for _ in range(30):
+        if patient.t("result.title") in " ".join(c.text for c in patient.fake.sent(patient.user)):
+            return
+        if not patient.keyboard:
+            await asyncio.sleep(0.05)
+            continue
+        await patient.press("questions.skip")
+    raise RuntimeError("check-in did not reach its result")
+
+
+async def ask_help(patient: Patient, until: asyncio.Event) -> list[float]:
+    seconds = []
+    while not until.is_set():
+        started = time.perf_counter()
+        await patient.command("/help")
+        seconds.append(time.perf_counter() - started)
+        await asyncio.sleep(max(0.0, HELP_EVERY - seconds[-1]))
+    return seconds
+
+
+async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode: str) -> tuple[list[float], float]:
+    fake = FakeTelegram()
+    await fake.start()
+    pool = WorkerPool(workers=int(os.environ.get("ASSESSMENT_WORKERS", "2")), queue=None)
+    service = await start(fake, db, pool, folder, held=mode == "held")
+    try:
+        await pool.warm()
+        asker = Patient(service, fake.user(9_000_000 + secrets.randbelow(10**6), "Asker"))
+        await to_checkin(asker)
+        crowd = [Patient(service, fake.user(8_000_000 + i + secrets.randbelow(10**5) * 100, f"P{i}"))
+                 for i in range(patients if mode != "idle" else 0)]
+        await asyncio.gather(*(to_checkin(p) for p in crowd))
+        done = asyncio.Event()
+        helping = asyncio.ensure_future(ask_help(asker, done))
+        started = time.perf_counter()
+        if crowd:
+            await asyncio.gather(*(check_in(p, photo) for p in crowd))
+        else:
+            await asyncio.sleep(10)
+        elapsed = time.perf_counter() - started
+        done.set()
+        return await helping, (len(crowd) / elapsed if crowd else 0.0)
+    finally:
+        await service.runner.cleanup()
+        pool.close()
+        await fake.stop()
+
+
+def line(backend: str, mode: str, seconds: list[float], rate: float) -> str:
+    ms = sorted(1000 * s for s in seconds)
+    p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+    rate_text = f"{rate:5.2f} assessments/s" if rate else ""
+    return (f"{backend:10} {mode:5}  /help n={len(ms):3}  p50 {statistics.median(ms):7.1f} ms  p99 {p99:7.1f} ms"
+            f"  max {ms[-1]:7.1f} ms  {rate_text}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=40)
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--modes", nargs="+", default=["idle", "push", "held"])
+    args = parser.parse_args()
+    photo = telegram_sized(VALID_IMAGES / FRONTAL)
+    print(f"{args.patients} simultaneous Telegram check-ins, one more patient asking /help every {HELP_EVERY} s; "
+          f"{os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as folder:
+        for backend in args.backends:
+            for mode in args.modes:
+                run_folder = Path(folder) / f"{backend}-{mode}"
+                run_folder.mkdir()
+                schema = None
+                if backend == "sqlite":
+                    db = await Database.open(f"sqlite+aiosqlite:///{run_folder / 'acnebot.db'}", data_dir=run_folder,
+                                             photo_key=new_key_text())
+                else:
+                    schema = f"bench_turns_{os.getpid()}_{secrets.token_hex(3)}"
+                    await admin(f"CREATE SCHEMA {schema}")
+                    await migrate(PG_URL, schema=schema)
+                    db = await Database.open(PG_URL, schema=schema, data_dir=run_folder, photo_key=new_key_text(),
+                                             run_migrations=False)
+                try:
+                    seconds, rate = await one_run(db, run_folder, args.patients, photo, mode)
+                    print(line(backend, mode, seconds, rate), flush=True)
+                finally:
+                    await db.close()
+                    if schema:
+                        await admin(f"DROP SCHEMA {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
