@@ -1,7 +1,8 @@
 """Other patients' turns while many check in at once, measured on this machine, now.
 
 N patients (default 40) send their face photo at once (1,280 px, as Telegram sends it) and skip every question
-to their assessment, through the real python-telegram-bot transport polling the fake Bot API
+to their assessment (--think seconds, +-50 %, before each answer, as a person reads the question), through the real
+python-telegram-bot transport polling the fake Bot API
 (tests/fakes/telegram_api.py, same process), with the service's worker pool (ASSESSMENT_WORKERS, default 2).
 Meanwhile one more patient asks /help every 0.2 s; each /help is timed from its delivery to the fake server
 until its answer has been sent. Side by side in one run, on SQLite and on PostgreSQL:
@@ -13,7 +14,10 @@ until its answer has been sent. Side by side in one run, on SQLite and on Postgr
 
 Reported: /help p50 / p99 / max (ms), and the check-ins' assessments per second (first photo until the last result).
 
-    .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--backends sqlite postgresql]
+    .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--think 1.0] [--backends sqlite postgresql]
+
+BENCH_TRACE=1 also prints each /help slower than 100 ms with its time since the check-ins started. The fake Bot API
+and the 40 scripted patients run in the service's process and event loop, so their cost is in the figures too.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import argparse
 import asyncio
 import io
 import os
+import random
 import secrets
 import socket
 import statistics
@@ -46,6 +51,7 @@ from tests.pg_support import PG_URL, admin  # noqa: E402
 from work.pool import WorkerPool  # noqa: E402
 
 HELP_EVERY = 0.2
+TRACE_ZERO = [time.perf_counter()]
 
 
 def telegram_sized(path: Path, side: int = 1280) -> bytes:
@@ -80,9 +86,10 @@ async def to_checkin(patient: Patient) -> None:
     await patient.press("checkin.mode_face")
 
 
-async def check_in(patient: Patient, photo: bytes) -> None:
+async def check_in(patient: Patient, photo: bytes, think: float) -> None:
     await patient.photo(photo)
     for _ in range(30):
+        await asyncio.sleep(think * random.uniform(0.5, 1.5))
         if patient.t("result.title") in " ".join(c.text for c in patient.fake.sent(patient.user)):
             return
         if not patient.keyboard:
@@ -98,11 +105,14 @@ async def ask_help(patient: Patient, until: asyncio.Event) -> list[float]:
         started = time.perf_counter()
         await patient.command("/help")
         seconds.append(time.perf_counter() - started)
+        if os.environ.get("BENCH_TRACE") and seconds[-1] > 0.1:
+            print(f"  slow /help at +{started - TRACE_ZERO[0]:.2f} s: {1000 * seconds[-1]:.0f} ms", flush=True)
         await asyncio.sleep(max(0.0, HELP_EVERY - seconds[-1]))
     return seconds
 
 
-async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode: str) -> tuple[list[float], float]:
+async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode: str,
+                  think: float) -> tuple[list[float], float]:
     fake = FakeTelegram()
     await fake.start()
     pool = WorkerPool(workers=int(os.environ.get("ASSESSMENT_WORKERS", "2")), queue=None)
@@ -116,9 +126,9 @@ async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode:
         await asyncio.gather(*(to_checkin(p) for p in crowd))
         done = asyncio.Event()
         helping = asyncio.ensure_future(ask_help(asker, done))
-        started = time.perf_counter()
+        started = TRACE_ZERO[0] = time.perf_counter()
         if crowd:
-            await asyncio.gather(*(check_in(p, photo) for p in crowd))
+            await asyncio.gather(*(check_in(p, photo, think) for p in crowd))
         else:
             await asyncio.sleep(10)
         elapsed = time.perf_counter() - started
@@ -143,10 +153,12 @@ async def main() -> None:
     parser.add_argument("--patients", type=int, default=40)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--modes", nargs="+", default=["idle", "push", "held"])
+    parser.add_argument("--think", type=float, default=1.0, help="seconds a patient takes to answer a question")
     args = parser.parse_args()
+    random.seed(20261204)
     photo = telegram_sized(VALID_IMAGES / FRONTAL)
-    print(f"{args.patients} simultaneous Telegram check-ins, one more patient asking /help every {HELP_EVERY} s; "
-          f"{os.cpu_count()} cores")
+    print(f"{args.patients} simultaneous Telegram check-ins (answers {args.think} s after each question), one more "
+          f"patient asking /help every {HELP_EVERY} s; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as folder:
         for backend in args.backends:
             for mode in args.modes:
@@ -163,7 +175,7 @@ async def main() -> None:
                     db = await Database.open(PG_URL, schema=schema, data_dir=run_folder, photo_key=new_key_text(),
                                              run_migrations=False)
                 try:
-                    seconds, rate = await one_run(db, run_folder, args.patients, photo, mode)
+                    seconds, rate = await one_run(db, run_folder, args.patients, photo, mode, args.think)
                     print(line(backend, mode, seconds, rate), flush=True)
                 finally:
                     await db.close()

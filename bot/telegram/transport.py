@@ -47,6 +47,7 @@ COMMAND_LOCALES = {"": "en", "zh": "zh"}  # set_my_commands language_code -> our
 MAX_DOWNLOAD = 20 * 1024 * 1024  # the Bot API's getFile limit
 POLL_TIMEOUT = 30  # seconds a getUpdates long poll waits
 CONCURRENT_UPDATES = 16  # updates handled at once, over all patients
+CONCURRENT_PHOTOS = 4  # photo updates handled at once (their downloads), apart from the rest
 ATTEMPTS = 4  # per outbound call: flood control (429) and timeouts are retried
 MAX_RETRY_WAIT = 60.0  # seconds; a longer retry_after gives up
 ACTION_REFRESH = 4.5  # seconds: Telegram shows a chat action for 5 s
@@ -64,6 +65,9 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent: int = CONCURRENT_UPDATES):
         super().__init__(max_concurrent_updates=10_000)  # the base class's bound; ours is self._slots
         self._slots = asyncio.BoundedSemaphore(max_concurrent)
+        # A burst of photos (their downloads and checks) takes slots of its own, so texts and buttons never
+        # queue behind it (bench/bench_turns_under_load.py).
+        self._photo_slots = asyncio.BoundedSemaphore(min(max_concurrent, CONCURRENT_PHOTOS))
         self._lanes: dict[int, tuple[asyncio.Lock, int]] = {}
         self.on_done: list[Callable[[object], None]] = []  # called after each update (tests, benchmarks)
         self._behind: dict[int, asyncio.Task] = {}  # an update id -> the slow work its turn left running
@@ -77,9 +81,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 return
             lock, waiting = self._lanes.get(key) or (asyncio.Lock(), 0)
             self._lanes[key] = (lock, waiting + 1)
+            slots = self._photo_slots if _carries_photo(update) else self._slots
             try:
                 async with lock:
-                    async with self._slots:
+                    async with slots:
                         await coroutine
                     work = self._behind.pop(_update_id(update), None)
                     if work is not None:  # the patient's next update comes after it; no slot is held
@@ -393,6 +398,11 @@ def message_key(update: Update) -> str:
         return f"cb:{update.callback_query.id}"
     message: Message = update.effective_message
     return f"{message.chat_id}:{message.message_id}"
+
+
+def _carries_photo(update: object) -> bool:
+    message = update.message if isinstance(update, Update) else None
+    return message is not None and bool(message.photo or message.document)
 
 
 def _update_id(update: object) -> int | None:

@@ -6,6 +6,10 @@ the finisher still owns it, so a result is stored and sent once). Anyone with a 
 and rows whose lease ran out (`claim`): one UPDATE over the ids a sub-select picks, with FOR UPDATE SKIP LOCKED
 on PostgreSQL (claimers never wait on each other) and under the unit's write lock on SQLite. Every query filters
 on an indexed column, so its cost does not grow with the number of patients.
+
+Why not a queue library: procrastinate and pgqueuer are PostgreSQL-only (SQLite is the default database here), and
+both write jobs on their own connection (psycopg, asyncpg), so a job could not be added in the same transaction as
+the patient's state, which is what makes a turn's work survive a crash exactly once.
 """
 from __future__ import annotations
 

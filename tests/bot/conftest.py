@@ -172,6 +172,14 @@ class Patient:
         await self.deliver(self.fake.press_update(self.user, label))
         return self.replies
 
+    async def to_the_last_question(self, photo: bytes) -> None:
+        """From the menu: a full-face check-in with `photo`, every question skipped but the last."""
+        await self.press("menu.checkin")
+        await self.press("checkin.mode_face")
+        await self.photo(photo)
+        while self.t("q.distress") not in self.texts:
+            await self.press("questions.skip")
+
     @property
     def texts(self) -> str:
         return "\n".join(call.text for call in self.replies)

@@ -13,6 +13,7 @@ import pytest
 
 from conversations import COMMAND_MENU
 from conversations.i18n import t
+from tests.worker_support import every_worker_busy
 
 pytestmark = pytest.mark.asyncio
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -303,3 +304,27 @@ async def test_stopping_lets_the_update_in_hand_finish(service, alice, fake, mon
     await fake.wait_for(lambda: update["update_id"] in fake.delivered)
     await service.runner.cleanup()  # what SIGTERM does
     assert any(alice.t("consent.question") in call.text for call in fake.sent(alice.user))
+
+
+async def test_a_patient_waiting_for_an_assessment_holds_no_update_slot(service, make_patient, fake, pool,
+                                                                        face_photo, shipped_model, tmp_path):
+    """With one update slot and the only worker busy, Alice's assessment waits; her turn has answered and left,
+    so Bob's /help is answered meanwhile. Alice's result is pushed once, when a worker is free."""
+    service.transport.processor._slots = asyncio.BoundedSemaphore(1)
+    alice, bob = make_patient(service, 4401, "Alice"), make_patient(service, 4402, "Bob")
+    for patient in (alice, bob):
+        await patient.command("/start")
+        await patient.press("consent.accept")
+    await alice.to_the_last_question(face_photo)
+    async with every_worker_busy(pool, tmp_path / "go"):
+        update = fake.press_update(alice.user, alice.t("questions.skip"))
+        await fake.deliver(update)
+        await fake.wait_for(lambda: alice.t("result.analysing") in " ".join(c.text for c in fake.sent(alice.user)))
+        mark = len(fake.calls)
+        await bob.command("/help")
+        assert bob.t("help").splitlines()[0] in bob.texts
+        assert not [c for c in fake.sent(alice.user, mark) if alice.t("result.title") in c.text]
+    results = lambda: [c for c in fake.sent(alice.user) if alice.t("result.title") in c.text]
+    await fake.wait_for(results, timeout=90)
+    await service.wait_handled(update["update_id"])
+    assert len(results()) == 1 and fake.sent(alice.user)[-1].buttons  # the result once, then the menu

@@ -87,11 +87,7 @@ async def test_workers_take_queued_assessments_and_a_killed_worker_s_job_is_sent
         await web.SockSite(runner, sock).start()
         await patient.command("/start")
         await patient.press("consent.accept")
-        await patient.press("menu.checkin")
-        await patient.press("checkin.mode_face")
-        await patient.photo(face_photo)
-        while patient.t("q.distress") not in patient.texts:
-            await patient.press("questions.skip")
+        await patient.to_the_last_question(face_photo)
         blocker = asyncio.ensure_future(pool.run(wait_for_file, str(gate)))  # the replica's worker is busy
         while not pool.busy:
             await asyncio.sleep(0.01)

@@ -77,11 +77,7 @@ async def test_a_full_assessment_queue_keeps_the_work_and_sends_the_result_later
     service = await start_service(recovery_interval=3600)
     patient = make_patient(service)
     await consented(patient)
-    await patient.press("menu.checkin")
-    await patient.press("checkin.mode_face")
-    await patient.photo(face_photo)
-    while patient.t("q.distress") not in patient.texts:
-        await patient.press("questions.skip")
+    await patient.to_the_last_question(face_photo)
 
     gate = tmp_path / "go"
     blocker = asyncio.ensure_future(pool.run(wait_for_file, str(gate)))  # the only worker, busy elsewhere
