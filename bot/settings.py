@@ -32,7 +32,7 @@ lives in the repository.
 | ASSESSMENT_WORKERS | one per core | worker processes that run the pipeline (photo checks, assessments, pictures) |
 | ASSESSMENT_QUEUE | 100 | assessments that wait for a worker in memory; past it they wait in the database and the patient is told their place (the re-offer loop of any replica or `acnebot worker` sends the result); 0 with `acnebot worker`s: every assessment that finds the local workers busy goes to them |
 | RECOVERY_LEASE | 600 | seconds after which work claimed by a replica or worker that never finished it (killed) is anybody's |
-| REPLICA_ID | <hostname>:<PORT> | this replica's name in work markers: set a stable, unique one per replica (a restarted replica takes back its own unfinished work) |
+| REPLICA_ID | <hostname>:<PORT> | this replica's name on the work rows it holds: set a stable, unique one per replica (a restarted replica takes back its own unfinished work) |
 | RECOVERY_INTERVAL | 5 | seconds between rounds that run queued assessments and work of replicas gone longer than RECOVERY_LEASE |
 | TELEGRAM_TIMEOUT | 20 | seconds a Bot API request or file download may take to send or to answer (connect: 10) |
 | RATE_MESSAGES_PER_MINUTE | 120 | messages a patient may send per minute, in bursts of as many (a token bucket in the database, shared by replicas); a quick patient taps through a check-in in 20 |

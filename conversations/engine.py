@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
@@ -40,6 +41,7 @@ from storage.columns import utcnow
 from work.pool import QueueFull, WorkerPool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 OnProgress = Callable[[list[Outgoing]], Awaitable[None]]
 Deliver = Callable[[int, Sequence[Outgoing]], Awaitable[None]]  # (user id, messages): a push
 LEASE = timedelta(minutes=10)  # a work row whose owner has not finished it by then is anybody's
@@ -109,8 +111,8 @@ class Engine:
         # A photo is logged once its check is done, with the id it is stored under (if it is kept).
         inbound_logged = event.kind != "photo"
         if detached is not None and self.deliver is not None:
-            detached(self._detach(user.id, self._finish(item, turn.work, event, turn.locale, inbound_logged,
-                                                        lambda messages: self._push(user.id, messages))))
+            detached(self._detach(item, self._finish_or_requeue(item, turn.work, event, turn.locale, inbound_logged,
+                                                                lambda messages: self._push(user.id, messages))))
             return turn.out
 
         async def emit(messages: list[Outgoing]) -> None:
@@ -120,8 +122,17 @@ class Engine:
                 replies.extend(messages)
 
         await emit(turn.out)
-        replies.extend(await self._finish(item, turn.work, event, turn.locale, inbound_logged, emit))
+        replies.extend(await self._finish_or_requeue(item, turn.work, event, turn.locale, inbound_logged, emit))
         return replies
+
+    async def _finish_or_requeue(self, item: WorkItem, *args: object) -> list[Outgoing]:
+        """_finish; when it fails (the database went away for longer than the retries), the row goes back to the
+        queue at once, so the next recovery round finishes it rather than the lease's end."""
+        try:
+            return await self._finish(item, *args)
+        except Exception:
+            await reconnecting(lambda: self.db.work.requeue(item.id, self.owner))
+            raise
 
     async def _finish(self, item: WorkItem, work: Work, event: InboundEvent | None, locale: str,
                       inbound_logged: bool, emit: OnProgress) -> list[Outgoing]:
@@ -252,9 +263,9 @@ class Engine:
             await self._store(turn, state, log_inbound=False)
         return turn.out
 
-    def _detach(self, user_id: int, finishing: Awaitable[list[Outgoing]]) -> asyncio.Task:
+    def _detach(self, item: WorkItem, finishing: Awaitable[list[Outgoing]]) -> asyncio.Task:
         async def run() -> None:
-            await self._push(user_id, await finishing)
+            await self._push(item.user_id, await finishing)
 
         task = asyncio.ensure_future(run())
         self._detached.add(task)
@@ -369,6 +380,18 @@ class Engine:
 
 class _FirstTransactionLost(Exception):
     """The database connection died in a turn's first transaction (rolled back): the turn runs again."""
+
+
+async def reconnecting(call: Callable[[], Awaitable[T]]) -> T:
+    """call() again on a new connection while the database connection it used was lost (a few times)."""
+    for attempt in range(1, RECONNECTS + 1):
+        try:
+            return await call()
+        except DBAPIError as error:
+            if not _disconnected(error) or attempt == RECONNECTS:
+                raise
+            await _reconnect_pause(attempt)
+    raise AssertionError("unreachable")
 
 
 async def _reconnect_pause(attempt: int) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.delivery import Courier
-from conversations.engine import Engine, LEASE
+from conversations.engine import LEASE, Engine, reconnecting
 from conversations.messages import Outgoing
 from storage import WorkItem
 from storage.columns import utcnow
@@ -65,7 +65,7 @@ class Recovery:
 
     async def push(self, user_id: int, messages: Sequence[Outgoing]) -> None:
         """Sends finished work's replies through the patient's channel (the engine's `deliver`)."""
-        user = await self.engine.db.users.get_user(user_id)
+        user = await reconnecting(lambda: self.engine.db.users.get_user(user_id))
         courier = self.couriers.get(user.channel)
         if courier is None:  # a channel without pushes: the result is in the patient's history
             log.info("user %s: result ready on %s, which takes no pushes", user_id, user.channel)
