@@ -111,9 +111,13 @@ class Engine:
         # A photo is logged once its check is done, with the id it is stored under (if it is kept).
         inbound_logged = event.kind != "photo"
         if detached is not None and self.deliver is not None:
+            if on_progress is not None:  # said before the work starts, so its pushed replies come after these
+                await on_progress(turn.out)
+            else:
+                replies.extend(turn.out)
             detached(self._detach(item, self._finish_or_requeue(item, turn.work, event, turn.locale, inbound_logged,
                                                                 lambda messages: self._push(user.id, messages))))
-            return turn.out
+            return replies
 
         async def emit(messages: list[Outgoing]) -> None:
             if on_progress is not None and messages:
