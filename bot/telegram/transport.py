@@ -71,6 +71,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self._lanes: dict[int, tuple[asyncio.Lock, int]] = {}
         self.on_done: list[Callable[[object], None]] = []  # called after each update (tests, benchmarks)
         self._behind: dict[int, asyncio.Task] = {}  # an update id -> the slow work its turn left running
+        self._answered: dict[int, asyncio.Future] = {}  # an update id -> done once its turn has answered
+        self._lingering: set[asyncio.Task] = set()  # updates answered whose slow work goes on
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _user_key(update)
@@ -78,6 +80,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             if key is None:
                 async with self._slots:
                     await coroutine
+                self._turn_answered(update)
                 return
             lock, waiting = self._lanes.get(key) or (asyncio.Lock(), 0)
             self._lanes[key] = (lock, waiting + 1)
@@ -86,6 +89,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 async with lock:
                     async with slots:
                         await coroutine
+                    self._turn_answered(update)
                     work = self._behind.pop(_update_id(update), None)
                     if work is not None:  # the patient's next update comes after it; no slot is held
                         await asyncio.wait([work])
@@ -99,6 +103,26 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             for hook in self.on_done:
                 hook(update)
 
+    async def until_answered(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """process_update, returning once the update's turn has answered (a webhook's POST is answered then):
+        the slow work it left goes on, durable in the work table, with the patient's lane kept behind it."""
+        update_id = _update_id(update)
+        answered = self._answered[update_id] = asyncio.get_running_loop().create_future()
+        whole = asyncio.ensure_future(self.process_update(update, coroutine))
+        self._lingering.add(whole)
+        whole.add_done_callback(self._lingering.discard)
+        try:
+            await asyncio.wait({whole, answered}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._answered.pop(update_id, None)
+        if whole.done():
+            whole.result()
+
+    def _turn_answered(self, update: object) -> None:
+        answered = self._answered.get(_update_id(update))
+        if answered is not None and not answered.done():
+            answered.set_result(None)
+
     def keep_behind(self, update: object) -> Callable[[asyncio.Task], None]:
         """What the engine calls with the task finishing this update's slow work."""
         def keep(task: asyncio.Task) -> None:
@@ -111,7 +135,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         pass
 
     async def shutdown(self) -> None:
-        pass
+        if self._lingering:  # answered updates still behind their slow work (the engine finishes it first)
+            await asyncio.wait(set(self._lingering))
 
 
 class TelegramTransport:
@@ -214,7 +239,8 @@ class TelegramTransport:
 
     # -- webhook -----------------------------------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:
-        """POST /telegram/...: one update from Telegram, answered after it is handled."""
+        """POST /telegram/...: one update from Telegram, answered once its turn has answered (slow work it asked
+        for goes on and its result is pushed), 500 when the turn failed, so Telegram delivers it again."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), (self.webhook_secret or "").encode()):
             return web.json_response({"ok": False, "error": "forbidden"}, status=403)
@@ -224,7 +250,7 @@ class TelegramTransport:
             update = Update.de_json(await request.json(), self.application.bot)
         except (ValueError, TypeError, KeyError):
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        await self.processor.process_update(update, self.application.process_update(update))
+        await self.processor.until_answered(update, self.application.process_update(update))
         if update.update_id in self._failed:
             self._failed.discard(update.update_id)
             return web.json_response({"ok": False, "error": "failed; deliver again"}, status=500)

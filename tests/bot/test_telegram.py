@@ -328,3 +328,21 @@ async def test_a_patient_waiting_for_an_assessment_holds_no_update_slot(service,
     await fake.wait_for(results, timeout=90)
     await service.wait_handled(update["update_id"])
     assert len(results()) == 1 and fake.sent(alice.user)[-1].buttons  # the result once, then the menu
+
+
+async def test_a_webhook_post_is_answered_before_the_assessment_it_asked_for(start_service, make_patient, fake, pool,
+                                                                             face_photo, shipped_model, tmp_path):
+    """Telegram keeps a webhook POST open until it is answered: the last answer's POST is answered once the turn
+    has said "analysing", while the only worker is still busy; the result is pushed once, later."""
+    service = await start_service(webhook=True)
+    alice = make_patient(service, 4403, "Alice")
+    await alice.command("/start")
+    await alice.press("consent.accept")
+    await alice.to_the_last_question(face_photo)
+    result_sent = lambda: [c for c in fake.sent(alice.user) if alice.t("result.title") in c.text]
+    async with every_worker_busy(pool, tmp_path / "go"):
+        assert await fake.deliver(fake.press_update(alice.user, alice.t("questions.skip"))) == 200
+        assert alice.t("result.analysing") in " ".join(c.text for c in fake.sent(alice.user))
+        assert not result_sent()
+    await fake.wait_for(lambda: result_sent() and fake.sent(alice.user)[-1].buttons, timeout=90)  # then the menu
+    assert len(result_sent()) == 1
