@@ -14,7 +14,8 @@ until its answer has been sent. Side by side in one run, on SQLite and on Postgr
 
 Reported: /help p50 / p99 / max (ms), and the check-ins' assessments per second (first photo until the last result).
 
-    .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--think 1.0] [--backends sqlite postgresql]
+    .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--think 1.0] [--webhook]
+        [--backends sqlite postgresql]
 
 BENCH_TRACE=1 also prints each /help slower than 100 ms with its time since the check-ins started. The fake Bot API
 and the 40 scripted patients run in the service's process and event loop, so their cost is in the figures too.
@@ -62,17 +63,20 @@ def telegram_sized(path: Path, side: int = 1280) -> bytes:
     return out.getvalue()
 
 
-async def start(fake: FakeTelegram, db: Database, pool: WorkerPool, folder: Path, held: bool) -> Service:
+async def start(fake: FakeTelegram, db: Database, pool: WorkerPool, folder: Path, held: bool,
+                webhook: bool) -> Service:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = Settings(telegram_bot_token=fake.token, telegram_api_base_url=fake.url,
                         telegram_file_base_url=f"{fake.url}/file/bot", ACNEBOT_DATA_DIR=folder,
+                        telegram_webhook_url=f"{url}/telegram/webhook" if webhook else None,
                         rate_checkins_per_day=1000, rate_messages_per_minute=10_000)
     app = await create_app(settings, db=db, pool=pool)
     if held:
         app[ENGINE].deliver = None  # no push path: the turn waits for its work, holding its update slot
     runner = web.AppRunner(app, access_log=None)
-    service = Service(app, runner, f"http://127.0.0.1:{sock.getsockname()[1]}", fake)
+    service = Service(app, runner, url, fake)
     app[TELEGRAM].processor.on_done.append(service._done)
     await runner.setup()
     await web.SockSite(runner, sock).start()
@@ -112,11 +116,11 @@ async def ask_help(patient: Patient, until: asyncio.Event) -> list[float]:
 
 
 async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode: str,
-                  think: float) -> tuple[list[float], float]:
+                  think: float, webhook: bool) -> tuple[list[float], float]:
     fake = FakeTelegram()
     await fake.start()
     pool = WorkerPool(workers=int(os.environ.get("ASSESSMENT_WORKERS", "2")), queue=None)
-    service = await start(fake, db, pool, folder, held=mode == "held")
+    service = await start(fake, db, pool, folder, held=mode == "held", webhook=webhook)
     try:
         await pool.warm()
         asker = Patient(service, fake.user(9_000_000 + secrets.randbelow(10**6), "Asker"))
@@ -154,11 +158,13 @@ async def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--modes", nargs="+", default=["idle", "push", "held"])
     parser.add_argument("--think", type=float, default=1.0, help="seconds a patient takes to answer a question")
+    parser.add_argument("--webhook", action="store_true", help="updates POSTed to the webhook instead of polled")
     args = parser.parse_args()
     random.seed(20261204)
     photo = telegram_sized(VALID_IMAGES / FRONTAL)
-    print(f"{args.patients} simultaneous Telegram check-ins (answers {args.think} s after each question), one more "
-          f"patient asking /help every {HELP_EVERY} s; {os.cpu_count()} cores")
+    print(f"{args.patients} simultaneous Telegram check-ins ({'webhook' if args.webhook else 'polling'}; answers "
+          f"{args.think} s after each question), one more patient asking /help every {HELP_EVERY} s; "
+          f"{os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as folder:
         for backend in args.backends:
             for mode in args.modes:
@@ -175,7 +181,8 @@ async def main() -> None:
                     db = await Database.open(PG_URL, schema=schema, data_dir=run_folder, photo_key=new_key_text(),
                                              run_migrations=False)
                 try:
-                    seconds, rate = await one_run(db, run_folder, args.patients, photo, mode, args.think)
+                    seconds, rate = await one_run(db, run_folder, args.patients, photo, mode, args.think,
+                                                  args.webhook)
                     print(line(backend, mode, seconds, rate), flush=True)
                 finally:
                     await db.close()
