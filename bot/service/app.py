@@ -29,7 +29,7 @@ from bot import webchat
 from bot.handover import HandoverService
 from bot.service import housekeeping, metrics
 from bot.service.reminders import ReminderDispatcher
-from bot.service.wiring import (COURIERS, DATABASE, ENGINE, POOL, RECOVERY, SETTINGS, TELEGRAM, WECHAT, add_recovery,
+from bot.service.wiring import (COURIERS, DATABASE, ENGINE, POOL, SETTINGS, TELEGRAM, WECHAT, add_recovery,
                                 closing, make_engine, model_check, open_database, routes)
 from bot.settings import Settings
 from conversations.engine import Engine

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.service.app import RECOVERY
+from bot.service.wiring import RECOVERY
 from conversations.i18n import t
 from storage import Database
 from storage.columns import utcnow
-from tests.bot.test_telegram import answer_questions
 from tests.pg_support import PG_URL
 from tests.worker_support import wait_for_file
 
