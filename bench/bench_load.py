@@ -104,8 +104,9 @@ class Patient:
     def __init__(self, fake: FakeTelegram, user_id: int, urls: list[str], run: Run):
         self.fake, self.user, self.urls, self.run = fake, fake.user(user_id, f"P{user_id}"), urls, run
 
-    async def send(self, update: dict, until: str | None = None) -> list[str]:
-        """Posts the update to the next replica; returns the texts the bot sent for it."""
+    async def send(self, update: dict, until: str | None = None, answered: bool = True) -> list[str]:
+        """Posts the update to the next replica; returns the texts the bot sent for it (answered: it must have
+        sent one; a photo's verdict is pushed after its POST is answered)."""
         mark = len(self.fake.calls)
         url = self.urls[update["update_id"] % len(self.urls)]
         started = time.monotonic()
@@ -118,7 +119,7 @@ class Patient:
         else:
             self.run.text_ms.append((time.monotonic() - started) * 1000)
         texts = [c.text for c in self.fake.sent(self.user, mark)]
-        if not texts:
+        if answered and not texts:
             raise RuntimeError("no answer")
         return texts
 
@@ -130,7 +131,15 @@ class Patient:
         await self.press("consent.accept")
         await self.press("menu.checkin")
         await self.press("checkin.mode_face")
-        texts = await self.send(self.fake.photo_update(self.user, photo))
+        mark = len(self.fake.calls)
+        await self.send(self.fake.photo_update(self.user, photo), answered=False)  # the verdict is pushed
+        verdict = (t("en", "checkin.face_photo_ok"), t("en", "checkin.face_photo_failed").split("{")[0])
+        def answered() -> list[str]:  # the verdict, and the prompt after it
+            sent = self.fake.sent(self.user, mark)
+            texts = [c.text for c in sent if any(v in c.text for v in verdict)]
+            return texts if texts and sent[-1].buttons else []
+
+        texts = await self.fake.wait_for(answered, 600)
         if not any(t("en", "checkin.face_photo_ok") in x for x in texts):
             raise RuntimeError("photo refused")
         while t("en", "q.distress") not in self.fake.sent(self.user)[-1].text:
