@@ -17,6 +17,10 @@ Reported: /help p50 / p99 / max (ms), and the check-ins' assessments per second 
     .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--think 1.0] [--webhook]
         [--backends sqlite postgresql]
 
+--process runs the service as `python -m bot serve` (webhook mode, its own process and event loop, as
+bench/bench_load.py starts it), so the fake Bot API and the scripted patients no longer share its loop; "held"
+has no setting there and is left out.
+
 BENCH_TRACE=1 also prints each /help slower than 100 ms with its time since the check-ins started. The fake Bot API
 and the 40 scripted patients run in the service's process and event loop, so their cost is in the figures too.
 """
@@ -40,8 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiohttp import web  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bench.bench_load import admin_sql, start_replicas  # noqa: E402
 from bot.service.app import ENGINE, TELEGRAM, create_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from conversations.i18n import t  # noqa: E402
 from storage import Database  # noqa: E402
 from storage.crypto import new_key_text  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
@@ -115,6 +121,20 @@ async def ask_help(patient: Patient, until: asyncio.Event) -> list[float]:
     return seconds
 
 
+async def measured(asking, check_ins: list) -> tuple[list[float], float]:
+    """The /help latencies while the check-ins run (10 s when there are none), and assessments per second."""
+    done = asyncio.Event()
+    helping = asyncio.ensure_future(asking(done))
+    started = TRACE_ZERO[0] = time.perf_counter()
+    if check_ins:
+        await asyncio.gather(*check_ins)
+    else:
+        await asyncio.sleep(10)
+    elapsed = time.perf_counter() - started
+    done.set()
+    return await helping, (len(check_ins) / elapsed if check_ins else 0.0)
+
+
 async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode: str,
                   think: float, webhook: bool) -> tuple[list[float], float]:
     fake = FakeTelegram()
@@ -128,20 +148,84 @@ async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode:
         crowd = [Patient(service, fake.user(8_000_000 + i + secrets.randbelow(10**5) * 100, f"P{i}"))
                  for i in range(patients if mode != "idle" else 0)]
         await asyncio.gather(*(to_checkin(p) for p in crowd))
-        done = asyncio.Event()
-        helping = asyncio.ensure_future(ask_help(asker, done))
-        started = TRACE_ZERO[0] = time.perf_counter()
-        if crowd:
-            await asyncio.gather(*(check_in(p, photo, think) for p in crowd))
-        else:
-            await asyncio.sleep(10)
-        elapsed = time.perf_counter() - started
-        done.set()
-        return await helping, (len(crowd) / elapsed if crowd else 0.0)
+        return await measured(lambda done: ask_help(asker, done), [check_in(p, photo, think) for p in crowd])
     finally:
         await service.runner.cleanup()
         pool.close()
         await fake.stop()
+
+
+class Remote:
+    """A patient of a service in another process: each update POSTed to its webhook, answered once its turn has
+    answered; what slow work says comes later, pushed."""
+
+    def __init__(self, fake: FakeTelegram, url: str, user_id: int):
+        self.fake, self.url, self.user = fake, url, fake.user(user_id, f"P{user_id}")
+
+    def said(self, key: str, since: int = 0) -> bool:
+        return any(t("en", key) in c.text for c in self.fake.sent(self.user, since))
+
+    async def send(self, update: dict) -> None:
+        if await self.fake.deliver(update, url=self.url) != 200:
+            raise RuntimeError("webhook refused the update")
+
+    async def press(self, key: str) -> None:
+        await self.send(self.fake.press_update(self.user, t("en", key)))
+
+    async def to_checkin(self) -> None:
+        await self.send(self.fake.command_update(self.user, "/start"))
+        await self.press("consent.accept")
+        await self.press("menu.checkin")
+        await self.press("checkin.mode_face")
+
+    async def check_in(self, photo: bytes, think: float) -> None:
+        mark = len(self.fake.calls)
+        await self.send(self.fake.photo_update(self.user, photo))
+        while not self.said("result.title", mark):
+            sent = self.fake.sent(self.user, mark)
+            if not sent or not sent[-1].buttons or self.said("result.analysing", mark):
+                await asyncio.sleep(0.05)  # the verdict, the next question or the result is on its way
+                continue
+            await asyncio.sleep(think * random.uniform(0.5, 1.5))
+            mark = len(self.fake.calls)
+            await self.press("questions.skip")
+
+    async def ask_help(self, until: asyncio.Event) -> list[float]:
+        seconds = []
+        while not until.is_set():
+            started = time.perf_counter()
+            await self.send(self.fake.command_update(self.user, "/help"))
+            seconds.append(time.perf_counter() - started)
+            await asyncio.sleep(max(0.0, HELP_EVERY - seconds[-1]))
+        return seconds
+
+
+async def process_run(backend: str, folder: Path, patients: int, photo: bytes, mode: str,
+                      think: float) -> tuple[list[float], float]:
+    database = f"bench_turns_{os.getpid()}_{secrets.token_hex(3)}"
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{folder / 'acnebot.db'}"
+    else:
+        await admin_sql(f"CREATE DATABASE {database}")
+        url = PG_URL.rsplit("/", 1)[0] + "/" + database
+    fake = FakeTelegram()
+    await fake.start()
+    processes = []
+    try:
+        processes, (webhook,) = await start_replicas(1, fake, url, folder, int(os.environ.get("ASSESSMENT_WORKERS",
+                                                                                               "2")))
+        asker = Remote(fake, webhook, 9_000_001)
+        await asker.to_checkin()
+        crowd = [Remote(fake, webhook, 8_000_000 + i) for i in range(patients if mode != "idle" else 0)]
+        await asyncio.gather(*(p.to_checkin() for p in crowd))
+        return await measured(asker.ask_help, [p.check_in(photo, think) for p in crowd])
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()
+        await fake.stop()
+        if backend != "sqlite":
+            await admin_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 def line(backend: str, mode: str, seconds: list[float], rate: float) -> str:
@@ -159,10 +243,12 @@ async def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["idle", "push", "held"])
     parser.add_argument("--think", type=float, default=1.0, help="seconds a patient takes to answer a question")
     parser.add_argument("--webhook", action="store_true", help="updates POSTed to the webhook instead of polled")
+    parser.add_argument("--process", action="store_true", help="the service in its own process (webhook mode)")
     args = parser.parse_args()
     random.seed(20261204)
     photo = telegram_sized(VALID_IMAGES / FRONTAL)
-    print(f"{args.patients} simultaneous Telegram check-ins ({'webhook' if args.webhook else 'polling'}; answers "
+    where = "service in its own process, webhook" if args.process else "webhook" if args.webhook else "polling"
+    print(f"{args.patients} simultaneous Telegram check-ins ({where}; answers "
           f"{args.think} s after each question), one more patient asking /help every {HELP_EVERY} s; "
           f"{os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as folder:
@@ -170,6 +256,11 @@ async def main() -> None:
             for mode in args.modes:
                 run_folder = Path(folder) / f"{backend}-{mode}"
                 run_folder.mkdir()
+                if args.process:
+                    if mode != "held":
+                        seconds, rate = await process_run(backend, run_folder, args.patients, photo, mode, args.think)
+                        print(line(backend, mode, seconds, rate), flush=True)
+                    continue
                 schema = None
                 if backend == "sqlite":
                     db = await Database.open(f"sqlite+aiosqlite:///{run_folder / 'acnebot.db'}", data_dir=run_folder,
