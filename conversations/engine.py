@@ -373,13 +373,12 @@ class Engine:
         flow = turn.step.split(".")[0] if turn.step else None
         await self.db.states.save_state(replace(state, flow=flow, step=turn.step, data=turn.data))
         user_id = turn.user.id
+        entries = []
         if log_inbound and event is not None:
             text = event.payload if event.kind in ("command", "text", "choice") else None
-            await self.db.messages.log_message(user_id, "in", event.kind, text, photo_id=turn.photo_id)
-        for message in [*notes, *turn.out]:
-            logged = _loggable(message)
-            if logged is not None:
-                await self.db.messages.log_message(user_id, "out", message.type, logged)
+            entries.append(("in", event.kind, text, turn.photo_id))
+        entries += [("out", m.type, logged, None) for m in [*notes, *turn.out] if (logged := _loggable(m)) is not None]
+        await self.db.messages.log_messages(user_id, entries)
 
 
 class _FirstTransactionLost(Exception):

@@ -1,9 +1,10 @@
 """The message log: what each user sent and was sent. Photos appear by reference, never as bytes."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from storage import models
 from storage.columns import utcnow
@@ -25,6 +26,19 @@ class MessageRepository:
             session.add(row)
             await session.flush()
             return row.id
+
+    async def log_messages(self, user_id: int, entries: Sequence[tuple[Direction, str, str | None, int | None]],
+                           at: datetime | None = None) -> None:
+        """Several entries (direction, kind, text, photo id) of one turn, in order, in one INSERT."""
+        if any(direction not in ("in", "out") for direction, *_ in entries):
+            raise ValueError("direction must be 'in' or 'out'")
+        if not entries:
+            return
+        at = at or utcnow()
+        async with self._tx.begin() as session:
+            await session.execute(insert(models.MessageLog), [
+                {"user_id": user_id, "direction": direction, "kind": kind, "text": text, "photo_id": photo_id,
+                 "created_at": at} for direction, kind, text, photo_id in entries])
 
     async def list_messages(self, user_id: int, limit: int = 100) -> list[LoggedMessage]:
         """The latest `limit` entries, oldest first."""

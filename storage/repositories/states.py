@@ -21,20 +21,21 @@ class StateRepository:
         With `for_update` inside `db.transaction()`, PostgreSQL locks the row until the transaction ends, so
         two replicas handling the same user take turns (on SQLite, units never overlap anyway).
         """
+        query = select(models.ConversationState).where(models.ConversationState.user_id == user_id)
+        if for_update:
+            query = query.with_for_update()
         async with self._tx.begin() as session:
-            if for_update:
+            row = (await session.execute(query)).scalar_one_or_none()
+            if row is None and for_update:
                 # A row must exist to be locked: the first of two concurrent callers inserts it, and the
-                # second waits on that insert before it reads.
+                # second waits on that insert before it reads. (Most turns find it and skip this.)
                 # INSERT ... SELECT FROM users: an unknown user inserts nothing instead of failing the FK.
                 fresh = select(models.User.id, literal({}, Json), literal(0), literal(utcnow(), UTCDateTime())) \
                     .where(models.User.id == user_id)
                 await session.execute(insert(self._tx.dialect, models.ConversationState).from_select(
                     ["user_id", "data", "version", "updated_at"], fresh
                 ).on_conflict_do_nothing(index_elements=["user_id"]))
-            query = select(models.ConversationState).where(models.ConversationState.user_id == user_id)
-            if for_update:
-                query = query.with_for_update()
-            row = (await session.execute(query)).scalar_one_or_none()
+                row = (await session.execute(query)).scalar_one_or_none()
             if row is None:
                 if await session.get(models.User, user_id, populate_existing=True) is None:
                     raise NotFound(f"user {user_id}")
