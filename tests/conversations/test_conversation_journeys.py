@@ -521,3 +521,34 @@ async def test_a_failed_assessment_keeps_the_check_in_for_a_retry(engine, db, fa
     assert state.step == "checkin.analysis_failed" and state.data["checkin"]["photos"][0]["status"] == "ok"
     await patient.tap("menu")
     assert patient.choices.text == "What would you like to do?"
+
+
+async def test_work_whose_result_cannot_be_stored_goes_back_to_the_queue_and_is_finished_once(
+        engine, db, face_photo, shipped_model, monkeypatch):
+    """The database refuses the finished assessment (not a lost connection, so no retry): the turn fails, its row
+    of the work table is queued again at once, and whoever claims it next assesses again and stores one result."""
+    from sqlalchemy.exc import OperationalError
+
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(face_photo)
+
+    async def refused(*args, **kwargs):
+        raise OperationalError("INSERT INTO assessments", {}, Exception("disk I/O error"))
+    monkeypatch.setattr(db.assessments, "save_assessment", refused)
+    with pytest.raises(OperationalError):
+        await patient.tap("skip_all")
+    monkeypatch.undo()
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    (row,) = await db.work.pending(user.id)
+    assert (row.job, row.status, row.owner) == ("assess", "queued", None)
+
+    other = Engine(db, engine.pool, owner="worker-2")
+    (claimed,) = await db.work.claim("worker-2", datetime.now(UTC), timedelta(minutes=10))
+    result = await other.finish_item(claimed)
+    assert GRADE.search("\n".join(m.caption if isinstance(m, Image) else m.text for m in result if
+                                  isinstance(m, (Text, Image))))
+    assert not await db.work.pending(user.id)
+    assert len(await db.assessments.list_assessments(user.id)) == 1
+    assert not await db.work.claim("worker-3", datetime.now(UTC), timedelta(minutes=10))  # finished once
