@@ -10,7 +10,7 @@ message log. A step that needs slow work (a photo check, an assessment, a pictur
 pool with no transaction open (an SQLite transaction blocks every other patient), and a second short transaction
 reloads the state, runs the step's continuation and removes the row. Replies produced before the work (Typing,
 "analysing…") go to `on_progress` right away when the caller gives one, otherwise they lead the returned list.
-With `detach=True` the turn ends there: the work finishes in the background and its replies reach the patient
+With `detached` the turn ends there: the work finishes in the background and its replies reach the patient
 through `deliver` (the push path reminders use), so a transport's update slot is free at once.
 A row left behind (a restart, kill -9) or queued (every worker busy: the patient is told their place) is claimed
 again by any replica or `acnebot worker` (`finish_item`, called by bot/service/recovery.py).
@@ -155,25 +155,25 @@ class Engine:
                 outcome = await self._job(work, JobContext(self.db, self.pool, user_id, event, queued))
             except QueueFull as full:  # the row waits for any owner with a free worker; the result is pushed then
                 return await self._requeue(item, full.place)
-            for attempt in range(1, RECONNECTS + 1):
-                try:
-                    async with self.db.transaction():
-                        turn, state = await self._locked_turn(user_id, event)
-                        if turn is None or not await self.db.work.finish(item.id, self.owner):
-                            return []  # erased, or another owner took it over after the lease
-                        await flows.resume(turn, work, outcome)
-                        following = await self._add_work(turn, item.message_id)
-                        log_inbound = not inbound_logged and turn.work is None
-                        await self._store(turn, state, log_inbound=log_inbound, notes=notes)
-                    inbound_logged = inbound_logged or log_inbound
-                    break
-                except NotFound:  # the patient erased their data while the work ran
-                    return []
-                except DBAPIError as error:  # rolled back: the continuation can run again on a new connection
-                    if not _disconnected(error) or attempt == RECONNECTS:
-                        raise
-                    log.warning("database connection lost finishing user %s's work; trying again", user_id)
-                    await _reconnect_pause(attempt)
+
+            async def continuation() -> tuple[Turn, WorkItem | None] | None:
+                async with self.db.transaction():
+                    turn, state = await self._locked_turn(user_id, event)
+                    if turn is None or not await self.db.work.finish(item.id, self.owner):
+                        return None  # erased, or another owner took it over after the lease
+                    await flows.resume(turn, work, outcome)
+                    following = await self._add_work(turn, item.message_id)
+                    await self._store(turn, state, log_inbound=not inbound_logged and turn.work is None, notes=notes)
+                return turn, following
+
+            try:  # rolled back on a lost connection: the continuation runs again on a new one
+                finished = await reconnecting(continuation, f"finishing user {user_id}'s work")
+            except NotFound:  # the patient erased their data while the work ran
+                return []
+            if finished is None:
+                return []
+            turn, following = finished
+            inbound_logged = inbound_logged or turn.work is None
             if following is None:
                 return turn.out
             await emit(turn.out)
@@ -253,12 +253,8 @@ class Engine:
         """Finishes a claimed row of the work table (queued, or cut short by a restart): an assessment runs again
         and its result is returned; other work is dropped with "please send it again" (its inputs were not kept)."""
         work = Work(item.job, item.args, item.then)
-        if item.job in RESUMABLE:
-            try:
-                return await self._finish(item, work, None, "", True, _unsent)
-            except QueueFull:
-                await self.db.work.requeue(item.id, self.owner)
-                return []
+        if item.job in RESUMABLE:  # (a full queue: _finish puts the row back)
+            return await self._finish(item, work, None, "", True, _unsent)
         async with self.db.transaction():
             turn, state = await self._locked_turn(item.user_id)
             if turn is None or not await self.db.work.finish(item.id, self.owner):
@@ -385,14 +381,17 @@ class _FirstTransactionLost(Exception):
     """The database connection died in a turn's first transaction (rolled back): the turn runs again."""
 
 
-async def reconnecting(call: Callable[[], Awaitable[T]]) -> T:
-    """call() again on a new connection while the database connection it used was lost (a few times)."""
+async def reconnecting(call: Callable[[], Awaitable[T]], what: str | None = None) -> T:
+    """call() again on a new connection while the database connection it used was lost (a few times); `what` it
+    was doing is logged at each retry."""
     for attempt in range(1, RECONNECTS + 1):
         try:
             return await call()
         except DBAPIError as error:
             if not _disconnected(error) or attempt == RECONNECTS:
                 raise
+            if what:
+                log.warning("database connection lost %s; trying again", what)
             await _reconnect_pause(attempt)
     raise AssertionError("unreachable")
 

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from storage import models
 from storage.columns import utcnow
@@ -85,11 +85,6 @@ class WorkRepository:
         async with self._tx.begin() as session:
             return rowcount(await session.execute(delete(W).where(W.id == item_id, W.owner == owner))) == 1
 
-    async def get(self, item_id: int) -> WorkItem | None:
-        async with self._tx.begin() as session:
-            row = await session.get(W, item_id)
-            return to_item(row) if row is not None else None
-
     async def pending(self, user_id: int | None = None) -> list[WorkItem]:
         """Rows in progress, oldest first (all, or one patient's): for the console, the tests and the benches."""
         query = select(W).order_by(W.id)
@@ -97,9 +92,3 @@ class WorkRepository:
             query = query.where(W.user_id == user_id)
         async with self._tx.begin() as session:
             return [to_item(r) for r in (await session.execute(query)).scalars().all()]
-
-    async def queued(self) -> int:
-        """How many rows wait for a free worker."""
-        async with self._tx.begin() as session:
-            return (await session.execute(select(func.count()).select_from(W).where(W.status == "queued")))\
-                .scalar_one()
