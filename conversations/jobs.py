@@ -55,7 +55,7 @@ async def side_by_side(ctx: JobContext, args: dict) -> bytes | None:
         data = await _stored_photo(ctx, visit)
         if data is None:
             return None
-        visits.append(pictures.VisitPhoto(data, tuple(visit["lesions"]), visit["rotated"], visit["label"]))
+        visits.append(pictures.stored_photo(data, visit["result"], 0, visit["label"]))
     return await ctx.pool.run(pictures.side_by_side, *visits)
 
 

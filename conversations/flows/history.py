@@ -132,13 +132,10 @@ async def _picked(turn: Turn) -> Assessment | None:
 
 
 def _visit_photo(assessment: Assessment) -> dict | None:
-    """What the side-by-side needs of a visit: its first photo, that photo's lesions and turn, and its date."""
+    """What the side-by-side needs of a visit: its first photo, its stored result and its date."""
     if not assessment.photo_ids:
         return None
-    photos = assessment.result.get("photos") or [{}]
-    lesions = [l for l in assessment.result.get("lesions", []) if l.get("photo", 0) == 0]
-    return {"photo_id": assessment.photo_ids[0], "lesions": lesions, "rotated": photos[0].get("rotated", 0),
-            "label": date_label(assessment)}
+    return {"photo_id": assessment.photo_ids[0], "result": assessment.result, "label": date_label(assessment)}
 
 
 def _photos_of(assessment: Assessment) -> list[dict]:
