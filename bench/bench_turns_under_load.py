@@ -89,7 +89,7 @@ async def start(fake: FakeTelegram, db: Database, pool: WorkerPool, folder: Path
     return service
 
 
-async def to_checkin(patient: Patient) -> None:
+async def to_checkin(patient: Patient | Remote) -> None:
     await patient.command("/start")
     await patient.press("consent.accept")
     await patient.press("menu.checkin")
@@ -109,7 +109,7 @@ async def check_in(patient: Patient, photo: bytes, think: float) -> None:
     raise RuntimeError("check-in did not reach its result")
 
 
-async def ask_help(patient: Patient, until: asyncio.Event) -> list[float]:
+async def ask_help(patient: Patient | Remote, until: asyncio.Event) -> list[float]:
     seconds = []
     while not until.is_set():
         started = time.perf_counter()
@@ -172,11 +172,8 @@ class Remote:
     async def press(self, key: str) -> None:
         await self.send(self.fake.press_update(self.user, t("en", key)))
 
-    async def to_checkin(self) -> None:
-        await self.send(self.fake.command_update(self.user, "/start"))
-        await self.press("consent.accept")
-        await self.press("menu.checkin")
-        await self.press("checkin.mode_face")
+    async def command(self, text: str) -> None:
+        await self.send(self.fake.command_update(self.user, text))
 
     async def check_in(self, photo: bytes, think: float) -> None:
         mark = len(self.fake.calls)
@@ -189,15 +186,6 @@ class Remote:
             await asyncio.sleep(think * random.uniform(0.5, 1.5))
             mark = len(self.fake.calls)
             await self.press("questions.skip")
-
-    async def ask_help(self, until: asyncio.Event) -> list[float]:
-        seconds = []
-        while not until.is_set():
-            started = time.perf_counter()
-            await self.send(self.fake.command_update(self.user, "/help"))
-            seconds.append(time.perf_counter() - started)
-            await asyncio.sleep(max(0.0, HELP_EVERY - seconds[-1]))
-        return seconds
 
 
 async def process_run(backend: str, folder: Path, patients: int, photo: bytes, mode: str,
@@ -215,10 +203,10 @@ async def process_run(backend: str, folder: Path, patients: int, photo: bytes, m
         processes, (webhook,) = await start_replicas(1, fake, url, folder, int(os.environ.get("ASSESSMENT_WORKERS",
                                                                                                "2")))
         asker = Remote(fake, webhook, 9_000_001)
-        await asker.to_checkin()
+        await to_checkin(asker)
         crowd = [Remote(fake, webhook, 8_000_000 + i) for i in range(patients if mode != "idle" else 0)]
-        await asyncio.gather(*(p.to_checkin() for p in crowd))
-        return await measured(asker.ask_help, [p.check_in(photo, think) for p in crowd])
+        await asyncio.gather(*(to_checkin(p) for p in crowd))
+        return await measured(lambda done: ask_help(asker, done), [p.check_in(photo, think) for p in crowd])
     finally:
         for process in processes:
             process.terminate()
