@@ -39,6 +39,7 @@ class PackedPhoto:
     to_canon: float  # canonical px per crop px
     level: int | None
     face_box: tuple[float, float, float, float] | None  # x0, y0, x1, y1 crop px (None: no face found)
+    group: int | None = None  # ACNE04 near-duplicate group (models.acne04_split): cross-validation folds keep it whole
 
     @property
     def labels_non_acne(self) -> bool:
@@ -56,7 +57,7 @@ def _pack_one(job) -> dict:
     from pipeline.regions import detect_faces
     from models.sources import read_rgb
 
-    source, split, path, marks, normalised, level, out_dir, quality = job
+    source, split, path, marks, normalised, level, group, out_dir, quality = job
     rgb = read_rgb(path)
     h, w = rgb.shape[:2]
     if normalised:  # YOLO boxes: fractions of the photo's width and height
@@ -92,7 +93,7 @@ def _pack_one(job) -> dict:
         box = [round((fx0 - x0) * s, 1), round((fy0 - y0) * s, 1), round((fx1 - x0) * s, 1), round((fy1 - y0) * s, 1)]
     return {"name": path.name, "source": source, "split": split, "image": f"{source}/{out.name}",
             "points": points, "sizes": sizes, "kinds": kinds, "to_canon": round(factor / s, 5), "level": level,
-            "face_box": box}
+            "face_box": box, "group": group}
 
 
 def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_quality: int,
@@ -103,11 +104,12 @@ def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_q
     jobs = []
     wanted = {f: name for name, files in acne04_split.split(root).items() if name != "held_out"
               for f in files[:acne04_per_split]}
+    groups = acne04_split.groups(root)
     for item in acne04_split.items(root):
         if item["file"] in wanted:
             marks = [(l["x"], l["y"], 2 * l["r"], 2 * l["r"], ACNE) for l in item["lesions"]]
             jobs.append(("acne04", wanted[item["file"]], root / "acne04" / item["file"], marks, False, item["level"],
-                         out_dir, quality))
+                         groups[item["file"]], out_dir, quality))
     photos = face_photos(root, "train")
     order = np.random.default_rng(SEED).permutation(len(photos))
     n_tune = min(LESIONS_TUNE, lesions_train)
@@ -116,7 +118,7 @@ def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_q
     for i in chosen:
         photo = photos[i]
         marks = [(b.cx, b.cy, b.w, b.h, KIND_OF_LABEL[b.label]) for b in photo.boxes]
-        jobs.append(("acne-lesions", "tune" if i in tune else "train", photo.path, marks, True, None, out_dir,
+        jobs.append(("acne-lesions", "tune" if i in tune else "train", photo.path, marks, True, None, None, out_dir,
                      lesions_quality))
     return jobs
 
@@ -147,7 +149,8 @@ def load(pack: Path, source: str | None = None, split: str | None = None) -> lis
         out.append(PackedPhoto(r["name"], r["source"], r["split"], pack / r["image"],
                                np.array(r["points"], np.float32).reshape(-1, 2),
                                np.array(r["sizes"], np.float32).reshape(-1, 2), np.array(r["kinds"], np.int64),
-                               float(r["to_canon"]), r["level"], tuple(r["face_box"]) if r["face_box"] else None))
+                               float(r["to_canon"]), r["level"], tuple(r["face_box"]) if r["face_box"] else None,
+                               r.get("group")))
     return out
 
 

@@ -60,14 +60,40 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save(run_dir: Path, model, optimiser, state: RunState, name: str = "last.pt", config: dict | None = None):
+class MovingAverage:
+    """An exponential moving average of a model's weights and batch-norm statistics, which a short fine-tuning
+    run evaluates and keeps instead of the last step's weights; decay 0 keeps the model itself."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.decay = decay
+        self._averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) \
+            if decay else None
+        self.model = self._averaged.module if self._averaged is not None else model
+
+    def update(self, model: torch.nn.Module) -> None:
+        if self._averaged is not None:
+            self._averaged.update_parameters(model)
+
+    def state_dict(self) -> dict | None:
+        return self._averaged.state_dict() if self._averaged is not None else None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if self._averaged is not None and state is not None:
+            self._averaged.load_state_dict(state)
+
+
+def save(run_dir: Path, model, optimiser, state: RunState, name: str = "last.pt", config: dict | None = None,
+         average: MovingAverage | None = None):
     run_dir.mkdir(parents=True, exist_ok=True)
     _atomic_save({"model": model.state_dict(), "optimiser": optimiser.state_dict() if optimiser else None,
-                  "state": state.__dict__, "config": config or {}}, run_dir / name)
+                  "average": average.state_dict() if average else None, "state": state.__dict__,
+                  "config": config or {}}, run_dir / name)
 
 
-def resume(run_dir: Path, model, optimiser) -> RunState:
-    """Load `last.pt` into model and optimiser if the run was started before; a fresh state otherwise."""
+def resume(run_dir: Path, model, optimiser, average: MovingAverage | None = None) -> RunState:
+    """Load `last.pt` into model, optimiser and average if the run was started before; a fresh state otherwise."""
     path = run_dir / "last.pt"
     if not path.exists():
         return RunState()
@@ -75,6 +101,8 @@ def resume(run_dir: Path, model, optimiser) -> RunState:
     model.load_state_dict(ckpt["model"])
     if optimiser is not None and ckpt.get("optimiser"):
         optimiser.load_state_dict(ckpt["optimiser"])
+    if average is not None:
+        average.load_state_dict(ckpt.get("average"))
     return RunState(**ckpt["state"])
 
 
@@ -213,8 +241,8 @@ class PeriodicSave:
         self.run_dir, self.every, self.config = run_dir, every, config
         self._last = time.perf_counter()
 
-    def __call__(self, model, optimiser, state: RunState, budget: Budget) -> None:
+    def __call__(self, model, optimiser, state: RunState, budget: Budget, average: MovingAverage | None = None):
         if time.perf_counter() - self._last > self.every:
-            save(self.run_dir, model, optimiser, state, config=self.config)
+            save(self.run_dir, model, optimiser, state, config=self.config, average=average)
             self._last = time.perf_counter()
             budget.pause()

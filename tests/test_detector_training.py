@@ -121,3 +121,18 @@ def test_the_lite0_type_classifier_exports_to_what_the_service_loads(tmp_path):
     probs = service.predict(patches)
     assert probs.shape == (3, 4) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert service.name == "lite0-types" and service.version == LITE_VERSION
+
+
+def test_grade_cross_validation_measures_whole_groups_and_trains_the_chosen_recipe_on_all(pack, tmp_path):
+    from models.grade import crossval, train
+
+    args = train.parse(["--run", "x", "--pack", str(pack), "--folds", "2", "--fold", "0"])
+    fitted, measured = train.photos_of(args)
+    assert {p.group for p in fitted}.isdisjoint({p.group for p in measured}) and len(fitted) + len(measured) == 4
+    runs = tmp_path / "cv"
+    summary = crossval.main(["--runs", str(runs), "--folds", "2", "--steps", "2", "--recipes", "base,count",
+                             "--pack", str(pack), "--batch", "2", "--eval-every", "1"])
+    assert summary["folds"] == [0, 1] and summary["chosen"]["recipe"] in ("base", "count")
+    assert sum(map(sum, summary["chosen"]["confusion"])) == 4  # every photo measured once, in its own fold
+    final = torch.load(runs / "final" / "best.pt", weights_only=False)
+    assert final["config"]["all"] and final["config"]["photos"] == 4

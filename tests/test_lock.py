@@ -42,6 +42,7 @@ TRAINING_ONLY = {
     "models.evaluate_types": "torch",
     "models.export": "onnx",
     "models.facecache": "tqdm",
+    "models.grade.crossval": "torch",
     "models.grade.data": "torch",
     "models.grade.export": "onnx",
     "models.grade.network": "torch",

@@ -32,6 +32,8 @@ def parse(argv=None):
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--acne04-share", type=float, default=0.5)
     ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="also evaluate a moving average of the weights with this decay; best.pt keeps the better")
     return ap.parse_args(argv)
 
 
@@ -50,22 +52,23 @@ def main(argv=None) -> None:
     model = LesionDetector(args.variant, args.weights, pretrained=not args.scratch).to(dev)
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    state = loop.resume(run_dir, model, opt)
+    average = loop.MovingAverage(model, args.ema) if args.ema else None
+    state = loop.resume(run_dir, model, opt, average)
     config = {"variant": args.variant, "enhance": args.enhance, "crop": args.crop, "batch": args.batch,
-              "scratch": args.scratch, "stride": STRIDE}
+              "scratch": args.scratch, "stride": STRIDE, "acne04_share": args.acne04_share, "ema": args.ema}
     sampler = CropSampler(photos, pixels, args.crop, args.acne04_share, seed=args.seed * 7919 + state.step)
     data = loop.loader(sampler, args, dev)
     budget = loop.Budget(state, args.minutes, args.steps)
-    loop.run_until_stopped(model, lambda: train_steps(args, model, opt, data, state, budget, dev, run_dir, tune,
-                                                      tune_pixels, config))
+    loop.run_until_stopped(model, lambda: train_steps(args, model, average, opt, data, state, budget, dev, run_dir,
+                                                      tune, tune_pixels, config))
     if state.best_step != state.step:
-        evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
-    loop.save(run_dir, model, opt, state, config=config)
+        evaluate_and_keep(model, average, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
+    loop.save(run_dir, model, opt, state, config=config, average=average)
     print(f"done: {state.step} steps, {state.seconds / 60:.1f} training minutes, best step {state.best_step} "
           f"(score {state.best_score:.4f})", flush=True)
 
 
-def train_steps(args, model, opt, data, state, budget, dev, run_dir, tune, tune_pixels, config) -> None:
+def train_steps(args, model, average, opt, data, state, budget, dev, run_dir, tune, tune_pixels, config) -> None:
     save_now = loop.PeriodicSave(run_dir, args.save_every, config)
     for image, heat, size_map, size_at, labelled in data:
         if budget.done:
@@ -82,25 +85,31 @@ def train_steps(args, model, opt, data, state, budget, dev, run_dir, tune, tune_
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
+        if average:
+            average.update(model)
         state.step += 1
         budget.tick()
         if state.step % 50 == 0:
             print(f"step {state.step} loss {loss.item():.3f} lr {lr:.2e} {state.seconds:.0f}s", flush=True)
         if state.step % args.eval_every == 0 or budget.done:
-            evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
+            evaluate_and_keep(model, average, tune, tune_pixels, dev, run_dir, state, config, not args.no_bf16)
             model.train()
             budget.pause()
-        save_now(model, opt, state, budget)
+        save_now(model, opt, state, budget, average)
 
 
-def evaluate_and_keep(model, tune, tune_pixels, dev, run_dir, state, config, bf16) -> dict:
-    scores = tune_scores(model, tune, tune_pixels, dev, bf16)
-    score = float(np.mean([scores[k]["f1"] for k in ("acne04", "selfies") if k in scores]))
-    record = {"step": state.step, "minutes": round(state.seconds / 60, 2), "score": round(score, 4), **scores}
-    if loop.keep_best(run_dir, model, state, score, config):
-        record["best"] = True
-    loop.log(run_dir, record)
-    return record
+def evaluate_and_keep(model, average, tune, tune_pixels, dev, run_dir, state, config, bf16) -> None:
+    """Scores the trained weights (and their moving average) on the tune photos; best.pt keeps the best."""
+    for weights, net in (("trained", model), ("average", average.model if average else None)):
+        if net is None:
+            continue
+        scores = tune_scores(net, tune, tune_pixels, dev, bf16)
+        score = float(np.mean([scores[k]["f1"] for k in ("acne04", "selfies") if k in scores]))
+        record = {"step": state.step, "weights": weights, "minutes": round(state.seconds / 60, 2),
+                  "score": round(score, 4), **scores}
+        if loop.keep_best(run_dir, net, state, score, config):
+            record["best"] = True
+        loop.log(run_dir, record)
 
 
 @torch.no_grad()
