@@ -25,7 +25,7 @@ from conversations.i18n import t
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
 from conversations.summaries import answer_label, comparison_text, date_label, grade_label
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
-from storage import Assessment, Database, NotFound, PhotoKeyError
+from storage import Database, NotFound, PhotoKeyError, StoredAssessment
 from storage.columns import utcnow
 from work.pictures import annotated, stored_photo
 from work.pool import WorkerPool
@@ -46,7 +46,7 @@ class ExportPhoto:
 class ExportData:
     locale: str
     exported_at: datetime
-    assessments: tuple[Assessment, ...]  # oldest first
+    assessments: tuple[StoredAssessment, ...]  # oldest first
     profile: dict[str, Any]
     photos: tuple[ExportPhoto, ...] = ()
     photos_left_out: int = 0
@@ -79,7 +79,7 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
     return await pool.run(build_export, data)
 
 
-def _visit_photos(number: int, assessment: Assessment) -> list[tuple[str, int, int]]:
+def _visit_photos(number: int, assessment: StoredAssessment) -> list[tuple[str, int, int]]:
     """(name in the ZIP, photo id, index in the result) for each photo of a check-in."""
     described = assessment.result.get("photos") or [{"id": p, "region": None} for p in assessment.photo_ids]
     return [(f"photos/{date_label(assessment)}_checkin{number}_{index + 1}_{photo.get('region') or 'face'}.jpg",
@@ -97,7 +97,7 @@ def build_export(data: ExportData) -> bytes:
     return out.getvalue()
 
 
-def checkins_csv(assessments: tuple[Assessment, ...]) -> str:
+def checkins_csv(assessments: tuple[StoredAssessment, ...]) -> str:
     answer_ids = list(QUESTIONS)
     header = (["checkin", "date", "score", "grade", "grade_personalised", "referral"]
               + [f"{region}.{kind}" for region in REGIONS for kind in LESION_TYPES]
@@ -172,6 +172,6 @@ img{{max-width:100%}}.notice{{color:#666;font-size:.9rem}}</style></head><body>
 """
 
 
-def _counts_label(locale: str, assessment: Assessment) -> str:
+def _counts_label(locale: str, assessment: StoredAssessment) -> str:
     totals = {kind: sum((c or {}).get(kind, 0) for c in assessment.counts.values()) for kind in ACNE_TYPES}
     return ", ".join(f"{t(locale, f'lesion.{kind}')} {n}" for kind, n in totals.items() if n) or "—"

@@ -1,4 +1,4 @@
-"""Stored results (pipeline.report.assessment_json, storage Assessment) -> the patient's texts, per locale."""
+"""Stored results (pipeline.report.assessment_json, storage StoredAssessment) -> the patient's texts, per locale."""
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -7,7 +7,7 @@ from conversations.i18n import t
 from conversations.questionnaire import Question
 from pipeline.pose import Pose, differences
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
-from storage import Assessment
+from storage import StoredAssessment
 
 
 class Texts(Protocol):
@@ -37,7 +37,7 @@ def grade_label(locale: str, grade: str) -> str:
     return t(locale, f"grade.{grade.replace(' ', '_')}")
 
 
-def date_label(assessment: Assessment) -> str:
+def date_label(assessment: StoredAssessment) -> str:
     return assessment.created_at.date().isoformat()
 
 
@@ -54,7 +54,8 @@ def grade_text(locale: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def result_text(locale: str, result: dict[str, Any], before: Assessment | None, after: Assessment | None) -> str:
+def result_text(locale: str, result: dict[str, Any], before: StoredAssessment | None,
+                after: StoredAssessment | None) -> str:
     """The whole result in one message: grade and score, the change since `before`, the doctor notice, the counts
     per region (with last time's where they changed), and the not-a-diagnosis notice. Advice comes apart."""
     head = [t(locale, "result.title"), grade_text(locale, result)]
@@ -74,7 +75,7 @@ def _counts_label(locale: str, counts: dict[str, int]) -> str:
     return ", ".join(f"{t(locale, f'lesion.{k}')} {n}" for k in ACNE_TYPES if (n := counts.get(k)))
 
 
-def findings_text(locale: str, result: dict[str, Any], before: Assessment | None = None) -> str:
+def findings_text(locale: str, result: dict[str, Any], before: StoredAssessment | None = None) -> str:
     lines = [t(locale, "result.findings_title")]
     for region in REGIONS:
         found = result["regions"][region]
@@ -112,14 +113,14 @@ def advice_text(locale: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def change_line(locale: str, before: Assessment, after: Assessment) -> str:
+def change_line(locale: str, before: StoredAssessment, after: StoredAssessment) -> str:
     """"Change since <date> (to <date>): score 20 → 12 (-8), mild → mild"."""
     return t(locale, "compare.header", before=date_label(before), after=date_label(after),
              score_before=before.score, score_after=after.score, delta=f"{after.score - before.score:+d}",
              grade_before=grade_label(locale, before.grade), grade_after=grade_label(locale, after.grade))
 
 
-def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
+def comparison_text(locale: str, before: StoredAssessment, after: StoredAssessment) -> str:
     """The change per region and lesion type from `before` to `after`."""
     lines = [change_line(locale, before, after)]
     if posed_differently(before, after):
@@ -140,13 +141,13 @@ def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
     return "\n".join(lines)
 
 
-def posed_differently(before: Assessment, after: Assessment) -> bool:
+def posed_differently(before: StoredAssessment, after: StoredAssessment) -> bool:
     """Whether the two check-ins' full-face photos differ in pose, distance or light (pipeline/pose.py)."""
     old, new = Pose.from_dict(before.result.get("pose")), Pose.from_dict(after.result.get("pose"))
     return old is not None and new is not None and bool(differences(old, new))
 
 
-def history_line(locale: str, number: int, assessment: Assessment) -> str:
+def history_line(locale: str, number: int, assessment: StoredAssessment) -> str:
     """One check-in; marked when its photo was posed unlike the full-face check-in before it."""
     line = t(locale, "history.line", n=number, date=date_label(assessment),
              grade=grade_label(locale, assessment.grade), score=assessment.score)

@@ -65,7 +65,7 @@ class PhotoInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Assessment:
+class StoredAssessment:
     id: int
     user_id: int
     created_at: datetime
@@ -158,7 +158,7 @@ class QueuedHandover:
 
     handover: Handover
     user: User
-    last_assessment: Assessment | None
+    last_assessment: StoredAssessment | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ class MessageLog(Base):
     __table_args__ = (Index("ix_message_log_user_id_created_at", "user_id", "created_at"),)
 
 
-class Assessment(Base):
+class AssessmentRow(Base):
     __tablename__ = "assessments"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

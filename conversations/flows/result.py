@@ -11,7 +11,7 @@ from conversations.flows.names import (AFTER_RESULT, ANALYSING, ANALYSIS_FAILED,
 from conversations.flows.turn import Step, Turn, Work, entry
 from conversations.messages import Image, Text, Typing
 from conversations.summaries import advice_text, result_text
-from storage import Assessment
+from storage import StoredAssessment
 from work.jobs import Outcome
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,8 @@ def pose_of_checkin(checkin: dict, photos: list[dict]) -> dict:
                                      if checked.get("since") else {})}
 
 
-def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...], before: Assessment | None,
-                after: Assessment | None) -> None:
+def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...], before: StoredAssessment | None,
+                after: StoredAssessment | None) -> None:
     """The result as one message: the first annotated photo with the whole text as its caption (further photos
     of the visit follow it), or the text alone when there is no picture."""
     text = result_text(turn.locale, result, before, after)
