@@ -107,8 +107,9 @@ def _metadata(args):
 def _assess(args) -> int:
     from pipeline.assess import assess, prepare
     from pipeline.intake import IntakeError
-    from pipeline.quality import QualityReport, Reason
+    from pipeline.quality import QualityReport
     from pipeline.render import annotate
+    from pipeline.types import Reason
 
     regions = args.region or []
     if len(regions) not in (0, 1, len(args.photos)):
