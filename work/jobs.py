@@ -31,7 +31,7 @@ class PhotoVerdict:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One visit assessed: the stable JSON (pipeline.report.assessment_json) and an annotated JPEG per photo."""
+    """One visit assessed: the stable JSON (pipeline.result.AssessmentResult.to_json) and an annotated JPEG per photo."""
 
     result: dict[str, Any]
     annotated: tuple[bytes, ...] = field(default=(), repr=False)
@@ -70,15 +70,15 @@ def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
 def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str) -> Outcome:
     from pipeline.assess import assess as assess_photos
     from pipeline.render import annotate
-    from pipeline.report import assessment_json
+    from pipeline.report import assessment_result
 
     ready = [prepared(data, region) for data, region in photos]
     result = assess_photos(ready, metadata, locale=locale)
     if not result.ok:
-        return Outcome(assessment_json(result))
+        return Outcome(assessment_result(result).to_json())
     pictures = tuple(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i])
                      for i, p in enumerate(ready))
-    return Outcome(assessment_json(result), pictures)
+    return Outcome(assessment_result(result).to_json(), pictures)
 
 
 def trend_chart(points):
