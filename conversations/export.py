@@ -24,6 +24,7 @@ from typing import Any
 from conversations.i18n import t
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
 from conversations.summaries import answer_label, comparison_text, date_label, grade_label
+from pipeline.result import AssessmentResult
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import Database, NotFound, PhotoKeyError, StoredAssessment
 from storage.columns import utcnow
@@ -60,6 +61,7 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
     left_out, budget = 0, MAX_EXPORT_BYTES - TEXT_RESERVE
     for number in range(len(assessments), 0, -1):  # newest first: the oldest are left out when it gets large
         assessment = assessments[number - 1]
+        result = AssessmentResult.from_json(assessment.result)
         for name, photo_id, index in _visit_photos(number, assessment):
             if len(photos) >= MAX_PHOTOS or budget <= 0:
                 left_out += 1
@@ -68,7 +70,7 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
                 data = await db.photos.load_photo(photo_id, user_id)
             except (NotFound, PhotoKeyError):  # deleted by retention, or sealed with a key we no longer have
                 continue
-            jpeg = await pool.run(annotated, stored_photo(data, assessment.result, index, date_label(assessment)))
+            jpeg = await pool.run(annotated, stored_photo(data, result, index, date_label(assessment)))
             if len(jpeg) > budget:
                 left_out += 1
                 continue

@@ -73,7 +73,7 @@ class StoredAssessment:
     grade: str
     grade_personalised: str | None
     counts: dict[str, dict[str, int] | None]  # region -> {lesion type: n}; None where not assessed
-    result: dict[str, Any]  # pipeline.report.assessment_json as saved
+    result: dict[str, Any]  # pipeline.result.AssessmentResult.to_json(): read it with AssessmentResult.from_json
     model_version: str | None
     referral: bool
     photo_ids: tuple[int, ...]

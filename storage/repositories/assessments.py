@@ -1,9 +1,9 @@
-"""Assessment results: the numbers a history or trend needs as columns, the full result as JSON."""
+"""Assessment results: the full result as JSON, and the numbers a history or trend needs as columns beside it."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -14,6 +14,34 @@ from storage.errors import NotFound
 from storage.units import Transactions
 
 
+class StorableResult(Protocol):
+    """What storage needs of a result: pipeline.result.AssessmentResult, which storage, below the pipeline, does not
+    import. Its JSON is stored as it is and read back with AssessmentResult.from_json."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def score(self) -> int | None: ...
+
+    @property
+    def grade(self) -> str | None: ...
+
+    @property
+    def personalised_grade(self) -> str | None: ...
+
+    @property
+    def counts(self) -> Mapping[str, Mapping[str, int] | None]: ...
+
+    @property
+    def referral(self) -> bool: ...
+
+    @property
+    def model_version(self) -> str | None: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
 def to_stored_assessment(row: models.AssessmentRow) -> StoredAssessment:
     return StoredAssessment(id=row.id, user_id=row.user_id, created_at=row.created_at, score=row.score,
                             grade=row.grade, grade_personalised=row.grade_personalised, counts=row.counts,
@@ -21,31 +49,19 @@ def to_stored_assessment(row: models.AssessmentRow) -> StoredAssessment:
                             photo_ids=tuple(row.photo_ids))
 
 
-def summary_of(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns, read from `pipeline.report.assessment_json` output (its documented, stable keys)."""
-    if "score" not in result:
-        raise ValueError("only a successful assessment is stored (this result failed its quality check)")
-    regions = result.get("regions", {})
-    model = result.get("model") or {}
-    return {
-        "score": int(result["score"]),
-        "grade": result["grade"],
-        "grade_personalised": (result.get("grade_personalised") or {}).get("grade"),
-        "counts": {name: dict(r["counts"]) if r.get("assessed") else None for name, r in regions.items()},
-        "referral": bool((result.get("refer") or {}).get("needed", False)),
-        "model_version": "@".join(str(model[k]) for k in ("name", "version") if model.get(k)) or None,
-    }
-
-
 class AssessmentRepository:
     def __init__(self, tx: Transactions):
         self._tx = tx
 
-    async def save_assessment(self, user_id: int, result: Mapping[str, Any], photo_ids: Sequence[int] = (),
+    async def save_assessment(self, user_id: int, result: StorableResult, photo_ids: Sequence[int] = (),
                               created_at: datetime | None = None) -> StoredAssessment:
-        """Stores `result` (the dict of `pipeline.report.assessment_json`) for the user."""
-        row = models.AssessmentRow(user_id=user_id, created_at=created_at or utcnow(), result=dict(result),
-                                photo_ids=[int(p) for p in photo_ids], **summary_of(result))
+        if not result.ok:
+            raise ValueError("only a successful assessment is stored (this result failed its quality check)")
+        counts = {region: dict(c) if c is not None else None for region, c in result.counts.items()}
+        row = models.AssessmentRow(user_id=user_id, created_at=created_at or utcnow(), result=result.to_json(),
+                                   photo_ids=[int(p) for p in photo_ids], score=result.score, grade=result.grade,
+                                   grade_personalised=result.personalised_grade, counts=counts,
+                                   referral=result.referral, model_version=result.model_version)
         async with self._tx.begin() as session:
             session.add(row)
             await session.flush()

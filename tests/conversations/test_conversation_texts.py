@@ -137,12 +137,16 @@ def test_every_change_the_pose_check_asks_for_has_a_text():
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_grade_raised_by_the_whole_face_view_is_said_in_one_line(locale):
     from conversations.summaries import grade_label, grade_text
+    from pipeline.result import AssessmentResult, ImageScale, Quality, Scales
+    from pipeline.scoring import GagsResult
 
-    raised = {"grade": "severe", "score": 24, "scales": {"image": {"grade": "severe", "score_grade": "mild",
-                                                                    "raised_grade": True}}}
+    def result(grade: str, image: ImageScale | None) -> AssessmentResult:
+        return AssessmentResult(Quality(True), score=24, grade=grade,
+                                scales=Scales(None, GagsResult(4, "mild"), "mild-to-moderate", image))
+
+    raised = result("severe", ImageScale("severe", {}, 30.0, "mild", True))
     text = grade_text(locale, raised).splitlines()
     assert len(text) == 2 and grade_label(locale, "mild") in text[1] and grade_label(locale, "severe") in text[1]
-    same = {"grade": "mild", "score": 24, "scales": {"image": {"grade": "mild", "score_grade": "mild",
-                                                                "raised_grade": False}}}
+    same = result("mild", ImageScale("mild", {}, 12.0, "mild", False))
     assert len(grade_text(locale, same).splitlines()) == 1
-    assert len(grade_text(locale, {"grade": "mild", "score": 24}).splitlines()) == 1  # stored before the head
+    assert len(grade_text(locale, result("mild", None)).splitlines()) == 1  # stored before the head
