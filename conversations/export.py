@@ -23,7 +23,8 @@ from typing import Any
 
 from conversations.i18n import t
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
-from conversations.summaries import answer_label, comparison_text, date_label, grade_label
+from conversations.summaries import (answer_label, checkin_photos, comparison_text, date_label, grade_label,
+                                     visit_of)
 from pipeline.result import AssessmentResult
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import Database, NotFound, PhotoKeyError, StoredAssessment
@@ -83,9 +84,8 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
 
 def _visit_photos(number: int, assessment: StoredAssessment) -> list[tuple[str, int, int]]:
     """(name in the ZIP, photo id, index in the result) for each photo of a check-in."""
-    described = assessment.result.get("photos") or [{"id": p, "region": None} for p in assessment.photo_ids]
-    return [(f"photos/{date_label(assessment)}_checkin{number}_{index + 1}_{photo.get('region') or 'face'}.jpg",
-             photo["id"], index) for index, photo in enumerate(described)]
+    return [(f"photos/{date_label(assessment)}_checkin{number}_{index + 1}_{photo.region or 'face'}.jpg",
+             photo.id, index) for index, photo in enumerate(checkin_photos(assessment))]
 
 
 # -- the ZIP (pure: runs in a worker thread) ------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def checkins_csv(assessments: tuple[StoredAssessment, ...]) -> str:
     for number, a in enumerate(assessments, 1):
         counts = [("" if a.counts.get(region) is None else a.counts[region].get(kind, 0))
                   for region in REGIONS for kind in LESION_TYPES]
-        answers = a.result.get("answers") or {}
+        answers = visit_of(a).answers or {}
         writer.writerow([number, a.created_at.isoformat(timespec="seconds"), a.score, a.grade,
                          a.grade_personalised or "", "yes" if a.referral else "no", *counts,
                          *(_csv_answer(answers.get(q)) for q in answer_ids)])

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from conversations.i18n import t
 from conversations.questionnaire import Question
 from pipeline.pose import differences
-from pipeline.result import AssessmentResult, Visit
+from pipeline.result import AssessmentResult, CheckinPhoto, Visit
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
 from storage import StoredAssessment
 
@@ -146,6 +146,11 @@ def comparison_text(locale: str, before: StoredAssessment, after: StoredAssessme
 def visit_of(assessment: StoredAssessment) -> Visit:
     """What a stored check-in kept beside its assessment (empty for results stored without it)."""
     return AssessmentResult.from_json(assessment.result).visit or Visit()
+
+
+def checkin_photos(assessment: StoredAssessment) -> tuple[CheckinPhoto, ...]:
+    """A stored check-in's photos; one stored before results listed them has its photo ids, taken as full-face."""
+    return visit_of(assessment).photos or tuple(CheckinPhoto(p) for p in assessment.photo_ids)
 
 
 def posed_differently(before: StoredAssessment, after: StoredAssessment) -> bool:

@@ -7,7 +7,8 @@ import secrets
 from conversations.flows.names import COMPARE_FIRST, COMPARE_SECOND, HISTORY, MENU, SHOW_HISTORY
 from conversations.flows.turn import Handler, Step, Turn, Work, entry
 from conversations.messages import Image, Text
-from conversations.summaries import comparison_text, date_label, grade_label, history_line, region_label
+from conversations.summaries import (checkin_photos, comparison_text, date_label, grade_label, history_line,
+                                     region_label)
 from pipeline.types import ACNE_TYPES, REGIONS
 from storage import NotFound, StoredAssessment
 
@@ -138,10 +139,6 @@ def _visit_photo(assessment: StoredAssessment) -> dict | None:
     return {"photo_id": assessment.photo_ids[0], "result": assessment.result, "label": date_label(assessment)}
 
 
-def _photos_of(assessment: StoredAssessment) -> list[dict]:
-    return assessment.result.get("photos") or [{"id": p, "region": None} for p in assessment.photo_ids]
-
-
 def _common_region(first: StoredAssessment, latest: StoredAssessment) -> str | None:
     """The region assessed at both visits with the most acne lesions at the first (the one to look at)."""
     both = [r for r in REGIONS if first.counts.get(r) is not None and latest.counts.get(r) is not None
@@ -151,12 +148,12 @@ def _common_region(first: StoredAssessment, latest: StoredAssessment) -> str | N
 
 def _region_photo(assessment: StoredAssessment, region: str) -> dict | None:
     """The visit's photo showing `region`: its close-up if it has one, else its (first) full-face photo."""
-    photos = _photos_of(assessment)
-    chosen = (next((p for p in photos if p.get("region") == region), None)
-              or next((p for p in photos if p.get("region") is None), None))
+    photos = checkin_photos(assessment)
+    chosen = (next((p for p in photos if p.region == region), None)
+              or next((p for p in photos if p.region is None), None))
     if chosen is None:
         return None
-    return {"photo_id": chosen["id"], "declared": chosen.get("region"), "day": date_label(assessment)}
+    return {"photo_id": chosen.id, "declared": chosen.region, "day": date_label(assessment)}
 
 
 STEPS: dict[str, Step] = {
