@@ -77,7 +77,7 @@ def photo(path):
 start = time.perf_counter()
 from pipeline.assess import assess, load_models, prepare
 from pipeline.render import annotate, trend_chart
-from pipeline.report import assessment_json
+from pipeline.report import assessment_result
 load_models()
 steps = [{"step": "models loaded", "max_rss_mb": rss_mb(), "anon_mb": anon_mb(), "s": time.perf_counter() - start}]
 history = []
@@ -85,12 +85,12 @@ for i, path in enumerate(paths):
     t = time.perf_counter()
     prepared = prepare(photo(path))
     result = assess([prepared])
-    out = assessment_json(result)
+    out = assessment_result(result)
     if result.ok:
         annotate(prepared.photo.pixels, prepared.view, list(result.lesions))
-        history.append((datetime(2026, 1, 1) + timedelta(days=7 * i), out["score"]))
+        history.append((datetime(2026, 1, 1) + timedelta(days=7 * i), out.score))
         trend_chart(history)
-    steps.append({"step": f"assessment {i + 1}", "ok": result.ok, "grade": out.get("grade"),
+    steps.append({"step": f"assessment {i + 1}", "ok": result.ok, "grade": out.grade,
                   "max_rss_mb": rss_mb(), "anon_mb": anon_mb(), "s": time.perf_counter() - t})
 mods = sorted(m for m in ("jax", "jaxlib", "scipy", "sentencepiece", "sounddevice", "torch") if m in sys.modules)
 print(json.dumps({"steps": steps, "peak_anon_mb": max(peak_anon[0], anon_mb()), "unused_modules_loaded": mods}))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from pipeline.metadata import MetadataError, parse_metadata
-from pipeline.report import advice_json, advice_text, assessment_json, assessment_text
+from pipeline.report import advice_result, advice_text, assessment_result, assessment_text
 
 EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 1, 2
 SAMPLE_PHOTO = Path(__file__).resolve().parents[1] / "pipeline" / "samples" / "astronaut.jpg"
@@ -107,8 +107,10 @@ def _metadata(args):
 def _assess(args) -> int:
     from pipeline.assess import assess, prepare
     from pipeline.intake import IntakeError
-    from pipeline.quality import QualityReport, Reason
+    from pipeline.quality import QualityReport
     from pipeline.render import annotate
+    from pipeline.result import AssessmentResult, Quality
+    from pipeline.types import Reason
 
     regions = args.region or []
     if len(regions) not in (0, 1, len(args.photos)):
@@ -129,7 +131,7 @@ def _assess(args) -> int:
             refused.append(Reason(exc.code, prefix + exc.message))
     if refused:
         report = QualityReport(False, refused)
-        _emit(args, {"quality": {"ok": False, "reasons": [r.__dict__ for r in refused]}},
+        _emit(args, AssessmentResult(Quality(False, tuple(refused))).to_json(),
               "Photo not usable:\n" + "\n".join(f"- {r.message}" for r in report.reasons))
         return EXIT_UNUSABLE
     result = assess(prepared, metadata, locale=args.locale)
@@ -138,7 +140,7 @@ def _assess(args) -> int:
         for i, p in enumerate(result.photos):
             target = out if i == 0 else out.with_name(f"{out.stem}.{i + 1}{out.suffix}")
             target.write_bytes(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i]))
-    _emit(args, assessment_json(result), assessment_text(result))
+    _emit(args, assessment_result(result).to_json(), assessment_text(result))
     return EXIT_OK if result.ok else EXIT_UNUSABLE
 
 
@@ -147,7 +149,7 @@ def _advise(args) -> int:
 
     metadata = _metadata(args)
     advice = advise(args.grade.replace("-", " "), metadata, Findings(), args.locale)
-    _emit(args, advice_json(advice), advice_text(advice))
+    _emit(args, advice_result(advice).to_json(), advice_text(advice))
     return EXIT_OK
 
 

@@ -23,9 +23,11 @@ from typing import Any
 
 from conversations.i18n import t
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
-from conversations.summaries import answer_label, comparison_text, date_label, grade_label
+from conversations.summaries import (answer_label, checkin_photos, comparison_text, date_label, grade_label,
+                                     visit_of)
+from pipeline.result import AssessmentResult
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
-from storage import Assessment, Database, NotFound, PhotoKeyError
+from storage import Database, NotFound, PhotoKeyError, StoredAssessment
 from storage.columns import utcnow
 from work.pictures import annotated, stored_photo
 from work.pool import WorkerPool
@@ -46,7 +48,7 @@ class ExportPhoto:
 class ExportData:
     locale: str
     exported_at: datetime
-    assessments: tuple[Assessment, ...]  # oldest first
+    assessments: tuple[StoredAssessment, ...]  # oldest first
     profile: dict[str, Any]
     photos: tuple[ExportPhoto, ...] = ()
     photos_left_out: int = 0
@@ -60,6 +62,7 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
     left_out, budget = 0, MAX_EXPORT_BYTES - TEXT_RESERVE
     for number in range(len(assessments), 0, -1):  # newest first: the oldest are left out when it gets large
         assessment = assessments[number - 1]
+        result = AssessmentResult.from_json(assessment.result)
         for name, photo_id, index in _visit_photos(number, assessment):
             if len(photos) >= MAX_PHOTOS or budget <= 0:
                 left_out += 1
@@ -68,7 +71,7 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
                 data = await db.photos.load_photo(photo_id, user_id)
             except (NotFound, PhotoKeyError):  # deleted by retention, or sealed with a key we no longer have
                 continue
-            jpeg = await pool.run(annotated, stored_photo(data, assessment.result, index, date_label(assessment)))
+            jpeg = await pool.run(annotated, stored_photo(data, result, index, date_label(assessment)))
             if len(jpeg) > budget:
                 left_out += 1
                 continue
@@ -79,11 +82,10 @@ async def make_export(db: Database, pool: WorkerPool, user_id: int, locale: str)
     return await pool.run(build_export, data)
 
 
-def _visit_photos(number: int, assessment: Assessment) -> list[tuple[str, int, int]]:
+def _visit_photos(number: int, assessment: StoredAssessment) -> list[tuple[str, int, int]]:
     """(name in the ZIP, photo id, index in the result) for each photo of a check-in."""
-    described = assessment.result.get("photos") or [{"id": p, "region": None} for p in assessment.photo_ids]
-    return [(f"photos/{date_label(assessment)}_checkin{number}_{index + 1}_{photo.get('region') or 'face'}.jpg",
-             photo["id"], index) for index, photo in enumerate(described)]
+    return [(f"photos/{date_label(assessment)}_checkin{number}_{index + 1}_{photo.region or 'face'}.jpg",
+             photo.id, index) for index, photo in enumerate(checkin_photos(assessment))]
 
 
 # -- the ZIP (pure: runs in a worker thread) ------------------------------------------------------------------------
@@ -97,7 +99,7 @@ def build_export(data: ExportData) -> bytes:
     return out.getvalue()
 
 
-def checkins_csv(assessments: tuple[Assessment, ...]) -> str:
+def checkins_csv(assessments: tuple[StoredAssessment, ...]) -> str:
     answer_ids = list(QUESTIONS)
     header = (["checkin", "date", "score", "grade", "grade_personalised", "referral"]
               + [f"{region}.{kind}" for region in REGIONS for kind in LESION_TYPES]
@@ -108,7 +110,7 @@ def checkins_csv(assessments: tuple[Assessment, ...]) -> str:
     for number, a in enumerate(assessments, 1):
         counts = [("" if a.counts.get(region) is None else a.counts[region].get(kind, 0))
                   for region in REGIONS for kind in LESION_TYPES]
-        answers = a.result.get("answers") or {}
+        answers = visit_of(a).answers or {}
         writer.writerow([number, a.created_at.isoformat(timespec="seconds"), a.score, a.grade,
                          a.grade_personalised or "", "yes" if a.referral else "no", *counts,
                          *(_csv_answer(answers.get(q)) for q in answer_ids)])
@@ -172,6 +174,6 @@ img{{max-width:100%}}.notice{{color:#666;font-size:.9rem}}</style></head><body>
 """
 
 
-def _counts_label(locale: str, assessment: Assessment) -> str:
+def _counts_label(locale: str, assessment: StoredAssessment) -> str:
     totals = {kind: sum((c or {}).get(kind, 0) for c in assessment.counts.values()) for kind in ACNE_TYPES}
     return ", ".join(f"{t(locale, f'lesion.{kind}')} {n}" for kind, n in totals.items() if n) or "—"

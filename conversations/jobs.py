@@ -9,6 +9,7 @@ from typing import Any
 
 from conversations.messages import InboundEvent
 from conversations.questionnaire import to_metadata
+from pipeline.result import AssessmentResult
 from storage import Database, NotFound, PhotoKeyError
 from work import jobs, pictures
 from work.jobs import Outcome, PhotoVerdict
@@ -55,7 +56,7 @@ async def side_by_side(ctx: JobContext, args: dict) -> bytes | None:
         data = await _stored_photo(ctx, visit)
         if data is None:
             return None
-        visits.append(pictures.stored_photo(data, visit["result"], 0, visit["label"]))
+        visits.append(pictures.stored_photo(data, AssessmentResult.from_json(visit["result"]), 0, visit["label"]))
     return await ctx.pool.run(pictures.side_by_side, *visits)
 
 

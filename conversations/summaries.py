@@ -1,13 +1,15 @@
-"""Stored results (pipeline.report.assessment_json, storage Assessment) -> the patient's texts, per locale."""
+"""Results (pipeline.result.AssessmentResult) and stored check-ins (storage StoredAssessment) -> the patient's texts,
+per locale."""
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 from conversations.i18n import t
 from conversations.questionnaire import Question
-from pipeline.pose import Pose, differences
+from pipeline.pose import differences
+from pipeline.result import AssessmentResult, CheckinPhoto, Visit
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
-from storage import Assessment
+from storage import StoredAssessment
 
 
 class Texts(Protocol):
@@ -37,24 +39,25 @@ def grade_label(locale: str, grade: str) -> str:
     return t(locale, f"grade.{grade.replace(' ', '_')}")
 
 
-def date_label(assessment: Assessment) -> str:
+def date_label(assessment: StoredAssessment) -> str:
     return assessment.created_at.date().isoformat()
 
 
-def grade_text(locale: str, result: dict[str, Any]) -> str:
-    lines = [t(locale, "result.grade", grade=grade_label(locale, result["grade"]), score=result["score"])]
-    image = (result.get("scales") or {}).get("image") or {}
-    if image.get("raised_grade"):
-        lines.append(t(locale, "result.image_grade", grade=grade_label(locale, result["grade"]),
-                       score_grade=grade_label(locale, image["score_grade"])))
-    personal = result.get("grade_personalised") or {}
-    if personal.get("grade") and personal["grade"] != result["grade"]:
-        lines.append(t(locale, "result.treatment_step", grade=grade_label(locale, personal["grade"]),
-                       reasons="; ".join(personal.get("reasons", []))))
+def grade_text(locale: str, result: AssessmentResult) -> str:
+    lines = [t(locale, "result.grade", grade=grade_label(locale, result.grade), score=result.score)]
+    image = result.scales.image if result.scales else None
+    if image is not None and image.raised_grade:
+        lines.append(t(locale, "result.image_grade", grade=grade_label(locale, result.grade),
+                       score_grade=grade_label(locale, image.score_grade)))
+    personal = result.advice.grade_personalised
+    if personal.grade and personal.grade != result.grade:
+        lines.append(t(locale, "result.treatment_step", grade=grade_label(locale, personal.grade),
+                       reasons="; ".join(personal.reasons)))
     return "\n".join(lines)
 
 
-def result_text(locale: str, result: dict[str, Any], before: Assessment | None, after: Assessment | None) -> str:
+def result_text(locale: str, result: AssessmentResult, before: StoredAssessment | None,
+                after: StoredAssessment | None) -> str:
     """The whole result in one message: grade and score, the change since `before`, the doctor notice, the counts
     per region (with last time's where they changed), and the not-a-diagnosis notice. Advice comes apart."""
     head = [t(locale, "result.title"), grade_text(locale, result)]
@@ -66,7 +69,7 @@ def result_text(locale: str, result: dict[str, Any], before: Assessment | None, 
     referral = referral_text(locale, result)
     if referral:
         parts.append(referral)
-    parts += [findings_text(locale, result, before), result.get("notice") or t(locale, "result.notice")]
+    parts += [findings_text(locale, result, before), result.advice.notice or t(locale, "result.notice")]
     return "\n\n".join(parts)
 
 
@@ -74,52 +77,52 @@ def _counts_label(locale: str, counts: dict[str, int]) -> str:
     return ", ".join(f"{t(locale, f'lesion.{k}')} {n}" for k in ACNE_TYPES if (n := counts.get(k)))
 
 
-def findings_text(locale: str, result: dict[str, Any], before: Assessment | None = None) -> str:
+def findings_text(locale: str, result: AssessmentResult, before: StoredAssessment | None = None) -> str:
     lines = [t(locale, "result.findings_title")]
     for region in REGIONS:
-        found = result["regions"][region]
+        found = result.regions[region]
         name = region_label(locale, region)
-        if not found["assessed"]:
+        if not found.assessed:
             lines.append(t(locale, "result.region_not_assessed", region=name))
             continue
-        counts = _counts_label(locale, found["counts"])
+        counts = _counts_label(locale, found.counts)
         line = t(locale, "result.region_counts", region=name, counts=counts or t(locale, "result.region_none"))
         old = before.counts.get(region) if before is not None else None
-        if old is not None and any(old.get(k, 0) != found["counts"].get(k, 0) for k in ACNE_TYPES):
+        if old is not None and any(old.get(k, 0) != found.counts.get(k, 0) for k in ACNE_TYPES):
             was = _counts_label(locale, old) or t(locale, "result.region_none")
             line += " " + t(locale, "result.region_was", counts=was)
         lines.append(line)
-    other = {k: sum(r["counts"].get(k, 0) for r in result["regions"].values() if r["assessed"]) for k in NON_ACNE_TYPES}
+    other = {k: sum(r.counts.get(k, 0) for r in result.regions.values() if r.assessed) for k in NON_ACNE_TYPES}
     if any(other.values()):
         lines.append(t(locale, "result.not_acne", items=", ".join(
             f"{t(locale, f'lesion.{k}')} {n}" for k, n in other.items() if n)))
     return "\n".join(lines)
 
 
-def referral_text(locale: str, result: dict[str, Any]) -> str | None:
-    refer = result.get("refer") or {}
-    if not refer.get("needed"):
+def referral_text(locale: str, result: AssessmentResult) -> str | None:
+    refer = result.advice.refer
+    if not refer.needed:
         return None
-    title = t(locale, "result.refer_urgent" if refer.get("urgent") else "result.refer")
-    return "\n".join([title] + [f"• {reason}" for reason in refer.get("reasons", [])])
+    title = t(locale, "result.refer_urgent" if refer.urgent else "result.refer")
+    return "\n".join([title] + [f"• {reason}" for reason in refer.reasons])
 
 
-def advice_text(locale: str, result: dict[str, Any]) -> str:
+def advice_text(locale: str, result: AssessmentResult) -> str:
     """What the patient can do and must avoid (the not-a-diagnosis notice is in the result message)."""
-    lines = [t(locale, "result.advice_title")] + [f"• {a}" for a in result.get("advice", [])]
-    if result.get("avoid"):
-        lines += ["", t(locale, "result.avoid_title")] + [f"• {a}" for a in result["avoid"]]
+    lines = [t(locale, "result.advice_title")] + [f"• {a}" for a in result.advice.advice]
+    if result.advice.avoid:
+        lines += ["", t(locale, "result.avoid_title")] + [f"• {a}" for a in result.advice.avoid]
     return "\n".join(lines)
 
 
-def change_line(locale: str, before: Assessment, after: Assessment) -> str:
+def change_line(locale: str, before: StoredAssessment, after: StoredAssessment) -> str:
     """"Change since <date> (to <date>): score 20 → 12 (-8), mild → mild"."""
     return t(locale, "compare.header", before=date_label(before), after=date_label(after),
              score_before=before.score, score_after=after.score, delta=f"{after.score - before.score:+d}",
              grade_before=grade_label(locale, before.grade), grade_after=grade_label(locale, after.grade))
 
 
-def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
+def comparison_text(locale: str, before: StoredAssessment, after: StoredAssessment) -> str:
     """The change per region and lesion type from `before` to `after`."""
     lines = [change_line(locale, before, after)]
     if posed_differently(before, after):
@@ -140,16 +143,27 @@ def comparison_text(locale: str, before: Assessment, after: Assessment) -> str:
     return "\n".join(lines)
 
 
-def posed_differently(before: Assessment, after: Assessment) -> bool:
+def visit_of(assessment: StoredAssessment) -> Visit:
+    """What a stored check-in kept beside its assessment (empty for results stored without it)."""
+    return AssessmentResult.from_json(assessment.result).visit or Visit()
+
+
+def checkin_photos(assessment: StoredAssessment) -> tuple[CheckinPhoto, ...]:
+    """A stored check-in's photos; one stored before results listed them has its photo ids, taken as full-face."""
+    return visit_of(assessment).photos or tuple(CheckinPhoto(p) for p in assessment.photo_ids)
+
+
+def posed_differently(before: StoredAssessment, after: StoredAssessment) -> bool:
     """Whether the two check-ins' full-face photos differ in pose, distance or light (pipeline/pose.py)."""
-    old, new = Pose.from_dict(before.result.get("pose")), Pose.from_dict(after.result.get("pose"))
+    old, new = visit_of(before).pose, visit_of(after).pose
     return old is not None and new is not None and bool(differences(old, new))
 
 
-def history_line(locale: str, number: int, assessment: Assessment) -> str:
+def history_line(locale: str, number: int, assessment: StoredAssessment) -> str:
     """One check-in; marked when its photo was posed unlike the full-face check-in before it."""
     line = t(locale, "history.line", n=number, date=date_label(assessment),
              grade=grade_label(locale, assessment.grade), score=assessment.score)
-    if (assessment.result.get("pose_check") or {}).get("differences"):
+    check = visit_of(assessment).pose_check
+    if check is not None and check.differences:
         line += " " + t(locale, "history.other_pose")
     return line

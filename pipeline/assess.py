@@ -17,10 +17,10 @@ from pipeline.advice import Advice, Findings, advise
 from pipeline.intake import load_photo
 from pipeline.lesions import classify, detect_on_skin, to_lesions
 from pipeline.patches import CanonicalView, closeup_view, face_view, side_view
-from pipeline.quality import QualityReport, Reason, check_size, check_skin
+from pipeline.quality import QualityReport, check_size, check_skin
 from pipeline.regions import detect_faces, detect_side_face
 from pipeline.scoring import Scores, score_all
-from pipeline.types import CLASSES, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, RegionResult
+from pipeline.types import CLASSES, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, Reason, RegionResult
 
 
 @dataclass

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline.types import Reason
+
 MIN_SIDE_PX = 200  # below this nothing on the skin is visible, even in a close-up
 MIN_FACE_HEIGHT_PX = 96  # hairline-to-chin; a face smaller than this in the frame is too far away
 MIN_SKIN_FRACTION = 0.2  # of a declared close-up
@@ -26,12 +28,6 @@ MESSAGES = {
     "overexposed": "The photo is too bright (washed out). Please avoid direct flash or strong sunlight.",
     "too_blurry": "The photo is blurry. Please hold the phone steady and tap to focus on your face.",
 }
-
-
-@dataclass(frozen=True)
-class Reason:
-    code: str
-    message: str
 
 
 @dataclass

@@ -1,66 +1,51 @@
-"""Assessment and Advice -> the stable JSON contract of `acnebot assess/advise --json`, and plain text."""
+"""Assessment and Advice -> their results (pipeline/result.py: the JSON contract of `acnebot assess/advise --json`
+and what a check-in stores), and plain text."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 
 from pipeline.advice import Advice
 from pipeline.assess import Assessment
 from pipeline.grade import LEVELS
+from pipeline.result import (AdviceResult, AssessmentResult, ImageScale, Model, PersonalisedGrade, Quality,
+                             Referral, Scales)
 from pipeline.types import REGIONS
 
 
-def advice_json(advice: Advice) -> dict:
-    return {
-        "advice": advice.advice,
-        "avoid": advice.avoid,
-        "refer": {"needed": advice.refer, "urgent": advice.urgent, "reasons": advice.refer_reasons,
-                  "codes": advice.refer_codes},
-        "grade_personalised": {"grade": advice.grade_personalised, "reasons": advice.personalised_reasons,
-                               "codes": advice.personalised_codes},
-        "notice": advice.notice,
-    }
+def advice_result(advice: Advice) -> AdviceResult:
+    return AdviceResult(tuple(advice.advice), tuple(advice.avoid),
+                        Referral(advice.refer, advice.urgent, tuple(advice.refer_reasons), tuple(advice.refer_codes)),
+                        PersonalisedGrade(advice.grade_personalised, tuple(advice.personalised_reasons),
+                                          tuple(advice.personalised_codes)),
+                        advice.notice)
 
 
-def assessment_json(result: Assessment) -> dict:
-    quality = {"ok": result.quality.ok, "reasons": [asdict(r) for r in result.quality.reasons]}
+def assessment_result(result: Assessment) -> AssessmentResult:
+    quality = Quality(result.quality.ok, tuple(result.quality.reasons))
+    model = Model(**result.model)
     if not result.ok:
-        return {"quality": quality, "model": result.model}
-    several = len(result.photos) > 1
-    lesions = []
-    for l in result.lesions:
-        item = {"region": l.region, "type": l.type, "x": l.x, "y": l.y, "w": l.w, "h": l.h,
-                "confidence": l.confidence}
-        if several:
-            item["photo"] = l.photo
-        lesions.append(item)
+        return AssessmentResult(quality, model)
     s = result.scores
-    return {
-        "quality": quality,
-        "regions": {r: {"assessed": result.regions[r].assessed, "counts": result.regions[r].counts}
-                    for r in REGIONS},
-        "lesions": lesions,
-        "score": s.score,
-        "grade": s.grade,
-        "not_assessed": s.not_assessed,
-        "scales": {
-            "hayashi": asdict(s.hayashi) if s.hayashi else None,
-            "gags": asdict(s.gags),
-            "nice": s.nice,
-            "image": _image_json(result),
-        },
-        **advice_json(result.advice),
-        "model": result.model,
-    }
+    return AssessmentResult(
+        quality, model,
+        regions={r: replace(result.regions[r], counts=dict(result.regions[r].counts)) for r in REGIONS},
+        lesions=tuple(replace(l, side=None) for l in result.lesions),
+        score=s.score,
+        grade=s.grade,
+        not_assessed=tuple(s.not_assessed),
+        scales=Scales(s.hayashi, s.gags, s.nice, _image_scale(result)),
+        advice=advice_result(result.advice),
+        several_photos=len(result.photos) > 1 and bool(result.lesions),  # without lesions the JSON cannot tell
+    )
 
 
-def _image_json(result: Assessment) -> dict | None:
+def _image_scale(result: Assessment) -> ImageScale | None:
     """The image-level grade of the whole face, and whether it raised the grade told (CLINICAL.md)."""
     image = result.image_grade
     if image is None:
         return None
-    return {"grade": image.grade, "probabilities": dict(zip(LEVELS, image.probabilities)),
-            "expected_count": round(image.count, 1), "score_grade": result.scores.score_grade,
-            "raised_grade": result.scores.raised_by_image}
+    return ImageScale(image.grade, dict(zip(LEVELS, image.probabilities)), round(image.count, 1),
+                      result.scores.score_grade, result.scores.raised_by_image)
 
 
 def advice_text(advice: Advice) -> str:

@@ -35,6 +35,14 @@ class Photo:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why a photo is not usable: a stable code and the message for the patient (pipeline/quality.py)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Lesion:
     region: str
     type: str  # one of CLASSES other than "normal"

@@ -4,7 +4,6 @@ Start with `storage.Database` (database.py). Repositories return the dataclasses
 """
 from storage.database import Database
 from storage.domain import (
-                            Assessment,
                             AuditEntry,
                             ConversationState,
                             Handover,
@@ -14,12 +13,13 @@ from storage.domain import (
                             QueuedHandover,
                             Reminder,
                             StaffAccount,
+                            StoredAssessment,
                             User,
                             WorkItem,
 )
 from storage.errors import NotFound, PhotoKeyError, StaleState, StorageError
 from storage.migrate import downgrade, migrate
 
-__all__ = ["Assessment", "AuditEntry", "ConversationState", "Database", "Handover", "LoggedMessage", "NotFound",
+__all__ = ["AuditEntry", "ConversationState", "Database", "Handover", "LoggedMessage", "NotFound",
            "PhotoInfo", "PhotoKeyError", "Profile", "QueuedHandover", "Reminder", "StaffAccount", "StaleState",
-           "StorageError", "User", "WorkItem", "downgrade", "migrate"]
+           "StorageError", "StoredAssessment", "User", "WorkItem", "downgrade", "migrate"]

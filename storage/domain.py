@@ -65,7 +65,7 @@ class PhotoInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Assessment:
+class StoredAssessment:
     id: int
     user_id: int
     created_at: datetime
@@ -73,7 +73,7 @@ class Assessment:
     grade: str
     grade_personalised: str | None
     counts: dict[str, dict[str, int] | None]  # region -> {lesion type: n}; None where not assessed
-    result: dict[str, Any]  # pipeline.report.assessment_json as saved
+    result: dict[str, Any]  # pipeline.result.AssessmentResult.to_json(): read it with AssessmentResult.from_json
     model_version: str | None
     referral: bool
     photo_ids: tuple[int, ...]
@@ -158,7 +158,7 @@ class QueuedHandover:
 
     handover: Handover
     user: User
-    last_assessment: Assessment | None
+    last_assessment: StoredAssessment | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ class MessageLog(Base):
     __table_args__ = (Index("ix_message_log_user_id_created_at", "user_id", "created_at"),)
 
 
-class Assessment(Base):
+class AssessmentRow(Base):
     __tablename__ = "assessments"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -111,7 +111,7 @@ class Assessment(Base):
     grade: Mapped[str] = mapped_column(String(16))
     grade_personalised: Mapped[str | None] = mapped_column(String(16))
     counts: Mapped[dict[str, Any]] = mapped_column(Json)  # region -> {type: n}, null when not assessed
-    result: Mapped[dict[str, Any]] = mapped_column(Json)  # pipeline.report.assessment_json
+    result: Mapped[dict[str, Any]] = mapped_column(Json)  # pipeline.result.AssessmentResult.to_json()
     model_version: Mapped[str | None] = mapped_column(String(128))
     referral: Mapped[bool] = mapped_column(Boolean)
     photo_ids: Mapped[list[int]] = mapped_column(Json)

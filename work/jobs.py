@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.result import AssessmentResult
+
 CACHE_SIZE = 8
 
 _prepared: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
@@ -31,14 +33,14 @@ class PhotoVerdict:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One visit assessed: the stable JSON (pipeline.report.assessment_json) and an annotated JPEG per photo."""
+    """One visit assessed: its result and an annotated JPEG per photo."""
 
-    result: dict[str, Any]
+    result: AssessmentResult
     annotated: tuple[bytes, ...] = field(default=(), repr=False)
 
     @property
     def ok(self) -> bool:
-        return bool(self.result.get("quality", {}).get("ok"))
+        return self.result.ok
 
 
 def prepared(data: bytes, region: str | None):
@@ -70,15 +72,15 @@ def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
 def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str) -> Outcome:
     from pipeline.assess import assess as assess_photos
     from pipeline.render import annotate
-    from pipeline.report import assessment_json
+    from pipeline.report import assessment_result
 
     ready = [prepared(data, region) for data, region in photos]
     result = assess_photos(ready, metadata, locale=locale)
     if not result.ok:
-        return Outcome(assessment_json(result))
+        return Outcome(assessment_result(result))
     pictures = tuple(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i])
                      for i, p in enumerate(ready))
-    return Outcome(assessment_json(result), pictures)
+    return Outcome(assessment_result(result), pictures)
 
 
 def trend_chart(points):

@@ -3,15 +3,15 @@ result) and the first-vs-latest picture of one region."""
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.intake import load_photo
+from pipeline.result import AssessmentResult
 from pipeline.types import Lesion
 
 if TYPE_CHECKING:
@@ -26,20 +26,18 @@ LABEL_HEIGHT = 36
 @dataclass(frozen=True)
 class VisitPhoto:
     data: bytes = field(repr=False)  # the photo as stored
-    lesions: tuple[dict, ...]  # assessment_json "lesions" of this photo
+    lesions: tuple[Lesion, ...]  # those found on this photo
     rotated: int  # degrees clockwise the pipeline turned it to find the face (lesion boxes are in that frame)
     label: str  # e.g. the visit's date
 
 
-def stored_photo(data: bytes, result: Mapping[str, Any], index: int = 0, label: str = "") -> VisitPhoto:
-    """Photo number `index` of a stored check-in (pipeline.report.assessment_json) with the lesions found on it and
-    the turn the pipeline gave it: what `annotated` draws for the export, the console and the side-by-side. A
-    one-photo check-in's lesions are all its photo's (results stored before lesions named their photo)."""
-    photos = result.get("photos") or []
-    several = len(photos) > 1
-    lesions = tuple(l for l in result.get("lesions", []) if not several or l.get("photo", 0) == index)
-    rotated = int((photos[index] if index < len(photos) else {}).get("rotated", 0))
-    return VisitPhoto(data, lesions, rotated, label)
+def stored_photo(data: bytes, result: AssessmentResult, index: int = 0, label: str = "") -> VisitPhoto:
+    """Photo number `index` of a stored check-in with the lesions found on it and the turn the pipeline gave it:
+    what `annotated` draws for the export, the console and the side-by-side. Lesions that name no photo (one
+    photo, or results stored before lesions named theirs) read as the first photo's."""
+    photos = result.visit.photos if result.visit else ()
+    rotated = photos[index].rotated if index < len(photos) else 0
+    return VisitPhoto(data, tuple(l for l in result.lesions if l.photo == index), rotated, label)
 
 
 def upright_pixels(visit: VisitPhoto) -> np.ndarray:
@@ -55,9 +53,7 @@ def annotated(visit: VisitPhoto) -> bytes:
     side-by-side), without the region outlines, which would need the face landmarks again."""
     from pipeline.render import annotate
 
-    lesions = [Lesion(l["region"], l["type"], l["x"], l["y"], l["w"], l["h"], l.get("confidence", 1.0))
-               for l in visit.lesions]
-    return annotate(upright_pixels(visit), None, lesions)
+    return annotate(upright_pixels(visit), None, visit.lesions)
 
 
 def _panel(visit: VisitPhoto) -> Image.Image:

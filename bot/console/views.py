@@ -16,6 +16,7 @@ from bot.console import pictures
 from bot.console.auth import require_admin
 from bot.console.roles import may_browse, may_see_patient
 from bot.console.site import CONFIG, DB, PICTURES, STAFF_SESSION, fail, render
+from pipeline.result import AssessmentResult
 from pipeline.types import REGIONS
 from storage import NotFound
 from storage.repositories.patients import PatientFilter
@@ -156,7 +157,8 @@ async def annotated(request: web.Request) -> web.Response:
     except (ValueError, IndexError, NotFound):
         raise web.HTTPNotFound() from None
     await _audit(request, "console.view_annotated", patient_id, checkin=assessment.id)
-    body = await _render(request, annotated_photo, stored_photo(data, assessment.result, index))
+    visit = stored_photo(data, AssessmentResult.from_json(assessment.result), index)
+    body = await _render(request, annotated_photo, visit)
     return web.Response(body=body, content_type="image/jpeg", headers=IMAGE_HEADERS)
 
 

@@ -19,10 +19,10 @@ from conversations.flows.names import (CHANGES, CHECKIN_MODE, CHECKIN_PHOTO, CHE
 from conversations.flows.turn import Handler, Step, Turn, Work, entry
 from conversations.i18n import catalogue
 from conversations.limits import CHECKIN
-from conversations.summaries import date_label, region_label
+from conversations.summaries import date_label, region_label, visit_of
 from pipeline.pose import Pose, differences
 from pipeline.types import REGIONS
-from storage import Assessment
+from storage import StoredAssessment
 from work.jobs import PhotoVerdict
 
 MAX_FACE_PHOTOS = 3  # front and both sides are useful; more only repeat
@@ -147,10 +147,10 @@ async def _posed_differently(turn: Turn, entry: dict) -> bool:
     return bool(checkin["pose"]["differences"])
 
 
-async def previous_pose(turn: Turn) -> tuple[Assessment, Pose] | None:
+async def previous_pose(turn: Turn) -> tuple[StoredAssessment, Pose] | None:
     """The patient's latest full-face check-in with a stored pose, and that pose."""
     for earlier in reversed(await turn.db.assessments.list_assessments(turn.user.id, limit=POSE_LOOKBACK)):
-        pose = Pose.from_dict(earlier.result.get("pose"))
+        pose = visit_of(earlier).pose
         if pose is not None:
             return earlier, pose
     return None

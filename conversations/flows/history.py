@@ -7,9 +7,10 @@ import secrets
 from conversations.flows.names import COMPARE_FIRST, COMPARE_SECOND, HISTORY, MENU, SHOW_HISTORY
 from conversations.flows.turn import Handler, Step, Turn, Work, entry
 from conversations.messages import Image, Text
-from conversations.summaries import comparison_text, date_label, grade_label, history_line, region_label
+from conversations.summaries import (checkin_photos, comparison_text, date_label, grade_label, history_line,
+                                     region_label)
 from pipeline.types import ACNE_TYPES, REGIONS
-from storage import Assessment, NotFound
+from storage import NotFound, StoredAssessment
 
 LISTED = 10  # check-ins listed and offered for comparison: the latest ones
 CHARTED = 200
@@ -118,7 +119,7 @@ async def _ask_pick(turn: Turn, key: str, exclude: int | None) -> None:
              + [("menu", turn.t("common.back_to_menu"))])
 
 
-async def _picked(turn: Turn) -> Assessment | None:
+async def _picked(turn: Turn) -> StoredAssessment | None:
     if turn.action == "menu":
         turn.clear("compare")
         await turn.goto(MENU)
@@ -131,32 +132,28 @@ async def _picked(turn: Turn) -> Assessment | None:
         return None
 
 
-def _visit_photo(assessment: Assessment) -> dict | None:
+def _visit_photo(assessment: StoredAssessment) -> dict | None:
     """What the side-by-side needs of a visit: its first photo, its stored result and its date."""
     if not assessment.photo_ids:
         return None
     return {"photo_id": assessment.photo_ids[0], "result": assessment.result, "label": date_label(assessment)}
 
 
-def _photos_of(assessment: Assessment) -> list[dict]:
-    return assessment.result.get("photos") or [{"id": p, "region": None} for p in assessment.photo_ids]
-
-
-def _common_region(first: Assessment, latest: Assessment) -> str | None:
+def _common_region(first: StoredAssessment, latest: StoredAssessment) -> str | None:
     """The region assessed at both visits with the most acne lesions at the first (the one to look at)."""
     both = [r for r in REGIONS if first.counts.get(r) is not None and latest.counts.get(r) is not None
             and _region_photo(first, r) and _region_photo(latest, r)]
     return max(both, key=lambda r: sum(first.counts[r].get(k, 0) for k in ACNE_TYPES), default=None)
 
 
-def _region_photo(assessment: Assessment, region: str) -> dict | None:
+def _region_photo(assessment: StoredAssessment, region: str) -> dict | None:
     """The visit's photo showing `region`: its close-up if it has one, else its (first) full-face photo."""
-    photos = _photos_of(assessment)
-    chosen = (next((p for p in photos if p.get("region") == region), None)
-              or next((p for p in photos if p.get("region") is None), None))
+    photos = checkin_photos(assessment)
+    chosen = (next((p for p in photos if p.region == region), None)
+              or next((p for p in photos if p.region is None), None))
     if chosen is None:
         return None
-    return {"photo_id": chosen["id"], "declared": chosen.get("region"), "day": date_label(assessment)}
+    return {"photo_id": chosen.id, "declared": chosen.region, "day": date_label(assessment)}
 
 
 STEPS: dict[str, Step] = {

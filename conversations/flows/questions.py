@@ -23,7 +23,7 @@ from conversations.flows.names import (CHANGES, CHECKIN_PHOTO, CHECKIN_QUESTIONS
 from conversations.flows.turn import Step, Turn, entry, goes_to
 from conversations.questionnaire import (PROFILE_QUESTIONS, QUESTIONS, RED_FLAG_QUESTIONS, RED_FLAGS_KEPT_DAYS,
                                          VISIT_QUESTIONS, Question, parse_number)
-from conversations.summaries import answer_label, date_label
+from conversations.summaries import answer_label, date_label, visit_of
 
 CHECKED = "✓ "
 VISIT_IDS = tuple(q.id for q in VISIT_QUESTIONS)
@@ -32,7 +32,8 @@ VISIT_IDS = tuple(q.id for q in VISIT_QUESTIONS)
 async def start_checkin_questions(turn: Turn) -> None:
     known = await _profile_answers(turn)
     previous = await turn.db.assessments.latest_assessment(turn.user.id)
-    on_file = previous.result.get("answers") if previous is not None else None
+    visit = visit_of(previous) if previous is not None else None
+    on_file = visit.answers if visit is not None else None
     if isinstance(on_file, dict):  # an answer asked per visit before it was asked once (duration) is not asked again
         moved = {q.id: on_file[q.id] for q in PROFILE_QUESTIONS if q.id not in known and q.id in on_file}
         if moved:
@@ -43,7 +44,7 @@ async def start_checkin_questions(turn: Turn) -> None:
     if isinstance(on_file, dict):  # a returning patient: their visit answers can be kept with one tap
         since = date_label(previous)
         quiz.update(since=since, changes=None, previous={k: on_file[k] for k in VISIT_IDS if k in on_file},
-                    asked_before={k: (previous.result.get("asked") or {}).get(k, since)
+                    asked_before={k: visit.asked.get(k, since)
                                   for k in VISIT_IDS if k in on_file})
     else:
         queue += VISIT_IDS

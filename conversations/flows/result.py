@@ -4,6 +4,7 @@ apart, next to the photo); then the advice, under which the menu asks what next 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from conversations.flows.names import (AFTER_RESULT, ANALYSING, ANALYSIS_FAILED, MENU, START_ANALYSIS,
@@ -11,7 +12,9 @@ from conversations.flows.names import (AFTER_RESULT, ANALYSING, ANALYSIS_FAILED,
 from conversations.flows.turn import Step, Turn, Work, entry
 from conversations.messages import Image, Text, Typing
 from conversations.summaries import advice_text, result_text
-from storage import Assessment
+from pipeline.pose import Pose
+from pipeline.result import AssessmentResult, CheckinPhoto, PoseCheck, Visit
+from storage import StoredAssessment
 from work.jobs import Outcome
 
 log = logging.getLogger(__name__)
@@ -76,11 +79,12 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
         return await turn.goto(MENU)
     assessed_ids = [photo_id for photo_id, _ in args["photos"]]
     kept = {p["id"]: p for p in checkin["photos"] if "id" in p}
-    photos = [{"id": photo_id, "region": region, "rotated": kept.get(photo_id, {}).get("rotated", 0),
-               "pose": kept.get(photo_id, {}).get("pose")} for photo_id, region in args["photos"]]
+    photos = tuple(CheckinPhoto(photo_id, region, kept.get(photo_id, {}).get("rotated", 0),
+                                Pose.from_dict(kept.get(photo_id, {}).get("pose")))
+                   for photo_id, region in args["photos"])
     # answers: for the export and the next check-in ("Nothing changed"); asked: when each visit answer was given
-    result = {**outcome.result, "answers": args["answers"], "asked": checkin.get("asked", {}), "photos": photos}
-    result.update(pose_of_checkin(checkin, photos))
+    visit = Visit(photos, args["answers"], checkin.get("asked", {}), **pose_of_checkin(checkin, photos))
+    result = replace(outcome.result, visit=visit)
     previous = await turn.db.assessments.latest_assessment(turn.user.id)
     saved = await turn.db.assessments.save_assessment(turn.user.id, result, assessed_ids)
     send_result(turn, result, outcome.annotated, previous, saved)
@@ -88,19 +92,19 @@ async def assessed(turn: Turn, args: dict, outcome: Outcome | BaseException) -> 
     await turn.goto(AFTER_RESULT, advice=advice_text(turn.locale, result))  # the advice, with the menu under it
 
 
-def pose_of_checkin(checkin: dict, photos: list[dict]) -> dict:
+def pose_of_checkin(checkin: dict, photos: tuple[CheckinPhoto, ...]) -> dict:
     """A full-face check-in's pose (its first photo's), for the next one to be compared with, and how it compared
-    with the previous full-face check-in: {"pose": ..., "pose_check": {"since": date, "differences": [...]}}."""
-    face = next((p for p in photos if p["region"] is None and p.get("pose")), None)
+    with the previous full-face check-in: the Visit's pose and pose_check, where there are."""
+    face = next((p for p in photos if p.region is None and p.pose is not None), None)
     if checkin.get("mode") != "face" or face is None:
         return {}
     checked = checkin.get("pose") or {}
-    return {"pose": face["pose"], **({"pose_check": {"since": checked["since"], "differences": checked["differences"]}}
-                                     if checked.get("since") else {})}
+    return {"pose": face.pose, **({"pose_check": PoseCheck(checked["since"], tuple(checked["differences"]))}
+                                  if checked.get("since") else {})}
 
 
-def send_result(turn: Turn, result: dict, pictures: tuple[bytes, ...], before: Assessment | None,
-                after: Assessment | None) -> None:
+def send_result(turn: Turn, result: AssessmentResult, pictures: tuple[bytes, ...], before: StoredAssessment | None,
+                after: StoredAssessment | None) -> None:
     """The result as one message: the first annotated photo with the whole text as its caption (further photos
     of the visit follow it), or the text alone when there is no picture."""
     text = result_text(turn.locale, result, before, after)

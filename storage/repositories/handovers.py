@@ -13,7 +13,7 @@ from storage.columns import utcnow
 from storage.domain import Handover, QueuedHandover
 from storage.errors import NotFound
 from storage.repositories._sql import rowcount
-from storage.repositories.assessments import to_assessment
+from storage.repositories.assessments import to_stored_assessment
 from storage.repositories.users import to_user
 from storage.units import Transactions
 
@@ -62,12 +62,12 @@ class HandoverRepository:
                                           .where(H.status.in_(ACTIVE)).order_by(H.opened_at, H.id))).all()
             queued = []
             for handover, user in rows:
-                A = models.Assessment
+                A = models.AssessmentRow
                 latest = (await session.execute(select(A).where(A.user_id == user.id)
                                                 .order_by(A.created_at.desc(), A.id.desc()).limit(1))
                           ).scalar_one_or_none()
                 queued.append(QueuedHandover(to_handover(handover), to_user(user),
-                                             to_assessment(latest) if latest else None))
+                                             to_stored_assessment(latest) if latest else None))
             return queued
 
     async def take(self, handover_id: int, staff_id: int) -> bool:

@@ -43,7 +43,7 @@ class PatientRepository:
     async def search_patients(self, where: PatientFilter, *, offset: int = 0,
                               limit: int = 20) -> tuple[list[PatientRow], int]:
         """One page of patients, newest first, and how many match in all."""
-        U, A = models.User, models.Assessment
+        U, A = models.User, models.AssessmentRow
         per_user = (select(A.user_id, func.max(A.id).label("latest"), func.count(A.id).label("checkins"))
                     .group_by(A.user_id).subquery())
         latest = A.__table__.alias("latest")

@@ -22,6 +22,7 @@ from bot.service.app import ENGINE, HANDOVERS
 from conversations.flows.handover import HandoverNotHeld
 from pipeline.intake import load_photo
 from pipeline.render import BEFORE_AFTER_GAP, BEFORE_AFTER_HEADER, BEFORE_AFTER_PANEL
+from pipeline.result import AssessmentResult
 from storage.columns import utcnow
 
 pytestmark = pytest.mark.asyncio
@@ -30,7 +31,8 @@ REGIONS = ("forehead", "nose", "left_cheek", "right_cheek", "chin")
 
 
 def checkin_result(photo_id: int, score: int, papules: dict[str, int], answers: dict) -> dict:
-    """A stored check-in as flows/result.py saves it (pipeline.report.assessment_json + photos + answers)."""
+    """A stored check-in as flows/result.py saved it before results named their version (the JSON + photos +
+    answers)."""
     regions = {r: {"assessed": r != "chin", "counts": {t: (papules.get(r, 0) if t == "papule" else 0) for t in TYPES}}
                for r in REGIONS}
     return {"quality": {"ok": True, "reasons": []}, "regions": regions,
@@ -55,12 +57,13 @@ async def two_checkins(db, user, face_photo, second_face_photo):
     first_photo = await db.photos.save_photo(user.id, face_photo)
     latest_photo = await db.photos.save_photo(user.id, second_face_photo)
     first = await db.assessments.save_assessment(
-        user.id, checkin_result(first_photo, 48, {"forehead": 9, "nose": 2}, {"age": 24, "duration": "3_to_12_months",
-                                                                             "current_medication": ["benzoyl_peroxide",
-                                                                                                    "doxycycline"]}),
+        user.id, AssessmentResult.from_json(checkin_result(
+            first_photo, 48, {"forehead": 9, "nose": 2},
+            {"age": 24, "duration": "3_to_12_months", "current_medication": ["benzoyl_peroxide", "doxycycline"]})),
         [first_photo], created_at=utcnow() - timedelta(days=35))
     latest = await db.assessments.save_assessment(
-        user.id, checkin_result(latest_photo, 21, {"forehead": 3, "nose": 1}, {"age": 24, "duration": "over_1_year"}),
+        user.id, AssessmentResult.from_json(checkin_result(latest_photo, 21, {"forehead": 3, "nose": 1},
+                                                           {"age": 24, "duration": "over_1_year"})),
         [latest_photo])
     return first, latest
 

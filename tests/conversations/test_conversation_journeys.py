@@ -12,6 +12,7 @@ from conversation_support import Patient
 from tests.conftest import SHARED_DATA
 from conversations import Choices, Engine, Image, Text, Typing, jobs
 from conversations.questionnaire import PROFILE_QUESTIONS
+from pipeline.result import AssessmentResult
 
 pytestmark = pytest.mark.asyncio
 GRADE = re.compile(r"Severity: (clear|mild|moderate|severe|very severe) \(score \d+\)")
@@ -160,7 +161,8 @@ async def test_history_lists_check_ins_draws_the_trend_and_compares_two(engine, 
     user = await db.users.find_user(patient.channel, patient.user_id)
     for photo, score, papules in ((face_photo, 30, 5), (second_face_photo, 12, 2)):
         photo_id = await db.photos.save_photo(user.id, photo)
-        await db.assessments.save_assessment(user.id, stored_result(score, papules), [photo_id])
+        result = AssessmentResult.from_json(stored_result(score, papules))
+        await db.assessments.save_assessment(user.id, result, [photo_id])
     await patient.tap("history")
     assert "Your check-ins (2):" in patient.texts and "score 30" in patient.texts
     (chart,) = patient.images
@@ -283,8 +285,8 @@ async def returning_patient(engine, db, *, symptoms: list[str], asked: str) -> P
     await db.profiles.save_profile(user.id, {**{q.id: None for q in PROFILE_QUESTIONS}, "age": 30, "sex": "female"})
     answers = {"age": 30, "sex": "female", "symptoms": symptoms, "current_medication": ["doxycycline"],
                "pregnancy": "no", "condition_after_treatment": "improved", "distress": "no"}
-    await db.assessments.save_assessment(user.id, {**stored_result(20, 3), "answers": answers,
-                                                   "asked": {k: asked for k in answers if k not in ("age", "sex")}})
+    await db.assessments.save_assessment(user.id, AssessmentResult.from_json(
+        {**stored_result(20, 3), "answers": answers, "asked": {k: asked for k in answers if k not in ("age", "sex")}}))
     return patient
 
 
@@ -312,7 +314,8 @@ async def test_a_patient_from_before_the_short_path_is_not_asked_the_duration_ag
     await db.profiles.save_profile(user.id, {"age": 30, "sex": "male", "allergies": [], "skin_type": "oily"})
     answers = {"age": 30, "sex": "male", "allergies": [], "duration": "over_1_year", "frequency": "constant",
                "symptoms": [], "current_medication": [], "condition_after_treatment": None, "distress": "no"}
-    await db.assessments.save_assessment(user.id, {**stored_result(20, 3), "answers": answers})  # no "asked"
+    no_asked = AssessmentResult.from_json({**stored_result(20, 3), "answers": answers})
+    await db.assessments.save_assessment(user.id, no_asked)
     await full_face_check_in(patient, face_photo)
     assert "How long have you had acne?" not in patient.texts and "Anything new since" in patient.texts
     await patient.tap("same")
@@ -348,7 +351,7 @@ async def test_delete_erases_every_row_of_the_patient(engine, db, face_photo):
     await patient.photo(face_photo)
     await patient.text("30")
     user = await db.users.find_user(patient.channel, patient.user_id)
-    await db.assessments.save_assessment(user.id, stored_result(8, 1))
+    await db.assessments.save_assessment(user.id, AssessmentResult.from_json(stored_result(8, 1)))
     await patient.command("delete")
     assert "cannot be undone" in patient.texts
     await patient.tap("no")

@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from bot.service.housekeeping import PROCESSED_MARK_DAYS, Housekeeping
 from conversation_support import Patient
+from pipeline.result import AssessmentResult
 from storage.columns import utcnow
 from storage.models import Photo
 from test_conversation_journeys import consented, stored_result
@@ -27,7 +28,7 @@ async def test_old_photos_go_the_numbers_and_the_log_stay(engine, db, face_photo
     await patient.photo(face_photo)  # checked and stored by the real flow, logged with its photo link
     user = await db.users.find_user(patient.channel, patient.user_id)
     (old_photo,) = await db.photos.list_photos(user.id)
-    await db.assessments.save_assessment(user.id, stored_result(30, 5), [old_photo.id])
+    await db.assessments.save_assessment(user.id, AssessmentResult.from_json(stored_result(30, 5)), [old_photo.id])
     await db.cache.set("wechat:token", "t", expires_at=utcnow() + timedelta(hours=2))
     await db.cache.set("kept", "forever")
 
@@ -35,7 +36,7 @@ async def test_old_photos_go_the_numbers_and_the_log_stay(engine, db, face_photo
         await connection.execute(update(Photo).where(Photo.id == old_photo.id)
                                  .values(created_at=utcnow() - timedelta(days=181)))
     new_photo = await db.photos.save_photo(user.id, second_face_photo)
-    await db.assessments.save_assessment(user.id, stored_result(12, 2), [new_photo])
+    await db.assessments.save_assessment(user.id, AssessmentResult.from_json(stored_result(12, 2)), [new_photo])
     later = utcnow() + timedelta(days=PROCESSED_MARK_DAYS + 1)
     replicas = [Housekeeping(db, photo_retention_days=180, clock=lambda: later) for _ in range(3)]
     results = await asyncio.gather(*(r.sweep() for r in replicas))

@@ -137,12 +137,51 @@ def test_every_change_the_pose_check_asks_for_has_a_text():
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_grade_raised_by_the_whole_face_view_is_said_in_one_line(locale):
     from conversations.summaries import grade_label, grade_text
+    from pipeline.result import AssessmentResult, ImageScale, Quality, Scales
+    from pipeline.scoring import GagsResult
 
-    raised = {"grade": "severe", "score": 24, "scales": {"image": {"grade": "severe", "score_grade": "mild",
-                                                                    "raised_grade": True}}}
+    def result(grade: str, image: ImageScale | None) -> AssessmentResult:
+        return AssessmentResult(Quality(True), score=24, grade=grade,
+                                scales=Scales(None, GagsResult(4, "mild"), "mild-to-moderate", image))
+
+    raised = result("severe", ImageScale("severe", {}, 30.0, "mild", True))
     text = grade_text(locale, raised).splitlines()
     assert len(text) == 2 and grade_label(locale, "mild") in text[1] and grade_label(locale, "severe") in text[1]
-    same = {"grade": "mild", "score": 24, "scales": {"image": {"grade": "mild", "score_grade": "mild",
-                                                                "raised_grade": False}}}
+    same = result("mild", ImageScale("mild", {}, 12.0, "mild", False))
     assert len(grade_text(locale, same).splitlines()) == 1
-    assert len(grade_text(locale, {"grade": "mild", "score": 24}).splitlines()) == 1  # stored before the head
+    assert len(grade_text(locale, result("mild", None)).splitlines()) == 1  # stored before the head
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_check_in_stored_before_results_named_their_version_reads_as_once_written_again(locale):
+    """The result message, the history and the export show an old row (version 1) as they show the same result
+    written by this version."""
+    from datetime import UTC, datetime
+
+    from conversations.export import checkins_csv
+    from conversations.summaries import checkin_photos, comparison_text, history_line, result_text
+    from pipeline.result import VERSION, AssessmentResult
+    from storage import StoredAssessment
+    from tests.test_result import VERSION_1_ROW
+
+    def stored(data: dict, day: int) -> StoredAssessment:
+        result = AssessmentResult.from_json(data)
+        return StoredAssessment(id=day, user_id=1, created_at=datetime(2026, 12, day, tzinfo=UTC),
+                                score=result.score, grade=result.grade, grade_personalised=result.personalised_grade,
+                                counts=result.counts, result=data, model_version=result.model_version,
+                                referral=result.referral, photo_ids=(7,))
+
+    earlier = {**VERSION_1_ROW, "pose": {"yaw": 30.0, "pitch": 0.0, "face_size": 0.5, "brightness": 120.0}}
+    old = (earlier, VERSION_1_ROW)
+    new = tuple(AssessmentResult.from_json(row).to_json() for row in old)
+    assert all("version" not in row for row in old) and all(row["version"] == VERSION for row in new)
+
+    def shown(rows: tuple[dict, dict]) -> tuple:
+        first, latest = stored(rows[0], 1), stored(rows[1], 2)
+        return (result_text(locale, AssessmentResult.from_json(latest.result), first, latest),
+                history_line(locale, 2, latest), comparison_text(locale, first, latest), checkins_csv((first, latest)),
+                checkin_photos(latest))
+
+    assert shown(old) == shown(new)
+    text, line = shown(old)[:2]
+    assert t(locale, "compare.other_pose") in text and t(locale, "history.other_pose") in line

@@ -14,6 +14,7 @@ from conversations.flows.names import MENU
 from conversations.flows.reminders import after_result
 from conversations.flows.turn import Turn
 from conversations.schedule import in_quiet_hours
+from pipeline.result import AssessmentResult
 
 pytestmark = pytest.mark.asyncio
 RESULT = {"score": 12, "grade": "mild", "regions": {}, "refer": {"needed": False}, "quality": {"ok": True}}
@@ -86,7 +87,7 @@ async def test_the_reminder_and_its_buttons_from_an_old_message(engine, db):
     assert "Every week, at 19:00 (Europe/Berlin time)" in patient.texts
     user = await db.users.find_user(patient.channel, patient.user_id)
     checked_in = datetime.now(UTC) - timedelta(days=15)
-    await db.assessments.save_assessment(user.id, RESULT, created_at=checked_in)
+    await db.assessments.save_assessment(user.id, AssessmentResult.from_json(RESULT), created_at=checked_in)
 
     patient.replies = await engine.reminder(user.id, now=checked_in + timedelta(days=14, hours=1))
     reminder = patient.choices

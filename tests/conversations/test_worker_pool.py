@@ -55,7 +55,7 @@ async def test_a_worker_killed_under_an_assessment_is_replaced_and_the_assessmen
         assert not job.done()
         os.kill(pid, signal.SIGKILL)
         outcome = await job
-        assert outcome.ok and outcome.result["grade"] and len(outcome.annotated) == 1
+        assert outcome.ok and outcome.result.grade and len(outcome.annotated) == 1
         new_pid, _ = await pool.run(process.process_info)
         assert new_pid != pid
 
@@ -107,7 +107,7 @@ async def test_a_worker_process_loads_neither_the_engine_nor_the_flows(face_phot
     with workers(1) as pool:
         verdict = await pool.run(jobs.check_photo, face_photo, None)
         outcome = await pool.run(jobs.assess, [(face_photo, None)], Metadata(), "en")
-        visit = pictures.VisitPhoto(face_photo, tuple(outcome.result["lesions"]), verdict.rotated, "2026-12-04")
+        visit = pictures.VisitPhoto(face_photo, outcome.result.lesions, verdict.rotated, "2026-12-04")
         assert (await pool.run(pictures.side_by_side, visit, visit))[:2] == b"\xff\xd8"
         shot = pictures.RegionPhoto(face_photo, None, date(2026, 12, 4))
         assert (await pool.run(pictures.first_vs_latest, shot, shot, "forehead"))[:2] == b"\xff\xd8"

@@ -49,7 +49,7 @@ async def db(open_db: OpenDb) -> Database:
 
 @pytest.fixture
 def result_json() -> Callable[..., dict]:
-    """A successful result shaped like pipeline.report.assessment_json, without running the pipeline."""
+    """A successful result as stored before results named their version, without running the pipeline."""
 
     def make(score: int = 12, grade: str = "mild", papules: int = 2, refer: bool = False) -> dict:
         regions = {r: {"assessed": r != "chin", "counts": {"comedone": 1, "papule": papules, "pustule": 0,

@@ -7,6 +7,7 @@ from datetime import time, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from pipeline.result import AssessmentResult
 from storage import NotFound
 from storage.columns import utcnow
 from storage.models import Base
@@ -24,7 +25,7 @@ async def populate(db, platform_id: str, result_json) -> int:
     photo = await db.photos.save_photo(user.id, f"photo of {platform_id}".encode(), "chin")
     await db.messages.log_message(user.id, "in", "photo", photo_id=photo)
     await db.messages.log_message(user.id, "out", "text", "Your grade: mild")
-    await db.assessments.save_assessment(user.id, result_json(), [photo])
+    await db.assessments.save_assessment(user.id, AssessmentResult.from_json(result_json()), [photo])
     await db.reminders.set_reminder(user.id, "weekly", time(9, 30), utcnow() + timedelta(days=7))
     staff = await db.staff.get_staff("dr.li") or await db.staff.create_staff("dr.li", "hash")
     await db.audit.record("view_patient", staff_id=staff.id, subject_user_id=user.id)

@@ -7,6 +7,8 @@ import asyncio
 
 import pytest
 
+from pipeline.result import AssessmentResult
+
 pytestmark = pytest.mark.asyncio
 
 
@@ -43,8 +45,8 @@ async def test_two_staff_take_at_once_one_wins(open_db):
 
 async def test_queue_lists_active_handovers_with_latest_checkin(db, result_json):
     alice, bob, carol = [await patient(db, p) for p in ("a", "b", "c")]
-    await db.assessments.save_assessment(alice.id, result_json(score=10))
-    await db.assessments.save_assessment(alice.id, result_json(score=33, grade="mild"))
+    await db.assessments.save_assessment(alice.id, AssessmentResult.from_json(result_json(score=10)))
+    await db.assessments.save_assessment(alice.id, AssessmentResult.from_json(result_json(score=33, grade="mild")))
     opened = [await db.handovers.open_handover(u.id) for u in (alice, bob, carol)]
     staff = await db.staff.create_staff("ann", "hash")
     assert await db.handovers.take(opened[1].id, staff.id)

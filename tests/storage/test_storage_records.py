@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from pipeline.result import AssessmentResult
 from storage import NotFound
 from storage.columns import utcnow
 
@@ -25,8 +26,10 @@ async def test_assessments_saved_listed_and_owned(db, result_json):
     bob = await db.users.get_or_create_user("telegram", "b", "en")
     photo = await db.photos.save_photo(alice.id, b"photo bytes")
     t0 = utcnow() - timedelta(days=14)
-    first = await db.assessments.save_assessment(alice.id, result_json(score=30, papules=5), [photo], created_at=t0)
-    second = await db.assessments.save_assessment(alice.id, result_json(score=12, refer=True), [photo])
+    stored = [AssessmentResult.from_json(result_json(score=30, papules=5)),
+              AssessmentResult.from_json(result_json(score=12, refer=True))]
+    first = await db.assessments.save_assessment(alice.id, stored[0], [photo], created_at=t0)
+    second = await db.assessments.save_assessment(alice.id, stored[1], [photo])
     assert (first.score, first.grade, first.grade_personalised, first.referral) == (30, "mild", "moderate", False)
     assert first.counts["forehead"]["papule"] == 5 and first.counts["chin"] is None
     assert first.model_version == "acne-regnet-student@3" and first.photo_ids == (photo,)
@@ -34,7 +37,7 @@ async def test_assessments_saved_listed_and_owned(db, result_json):
     history = await db.assessments.list_assessments(alice.id)
     assert [a.id for a in history] == [first.id, second.id]
     assert history[0].created_at == t0
-    assert history[1].result == result_json(score=12, refer=True)
+    assert AssessmentResult.from_json(history[1].result) == stored[1]
     assert [a.id for a in await db.assessments.list_assessments(alice.id, limit=1)] == [second.id]
     assert (await db.assessments.latest_assessment(alice.id)).id == second.id
     assert (await db.assessments.get_assessment(first.id)).counts == first.counts
@@ -42,7 +45,8 @@ async def test_assessments_saved_listed_and_owned(db, result_json):
         await db.assessments.get_assessment(first.id, user_id=bob.id)
     assert await db.assessments.list_assessments(bob.id) == []
     with pytest.raises(ValueError, match="quality"):
-        await db.assessments.save_assessment(alice.id, {"quality": {"ok": False, "reasons": []}, "model": {}})
+        await db.assessments.save_assessment(alice.id, AssessmentResult.from_json(
+            {"quality": {"ok": False, "reasons": []}, "model": {}}))
 
 
 async def test_message_log_refers_to_photos(db):
