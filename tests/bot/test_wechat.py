@@ -414,6 +414,26 @@ async def test_the_passive_reply_does_not_wait_for_the_assessment(services, db, 
     assert len([c for c in fake.sent(OPENID, since=mark) if c.body.get("msgtype") == "image"]) == 1
 
 
+async def test_stopping_lets_the_assessment_in_hand_finish_and_be_pushed(services, lite_db, fake, pool, face_photo,
+                                                                         shipped_model, tmp_path):
+    """The passive reply has left ("Analysing…") and the only worker is busy when the service is stopped (what
+    SIGTERM does): the stop waits for the assessment, whose result is still pushed, once."""
+    service = await services(lite_db)
+    alice = await consented(service)
+    await alice.click("checkin")
+    await alice.choose("checkin.mode_face")
+    await alice.image(face_photo)
+    mark = len(fake.calls)
+    async with every_worker_busy(pool, tmp_path / "go"):
+        last = await fake.post(fake.text_xml(OPENID, alice.t("questions.skip_all")))  # by name, at the age question
+        assert alice.t("result.analysing") in last.text
+        stopping = asyncio.ensure_future(service.runner.cleanup())
+        await asyncio.sleep(0.5)
+        assert not stopping.done()
+    await asyncio.wait_for(stopping, 120)
+    assert len([c for c in fake.sent(OPENID, since=mark) if alice.t("result.title") in c.text]) == 1
+
+
 async def test_token_expiring_mid_flight_is_refreshed_once_and_the_call_retried(services, lite_db, fake):
     service = await services(lite_db)
     alice = await consented(service)
