@@ -1,5 +1,6 @@
-"""Messages pushed to a web-chat patient outside a reply (a staff member's answer during a handover): the
-web chat's Courier (bot/delivery.py) files them here, and the page collects them (GET /api/pushed, polled).
+"""Messages pushed to a web-chat patient outside a reply (the result of slow work, a staff member's answer during a
+handover): the web chat's Courier (bot/delivery.py) files them here, and the page collects them (GET /api/pushed,
+polled; a session's next POST streams them first).
 
 Memory only, like the pictures: the web chat is the single-process local demo, and every pushed message is in
 the transcript (message log) already. Bounded per session (the oldest go first) and by age.

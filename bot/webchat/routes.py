@@ -5,18 +5,25 @@
     POST /api/message          {"id", "kind": text|command|choice, "payload", "locale"} -> replies (NDJSON)
     POST /api/photo            multipart: id, locale, photo (the file)                  -> replies (NDJSON)
     GET  /api/images/{id}      a picture the bot sent to this session, and to no other
-    GET  /api/pushed           {"messages": [...]}: what was pushed to this session since (staff replies)
+    GET  /api/pushed           {"messages": [...], "working": bool}: what was pushed to this session since (results
+                               of slow work, staff replies), and whether work for it is still running
 
 A browser session is an anonymous patient: a random token in an HttpOnly, SameSite=Strict cookie; the engine
 sees only a hash of it as the user id (channel "webchat"), so the database holds nothing that opens a session.
 POSTs need the X-Requested-With header (a cross-site form cannot send it, a cross-site script cannot send it
 without a CORS preflight that is never granted) and, where the browser says, the same origin.
 
-Replies stream as NDJSON, one line per batch: {"messages": [...]} for what the engine says before slow work
-("analysing…", typing), then {"messages": [...], "done": true}; a failure after the first line is
-{"error": "..."}. Messages render by type name: text {text}, choices {text, options: [{data, label}], edit},
-image {url, caption}, file {name, mime_type, data (base64), caption}, typing {}. A file (the data export) travels
-inside the reply itself and the page offers it as a download: the server keeps no copy of it.
+Replies stream as NDJSON, one line per batch, and end with {"messages": [...], "done": true, "working": bool}; a
+failure after the first line is {"error": "..."}. Slow work (a photo check, an assessment, a picture, the export)
+does not keep the POST: it answers with what the turn said before the work ("analysing…", typing) and "working":
+true; the engine pushes the work's replies to the web chat's Courier when it is done, and the page collects them
+from GET /api/pushed (bot/webchat/push.py). A session's turns run one at a time, each behind the work the one before
+left (bot/lanes.py), and a turn first streams what was pushed to the session before it, so a message sent while an
+assessment runs is answered after its result. (An engine without a push path, `deliver`, keeps the POST until the
+work is done and streams the work's replies at the end.) Messages render by type name: text {text}, choices {text,
+options: [{data, label}], edit}, image {url, caption}, file {name, mime_type, data (base64), caption}, typing {}. A
+file (the data export) travels inside the message itself and the page offers it as a download: the server keeps no
+copy of it once the page has it.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.multipart import BodyPartReader
 
+from bot.lanes import Keep, Lanes
 from bot.webchat.push import Outbox
 from bot.webchat.store import ImageStore
 from conversations.engine import Engine
@@ -97,6 +105,7 @@ CONFIG = web.AppKey("webchat_config", WebChatConfig)
 IMAGES = web.AppKey("webchat_images", ImageStore)
 ASSET_FILES = web.AppKey("webchat_assets", Assets)
 PUSHED = web.AppKey("webchat_pushed", Outbox)
+LANES = web.AppKey("webchat_lanes", Lanes)  # by session
 
 
 @dataclass(frozen=True)
@@ -207,10 +216,12 @@ async def image(request: web.Request) -> web.Response:
 
 @routes.get("/api/pushed", name="webchat.pushed")
 async def pushed(request: web.Request) -> web.Response:
-    """Polled by the page: messages pushed to this session outside a reply, each handed out once."""
+    """Polled by the page: messages pushed to this session outside a reply, each handed out once, and whether work
+    for the session is still running (the page polls faster then)."""
     session = guard(request)
     messages = render(request, session, request.app[PUSHED].take(session.user_id))
-    return web.json_response({"messages": messages}, headers={"Cache-Control": "no-store"})
+    return web.json_response({"messages": messages, "working": request.app[LANES].busy(session.user_id)},
+                             headers={"Cache-Control": "no-store"})
 
 
 def guard(request: web.Request) -> Session:
@@ -231,7 +242,8 @@ def guard(request: web.Request) -> Session:
 
 # -- replies ---------------------------------------------------------------------------------------------------
 async def _reply(request: web.Request, session: Session, event: InboundEvent) -> web.StreamResponse:
-    """Runs the turn; streams what the engine says before slow work, then the rest.
+    """Runs the turn in the session's lane; streams what was pushed before it, what the engine says before slow
+    work, then the rest.
 
     The turn runs to its end even when the browser goes away (its state must not be left half-way), so it is
     shielded from the handler's cancellation and writes to a gone client are dropped."""
@@ -252,9 +264,21 @@ async def _reply(request: web.Request, session: Session, event: InboundEvent) ->
             gone = True
 
     async def progress(messages: list[Outgoing]) -> None:
-        await send({"messages": render(request, session, messages)})
+        if messages:
+            await send({"messages": render(request, session, messages)})
 
-    turn = asyncio.ensure_future(request.app[ENGINE].handle(event, progress))
+    working = False
+
+    async def handle(keep: Keep) -> list[Outgoing]:
+        def detached(work: asyncio.Task) -> None:
+            nonlocal working
+            working = True
+            keep(work)
+
+        await progress(request.app[PUSHED].take(session.user_id))
+        return await request.app[ENGINE].handle(event, progress, detached=detached)
+
+    turn = asyncio.ensure_future(request.app[LANES].run(session.user_id, handle))
     _TURNS.add(turn)  # a strong reference while it runs, even when the handler has been cancelled
     turn.add_done_callback(_TURNS.discard)
     turn.add_done_callback(_log_failure)
@@ -267,7 +291,7 @@ async def _reply(request: web.Request, session: Session, event: InboundEvent) ->
             raise _error(web.HTTPInternalServerError, "something went wrong; please try again") from None
         await send({"error": "something went wrong; please try again"})
     else:
-        await send({"messages": render(request, session, replies), "done": True})
+        await send({"messages": render(request, session, replies), "done": True, "working": working})
     if not gone:
         try:
             await response.write_eof()

@@ -7,10 +7,14 @@ as fallback: "photo"), subscribe ("/start"), menu CLICK (its key is a command), 
 ("other"). Unsubscribe marks the patient unreachable (their data stays until they or the retention delete it).
 
 WeChat waits 5 s for the answer and retries a message three times. The engine's replies that are ready within
-WECHAT_REPLY_DEADLINE and fit one text leave as the passive reply; anything else (an assessment, an image) is
-sent through the customer-service API, and the HTTP answer is "success". A retry while the first delivery is
-still being handled is answered "success" at once; one that reaches another replica is deduplicated by the
-engine (MsgId, or FromUserName:CreateTime for events), so each message is answered once.
+WECHAT_REPLY_DEADLINE and fit one text leave as the passive reply; anything else (an image, a long text, a turn
+slower than the deadline) is sent through the customer-service API, and the HTTP answer is "success". Slow work
+never holds the reply: the turn hands it to the engine, the passive reply says what the turn said before it
+("Analysing…"), and the engine pushes the work's replies through deliver() when it is done. A patient's next
+message waits for that work (bot/lanes.py), so their messages are answered in order. A retry while the first
+delivery (its work included) is still being handled is answered "success" at once; one that reaches another
+replica is deduplicated by the engine (MsgId, or FromUserName:CreateTime for events), so each message is answered
+once.
 
 As a Courier (bot/delivery.py): customer-service messages within 48 hours of the patient's last message;
 outside it a reminder becomes a template message (WECHAT_REMINDER_TEMPLATE_ID), anything else is Undeliverable.
@@ -22,6 +26,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -29,6 +34,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
 from bot.delivery import DeliveryFailed, Purpose, Undeliverable
+from bot.lanes import Keep, Lanes
 from bot.settings import Settings
 from bot.wechat.api import OUTSIDE_WINDOW, TOO_MANY_MESSAGES, UNSUBSCRIBED, WeChatAPI, WeChatError
 from bot.wechat.inbound import MAX_BODY, CallbackGuard, Refused
@@ -51,7 +57,7 @@ TEMPLATE_CHARS = 200  # a template field shows a short text
 # The first of the stored options of a prompt that takes a typed number (an age): (data, label) pairs follow,
 # and the patient answers with a label, since a number they type is their answer. Choice data never equals it.
 TYPED = "typed"
-STOP_WAIT = 60.0  # seconds the pushes still in hand may take at shutdown
+STOP_WAIT = 60.0  # seconds the turns, work and pushes still in hand may take at shutdown
 
 
 class WeChatTransport:
@@ -66,6 +72,7 @@ class WeChatTransport:
                                    settings.reveal("wechat_aes_key"), settings.wechat_account_id)
         self.deadline = settings.wechat_reply_deadline
         self._in_flight: set[str] = set()
+        self.lanes = Lanes()  # by openid
         self._background: set[asyncio.Task] = set()
 
     @property
@@ -76,16 +83,16 @@ class WeChatTransport:
         await self.api.start()
 
     async def stop(self) -> None:
-        """Lets the pushes in hand finish (results being sent), then closes the HTTP session."""
+        """Lets the turns, work and pushes in hand finish (results being sent), then closes the HTTP session."""
         with contextlib.suppress(TimeoutError):
             await self.settled(STOP_WAIT)
         await self.api.close()
 
     async def settled(self, timeout: float | None = None) -> None:
-        """Returns once every reply still being handled or pushed after its passive answer has been sent."""
+        """Returns once every message has been answered: its turn, the work it left and their pushes are done."""
         async with asyncio.timeout(timeout):
-            while self._background:
-                await asyncio.wait(set(self._background))
+            while running := {*self._background, *self.lanes.pending()}:
+                await asyncio.wait(running)
 
     # -- the callback ------------------------------------------------------------------------------------------
     async def verify(self, request: web.Request) -> web.Response:
@@ -108,8 +115,8 @@ class WeChatTransport:
             return web.Response(text=SUCCESS)
         self._in_flight.add(key)
         exchange = Exchange(self, message.source)
-        turn = asyncio.create_task(self._handle(message, key, exchange))
-        turn.add_done_callback(lambda _: self._in_flight.discard(key))
+        turn = asyncio.create_task(self.lanes.run(message.source, partial(self._handle, message, key, exchange),
+                                                  ended=lambda: self._in_flight.discard(key)))
         text = await self._answer(turn, exchange, key)
         if not text:
             return web.Response(text=SUCCESS)
@@ -129,15 +136,15 @@ class WeChatTransport:
             if passive is None:
                 self._spawn(self.push(exchange.openid, replies, exchange.locale))
             return passive
-        # Too slow for the passive reply: what is ready may still go passively, the rest is pushed later.
-        ready = exchange.take()
-        passive = passive_text(ready, exchange.locale) if ready else None
-        exchange.push_from_now(() if passive is not None else ready)
+        # Too slow for the passive reply (behind the patient's running work, say): what is ready may still go
+        # passively, the rest is pushed.
+        passive = exchange.too_late()
         self._spawn(exchange.finish(turn, key))
         return passive
 
-    async def _handle(self, message: BaseMessage, key: str, exchange: Exchange) -> list[Outgoing]:
-        """The message through the engine (photo download included, so the deadline covers it)."""
+    async def _handle(self, message: BaseMessage, key: str, exchange: Exchange, keep: Keep) -> list[Outgoing]:
+        """The message through the engine (photo download included, so the deadline covers it); slow work goes on
+        after the turn (`keep`), and the engine pushes its replies."""
         openid = message.source
         user = await self.db.users.find_user(CHANNEL, openid)
         if user is not None:
@@ -148,11 +155,14 @@ class WeChatTransport:
         event = await self._event(message, key, user)
         if event is None:
             return []
-        replies = await self.engine.handle(event, on_progress=exchange.progress)
-        user = await self.db.users.find_user(CHANNEL, openid)
+        if user is not None:  # before the turn: the 48-hour window must be open when its work's replies are pushed
+            await self.db.contacts.record_inbound(user.id)
+        replies = await self.engine.handle(event, on_progress=exchange.progress, detached=keep)
+        known, user = user is not None, await self.db.users.find_user(CHANNEL, openid)
         if user is not None:  # None: the patient erased their data in this turn
             exchange.locale = resolve_locale(user.locale or LOCALE)
-            await self.db.contacts.record_inbound(user.id)
+            if not known:
+                await self.db.contacts.record_inbound(user.id)
             await self._remember_prompt(user.id, [*exchange.seen, *replies])
         return replies
 
@@ -281,50 +291,48 @@ class WeChatTransport:
 
 
 class Exchange:
-    """One inbound message's replies: collected for the passive reply until the deadline, pushed after it."""
+    """One inbound message's replies: kept for the passive reply until the deadline, then pushed as they come, in
+    order. A turn awaits its progress messages, so those pushed go before the work it then hands to the engine."""
 
     def __init__(self, transport: WeChatTransport, openid: str):
         self.transport = transport
         self.openid = openid
         self.locale = LOCALE  # the patient's, once the turn has loaded them
         self.seen: list[Outgoing] = []  # every progress message, for the numbered-prompt mapping
-        self._buffer: list[Outgoing] = []
-        self._outbox: asyncio.Queue[Sequence[Outgoing] | None] | None = None
+        self._waiting: list[Outgoing] = []  # for the passive reply; after the deadline, for the next push
+        self._late = False
+        self._delivering = True  # False once WeChat refused a push: the rest is not tried
 
     async def progress(self, messages: list[Outgoing]) -> None:
         self.seen.extend(messages)
-        if self._outbox is None:
-            self._buffer.extend(messages)
-        else:
-            self._outbox.put_nowait(messages)
+        self._waiting.extend(messages)
+        if self._late:
+            await self._push()
 
     def take(self) -> list[Outgoing]:
-        taken, self._buffer = self._buffer, []
+        taken, self._waiting = self._waiting, []
         return taken
 
-    def push_from_now(self, first: Sequence[Outgoing]) -> None:
-        self._outbox = asyncio.Queue()
-        if first:
-            self._outbox.put_nowait(first)
+    def too_late(self) -> str | None:
+        """Past the deadline: the passive reply's text when what is ready fits one; the rest is pushed from now on."""
+        self._late = True
+        passive = passive_text(self._waiting, self.locale) if self._waiting else None
+        if passive is not None:
+            self._waiting = []
+        return passive
 
     async def finish(self, turn: asyncio.Task, key: str) -> None:
-        """Pushes progress messages as they come and the turn's replies when it ends, in order."""
-        outbox = self._outbox
-        assert outbox is not None
-        sender = asyncio.create_task(self._drain(outbox))
+        """Pushes the turn's replies when it ends, after anything still waiting."""
         try:
-            outbox.put_nowait(await turn)
+            self._waiting.extend(await turn)
         except Exception as error:
             log.error("WeChat message %s failed: %s", key, type(error).__name__, exc_info=error)
-        finally:
-            outbox.put_nowait(None)
-            await sender
+        await self._push()
 
-    async def _drain(self, outbox: asyncio.Queue) -> None:
-        delivering = True
-        while (messages := await outbox.get()) is not None:
-            if delivering and messages:
-                delivering = await self.transport.push(self.openid, messages, self.locale)
+    async def _push(self) -> None:
+        messages, self._waiting = self._waiting, []
+        if self._delivering and messages:
+            self._delivering = await self.transport.push(self.openid, messages, self.locale)
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------

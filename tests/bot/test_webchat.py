@@ -1,13 +1,15 @@
 """The local web chat (bot/webchat/) against a real Engine on an SQLite file, with the real pipeline.
 
 HTTP level (aiohttp's test client): the page and its security headers, the session cookie, CSRF refusals, the
-upload limit, dedup by client message id, and a full check-in whose annotated picture only its own session can
-fetch. Browser level: the whole journey in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright)
-against the service on a free localhost port, ending in a screenshot of the result at
-test-artifacts/webchat_result.png.
+upload limit, dedup by client message id, a full check-in whose annotated picture only its own session can fetch,
+and, on an engine that pushes finished work as the service's does, an assessment whose POST is answered at once
+and whose result is pushed. Browser level: the whole journey in headless Chromium (Debian's /usr/bin/chromium,
+driven by Playwright) against the service on a free localhost port (its results arrive by push), ending in a
+screenshot of the result at test-artifacts/webchat_result.png.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,14 +22,17 @@ from aiohttp import ClientSession, FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 
 import bot.webchat
+from bot.service.recovery import Recovery
 from bot.webchat import WebChatConfig
 from bot.webchat.routes import COOKIE, CSRF_HEADER, CSRF_VALUE
 from conversations import Engine, Text, Typing
+from conversations.i18n import t
 from work.pool import WorkerPool
 from storage import Database
 from storage.crypto import new_key_text
 from tests.conftest import REPO, VALID_IMAGES
 from tests.service_process import free_port, running_service
+from tests.worker_support import every_worker_busy
 
 HEADERS = {CSRF_HEADER: CSRF_VALUE}
 CHROMIUM = Path("/usr/bin/chromium")
@@ -106,7 +111,26 @@ class Browser:
         assert lines and lines[-1].get("done") is True, lines
         self.lines = lines
         self.replies = [m for line in lines for m in line["messages"]]
+        if lines[-1].get("working"):  # slow work goes on: its replies are pushed, collected as the page does
+            self.replies += await self.collect()
         return self.replies
+
+    async def pushed(self) -> dict:
+        """One GET /api/pushed: {"messages": [...], "working": bool}."""
+        response = await self.client.get("/api/pushed", headers=HEADERS)
+        assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+        return await response.json()
+
+    async def collect(self, timeout: float = 120.0) -> list[dict]:
+        """What is pushed to this session until no work for it runs."""
+        messages = []
+        async with asyncio.timeout(timeout):
+            while True:
+                batch = await self.pushed()
+                messages += batch["messages"]
+                if not batch["working"]:
+                    return messages
+                await asyncio.sleep(0.1)
 
     def tap(self, label: str) -> str:
         """The choice data of the last prompt's button labelled `label`."""
@@ -265,13 +289,66 @@ async def test_a_check_in_over_http_and_its_picture_is_served_to_that_session_on
     assert (await patient.client.get("/api/images/" + "A" * 22)).status == 404
 
 
+@pytest_asyncio.fixture
+async def pushing_server(engine: Engine) -> AsyncIterator[TestServer]:
+    """The web chat on an engine that pushes finished work, wired as the service wires it (bot/service/wiring.py):
+    the engine's deliver is Recovery.push, which reaches the web chat's Courier (its Outbox)."""
+    couriers: dict = {}
+    test_server = TestServer(_app(engine, couriers=couriers))
+    engine.deliver = Recovery(engine, couriers).push
+    await test_server.start_server()
+    yield test_server
+    await test_server.close()
+
+
+def _ndjson(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.asyncio
+async def test_a_post_is_answered_before_the_assessment_and_the_result_is_pushed_once(
+        pushing_server: TestServer, pool: WorkerPool, face_photo: bytes, shipped_model, tmp_path: Path):
+    """With the only worker busy, the POST that starts the assessment is answered at once ("Analysing…", working);
+    a message the patient sends meanwhile waits for the result and is answered after it, in its own reply; the
+    result comes once, with its picture."""
+    patient = await Browser(pushing_server).open()
+    try:
+        await patient.post("command", "/start")
+        await patient.choose("Accept")
+        await patient.choose("New check-in")
+        await patient.choose("One photo of my whole face")
+        await patient.photo(face_photo)  # the photo check is slow work too: its verdict was pushed
+        assert patient.lines[-1]["working"] and "Photo received" in patient.texts
+        skip = patient.tap("Skip the questions")
+        async with every_worker_busy(pool, tmp_path / "go"):
+            response = await patient.client.post("/api/message", headers=HEADERS, json={
+                "id": patient.next_id(), "kind": "choice", "payload": skip, "locale": "en-GB"})
+            lines = _ndjson(await response.text())
+            said = [m.get("text", m["type"]) for line in lines for m in line["messages"]]
+            assert lines[-1]["done"] and lines[-1]["working"] and "typing" in said, lines
+            assert t("en", "result.analysing") in said and "image" not in said
+            follow_up = asyncio.ensure_future(patient.post("command", "/help"))
+            await asyncio.sleep(1.0)
+            assert not follow_up.done()  # behind the assessment, which waits for the worker
+            assert (await patient.pushed())["working"]
+        replies = await asyncio.wait_for(follow_up, 120)
+        types = [m["type"] for m in replies]
+        result = types.index("image")
+        assert replies[result]["caption"].startswith("Your result") and types.count("image") == 1
+        assert result < [m.get("text") for m in replies].index(t("en", "help"))
+        assert (await patient.client.get(replies[result]["url"])).status == 200
+        assert await patient.pushed() == {"messages": [], "working": False}  # the result came once
+    finally:
+        await patient.close()
+
+
 class FailingEngine:
     """Says "analysing…" (when told to) and then fails, as an engine with a broken database would."""
 
     def __init__(self, progress: bool):
         self.progress = progress
 
-    async def handle(self, event, on_progress=None):
+    async def handle(self, event, on_progress=None, **options):
         if self.progress:
             await on_progress([Text("Analysing…"), Typing()])
         raise RuntimeError("database is gone")
@@ -343,6 +420,8 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     page = context.new_page()
     requests, problems = [], []
     page.on("request", lambda request: requests.append(request.url))
+    responses = []  # read after the fact (a handler must not wait on the page)
+    page.on("response", lambda response: responses.append(response))
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
 
@@ -415,6 +494,8 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     title.evaluate("el => el.scrollIntoView({block: 'start'})")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webchat_result.png"))
+    # The assessment did not keep its POST (its streamed body is gone by now): the result came by push.
+    assert any("/api/images/" in r.text() for r in responses if r.url.endswith("/api/pushed"))
 
     # The picture is this session's alone: a new browser context (no cookie) gets 404 for the same URL.
     url = result.get_attribute("src")

@@ -1,7 +1,8 @@
 """Issue 9 in the web chat, at HTTP level on the service's application (bot.service.app.create_app): the data export
-travels inside the reply (base64) and nothing of it stays on the server; a handover's staff replies and the
-closing notice reach the browser through its Courier, collected by polling /api/pushed (each once, and only
-by its own session). In Chromium: the export is a download link that saves the ZIP."""
+travels inside its message (base64; built as slow work, so pushed, and collected by the Browser helper as the page
+does) and nothing of it stays on the server once collected; a handover's staff replies and the closing notice
+reach the browser through its Courier, collected by polling /api/pushed (each once, and only by its own session).
+In Chromium: the export is a download link that saves the ZIP."""
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,7 @@ from bot.settings import Settings
 from conversations.i18n import t
 from storage import Database
 from storage.crypto import new_key_text
-from tests.bot.test_webchat import HEADERS, Browser, chromium, live_service  # noqa: F401  (fixtures)
+from tests.bot.test_webchat import Browser, chromium, live_service  # noqa: F401  (fixtures)
 
 
 @pytest_asyncio.fixture
@@ -36,9 +37,7 @@ async def service(tmp_path: Path, pool) -> AsyncIterator[TestServer]:
 
 
 async def pushed(browser: Browser) -> list[dict]:
-    response = await browser.client.get("/api/pushed", headers=HEADERS)
-    assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
-    return (await response.json())["messages"]
+    return (await browser.pushed())["messages"]
 
 
 @pytest.mark.asyncio

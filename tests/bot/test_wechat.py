@@ -32,6 +32,7 @@ from storage.columns import utcnow
 from storage.crypto import new_key_text
 from tests.conftest import encode
 from tests.fakes.wechat_api import (ACCOUNT_ID, AES_KEY, APP_ID, APP_SECRET, TOKEN, Call, FakeWeChat, Reply)
+from tests.worker_support import every_worker_busy
 
 pytestmark = pytest.mark.asyncio
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -382,6 +383,55 @@ async def test_slow_work_misses_the_deadline_the_answer_is_pushed(services, lite
     assert alice.t("result.findings_title") in alice.texts and len(alice.images) == 1
     analysing = alice.t("result.analysing")
     assert (analysing in alice.reply.text) != (analysing in "".join(c.text for c in alice.pushed))  # said once
+
+
+async def test_the_passive_reply_does_not_wait_for_the_assessment(services, db, fake, pool, face_photo, shipped_model,
+                                                                  tmp_path):
+    """With the only worker busy, the last answer's passive reply says "Analysing…" (WeChat waits 5 s); the result
+    comes once as customer-service messages when the worker is free. A text sent meanwhile waits for the result
+    (its POST answered "success" at the deadline) and is answered after it, at the menu, not "still analysing"."""
+    service = await services(db)
+    alice = await consented(service)
+    await alice.click("checkin")
+    await alice.choose("checkin.mode_face")
+    await alice.image(face_photo)
+    while alice.t("q.distress") not in alice.texts:
+        await (alice.text(alice.t("questions.skip")) if alice.t("q.age") in alice.texts
+               else alice.choose("questions.skip"))
+    mark = len(fake.calls)
+    sent = lambda: [c.text for c in fake.sent(OPENID, since=mark)]  # noqa: E731
+    async with every_worker_busy(pool, tmp_path / "go"):
+        last = await fake.post(fake.text_xml(OPENID, alice.number_of(alice.t("questions.skip"))))
+        assert last.status == 200 and alice.t("result.analysing") in last.text
+        meanwhile = await fake.post(fake.text_xml(OPENID, "hello"))
+        assert (meanwhile.status, meanwhile.text) == (200, "")
+        assert not [text for text in sent() if alice.t("result.title") in text]
+    await service.transport.settled(timeout=120)
+    texts = sent()
+    (result,) = [i for i, text in enumerate(texts) if alice.t("result.title") in text]
+    answer = next(i for i, text in enumerate(texts) if alice.t("unexpected.text") in text)
+    assert result < answer and not any(alice.t("result.still_analysing") in text for text in texts)
+    assert len([c for c in fake.sent(OPENID, since=mark) if c.body.get("msgtype") == "image"]) == 1
+
+
+async def test_stopping_lets_the_assessment_in_hand_finish_and_be_pushed(services, lite_db, fake, pool, face_photo,
+                                                                         shipped_model, tmp_path):
+    """The passive reply has left ("Analysing…") and the only worker is busy when the service is stopped (what
+    SIGTERM does): the stop waits for the assessment, whose result is still pushed, once."""
+    service = await services(lite_db)
+    alice = await consented(service)
+    await alice.click("checkin")
+    await alice.choose("checkin.mode_face")
+    await alice.image(face_photo)
+    mark = len(fake.calls)
+    async with every_worker_busy(pool, tmp_path / "go"):
+        last = await fake.post(fake.text_xml(OPENID, alice.t("questions.skip_all")))  # by name, at the age question
+        assert alice.t("result.analysing") in last.text
+        stopping = asyncio.ensure_future(service.runner.cleanup())
+        await asyncio.sleep(0.5)
+        assert not stopping.done()
+    await asyncio.wait_for(stopping, 120)
+    assert len([c for c in fake.sent(OPENID, since=mark) if alice.t("result.title") in c.text]) == 1
 
 
 async def test_token_expiring_mid_flight_is_refreshed_once_and_the_call_retried(services, lite_db, fake):

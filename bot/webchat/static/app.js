@@ -1,6 +1,7 @@
 // acnebot web chat: sends what the patient types, taps and uploads; shows what the bot answers.
 // Requests go one after another (a queue), so the bot sees them in the order the patient made them.
-// Replies arrive as NDJSON lines ({"messages": [...]}), the first ones before slow work ends.
+// Replies arrive as NDJSON lines ({"messages": [...]}); one that started slow work (an assessment) ends with
+// "working": true, and the work's result is collected from /api/pushed before the next request goes.
 "use strict";
 
 (() => {
@@ -69,7 +70,7 @@
       try {
         const response = await fetch(...makeRequest(id));
         if (!response.ok) throw new Error(await errorText(response));
-        await readReplies(response, prompt);
+        if (await readReplies(response, prompt)) await whileWorking();
       } catch (error) {
         failed(error, attempt, prompt);
       } finally {
@@ -100,16 +101,18 @@
     try { return (await response.json()).error || response.statusText; } catch { return response.statusText; }
   }
 
+  // Shows the replies as they come; returns whether the bot is still working on something they started.
   async function readReplies(response, prompt) {
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
-    let buffer = "", done = false;
+    let buffer = "", done = false, working = false;
     const take = (line) => {
       if (!line.trim()) return;
       const batch = JSON.parse(line);
       if (batch.error) throw new Error(batch.error);
       for (const message of batch.messages || []) prompt = show(message, prompt);
       done = done || batch.done === true;
+      working = working || batch.working === true;
     };
     for (;;) {
       const { value, done: ended } = await reader.read();
@@ -123,6 +126,7 @@
     }
     take(buffer + decoder.decode());
     if (!done) throw new Error("the reply was cut off");
+    return working;
   }
 
   function failed(error, retry, prompt) {
@@ -272,19 +276,41 @@
     sendPhoto(file);
   });
 
-  // -- messages pushed outside a reply (a person from the team answering), collected every few seconds ------
+  // -- messages pushed outside a reply: the result of slow work, a person from the team answering ------------
+  // Collected every few seconds, and every half second while the bot works on something for this patient. Always in
+  // the queue: they never land in the middle of a reply, and the patient's next message goes after the result.
   const POLL_MS = 4000;
-  function collectPushed() {
-    if (document.hidden || pending > 0) return;
-    enqueue(async () => {  // in the queue, so they never land in the middle of a reply
-      try {
-        const response = await fetch("/api/pushed", { headers: HEADERS, cache: "no-store" });
-        if (!response.ok) return;
-        for (const message of (await response.json()).messages || []) show(message, null);
-      } catch { /* offline for a moment: the next poll collects them */ }
-    });
+  const WORKING_POLL_MS = 500;
+
+  // Shows what was pushed; returns whether work for this patient is still running.
+  async function collectPushed() {
+    const response = await fetch("/api/pushed", { headers: HEADERS, cache: "no-store" });
+    if (!response.ok) return false;
+    const batch = await response.json();
+    for (const message of batch.messages || []) show(message, null);
+    return batch.working === true;
   }
-  setInterval(collectPushed, POLL_MS);
+
+  async function whileWorking() {
+    try {
+      while (await collectPushed()) await new Promise((resolve) => setTimeout(resolve, WORKING_POLL_MS));
+    } catch { /* offline for a moment: the next poll collects it */ }
+  }
+
+  setInterval(() => {
+    if (document.hidden || pending > 0) return;
+    enqueue(async () => {
+      try {
+        if (!(await collectPushed())) return;
+      } catch { return; /* offline for a moment: the next poll collects them */ }
+      busy(+1);  // the page was opened again while work for it runs: collected until its result
+      try {
+        await whileWorking();
+      } finally {
+        busy(-1);
+      }
+    });
+  }, POLL_MS);
 
   function notice(text) {
     bubble("notice").append(paragraph(text));
