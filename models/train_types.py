@@ -63,13 +63,17 @@ def closeup_type_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
             (val.images, np.array([to_type[int(l)] for l in val.labels])))
 
 
-def build_model(backbone: str = "regnet") -> torch.nn.Module:
-    """`lite0`: the ImageNet-pretrained EfficientNet-Lite0, pooled, four type logits; `regnet`: the student with
+def build_model(backbone: str = "regnet", upsample: int = 1) -> torch.nn.Module:
+    """`lite0`: the ImageNet-pretrained EfficientNet-Lite0, pooled, four type logits (the patch enlarged
+    `upsample` times inside the network first: at 64 px its last feature map is 2 x 2); `regnet`: the student with
     the shipped classifier's weights, its classifier rows cut to the four acne types."""
     if backbone == "lite0":
         from models.pretrained import PooledLite
 
-        return PooledLite("lite0", len(ACNE_TYPES))
+        lite = PooledLite("lite0", len(ACNE_TYPES))
+        if upsample == 1:
+            return lite
+        return torch.nn.Sequential(torch.nn.Upsample(scale_factor=upsample, mode="bilinear"), lite)
     import onnx
     from onnx import numpy_helper
 
@@ -144,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--export", type=Path, default=None)
     ap.add_argument("--backbone", choices=["regnet", "lite0"], default="regnet",
                     help="the Acne-RegNet student or the ImageNet-pretrained EfficientNet-Lite0")
+    ap.add_argument("--upsample", type=int, default=1, help="lite0: enlarge the 64 px patch this many times inside")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     weights = (1.0 / np.sqrt(counts))[pool_y]
     weights /= weights.sum()
     print("pool per type", dict(zip(ACNE_TYPES, counts.tolist())), flush=True)
-    net = build_model(args.backbone)
+    net = build_model(args.backbone, args.upsample)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * args.samples_per_epoch // args.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
