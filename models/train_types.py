@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * args.samples_per_epoch // args.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
-    history, began, best = [], time.time(), -1.0
+    history, began = [], time.time()
     for epoch in range(args.epochs):
         net.train()
         for bn in net.modules():  # keep the loaded (folded) statistics, as the detector does
