@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 
 from pipeline.detector import Detection
 from pipeline.patches import CanonicalView, crop_patch
+from pipeline.preprocess import PATCH_SIZE
 from pipeline.regions import on_patients_left
 from pipeline.types import ACNE_TYPES, CLASSES, NON_ACNE_TYPES, Lesion
 
@@ -57,12 +59,14 @@ def region_of(view: CanonicalView, x: float, y: float) -> str | None:
     return None
 
 
-def lesion_patches(view: CanonicalView, detections: list[Detection]) -> np.ndarray:
-    from pipeline.preprocess import PATCH_SIZE
-
+def lesion_patches(view: CanonicalView, detections: list[Detection], window: int = PATCH_SIZE) -> np.ndarray:
+    """PATCH_SIZE patches centred on the detections, each cut as a `window` px square and resized."""
     if not detections:
         return np.zeros((0, PATCH_SIZE, PATCH_SIZE, 3), np.uint8)
-    return np.stack([crop_patch(view.pixels, d.x, d.y) for d in detections])
+    patches = [crop_patch(view.pixels, d.x, d.y, window) for d in detections]
+    if window != PATCH_SIZE:
+        patches = [cv2.resize(p, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA) for p in patches]
+    return np.stack(patches)
 
 
 def acne_type(probs: np.ndarray, inflammatory_min_share: float | None = None) -> str:
@@ -87,7 +91,8 @@ def classify(view: CanonicalView, detections: list[Detection], types_model, mark
     acne = [i for i, d in enumerate(detections) if d.kind == 0]
     marks = [i for i, d in enumerate(detections) if d.kind != 0]
     names: list[str] = [""] * len(detections)
-    for i, row in zip(acne, types_model.predict(lesion_patches(view, [detections[i] for i in acne]))):
+    acne_patches = lesion_patches(view, [detections[i] for i in acne], view.type_window)
+    for i, row in zip(acne, types_model.predict(acne_patches)):
         names[i] = acne_type(row)
     for i, row in zip(marks, marks_model.predict(lesion_patches(view, [detections[i] for i in marks]))):
         names[i] = mark_type(row)

@@ -26,6 +26,8 @@ class CanonicalView:
     assessed: dict[str, bool] = field(default_factory=dict)
     landmarks: FaceLandmarks | None = None  # canonical coordinates, None for a declared close-up
     raw: np.ndarray | None = None  # the same crop before enhancement, for the quality checks
+    # Side of the window cut around an acne lesion to name its type (canonical px, then resized to PATCH_SIZE).
+    type_window: int = PATCH_SIZE
 
     def to_photo(self, x: float, y: float) -> tuple[float, float]:
         return x / self.factor + self.offset[0], y / self.factor + self.offset[1]
@@ -85,7 +87,10 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
     assessed = {r: False for r in REGIONS}
     assessed[region] = bool(skin.sum() >= PATCH_SIZE * PATCH_SIZE)
-    return CanonicalView(enhance(canon), factor, (0, 0), masks, assessed, raw=canon)
+    # The type classifier learnt close-ups from windows of half to all of one, resized to a patch; at the
+    # canonical scale a close-up's lesion fills a patch many times over, and its type was mostly wrong.
+    return CanonicalView(enhance(canon), factor, (0, 0), masks, assessed, raw=canon,
+                         type_window=max(PATCH_SIZE, min(ch, cw) // 2))
 
 
 def _looks_like_skin(pixels: np.ndarray) -> bool:

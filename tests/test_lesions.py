@@ -117,3 +117,28 @@ def test_the_detector_sees_only_the_box_of_the_regions_skin_and_positions_come_b
     assert (det.x, det.y) == (50 - margin + 5, 100 - margin + 6)
     view.assessed["forehead"] = False
     assert detect_on_skin(recorder, view) == []
+
+
+def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_classifier_learnt_close_ups():
+    from pipeline.lesions import lesion_patches
+    from pipeline.patches import closeup_view
+    from pipeline.preprocess import PATCH_SIZE
+    from tests.conftest import SHARED_DATA
+
+    path = next((SHARED_DATA / "lesion-types" / "train" / "pustule").glob("*.jpg"), None)
+    if path is None:
+        pytest.skip(f"no close-ups under {SHARED_DATA}")
+    import cv2
+
+    close = closeup_view(np.ascontiguousarray(cv2.imread(str(path))[:, :, ::-1]), "chin")
+    h, w = close.pixels.shape[:2]
+    assert close.type_window == max(PATCH_SIZE, min(h, w) // 2) > PATCH_SIZE
+    centre = [Detection(w / 2, h / 2, 10.0, 10.0, 0.9, 0)]
+    patch = lesion_patches(close, centre, close.type_window)
+    assert patch.shape == (1, PATCH_SIZE, PATCH_SIZE, 3)
+    # the window shrunk to a patch: the patch is the close-up's centre half, not a few of its pixels
+    half = close.pixels[h // 2 - close.type_window // 2: h // 2 + close.type_window // 2,
+                        w // 2 - close.type_window // 2: w // 2 + close.type_window // 2]
+    shrunk = cv2.resize(half, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
+    assert np.abs(patch[0].astype(int) - shrunk.astype(int)).mean() < 3
+    assert _view().type_window == PATCH_SIZE  # a face keeps the patch it was always typed on

@@ -39,6 +39,7 @@ TRAINING_ONLY = {
     "models.detector.network": "torch",
     "models.detector.train": "torch",
     "models.evaluate": "tqdm",
+    "models.evaluate_closeups": "tqdm",
     "models.evaluate_types": "torch",
     "models.export": "onnx",
     "models.facecache": "tqdm",
