@@ -1,7 +1,7 @@
-"""One patient's messages in order on a transport that answers each on a request of its own (WeChat's callback, the
-web chat's POSTs): a turn waits for the patient's earlier turns and for the slow work they handed to the engine
+"""One patient's messages in order, on every transport (Telegram's update processor, WeChat's callback, the web
+chat's POSTs): a turn waits for the patient's earlier turns and for the slow work they handed to the engine
 (`Engine.handle(..., detached=keep)`), which goes on after its turn has answered. Different patients never wait
-for each other, and a waiting turn holds nothing but its request. (Telegram's lanes are its update processor's.)
+for each other, and a waiting turn holds nothing but its request (on Telegram, no update slot).
 
     lanes = Lanes()
     replies = await lanes.run(patient, lambda keep: engine.handle(event, detached=keep))

@@ -32,6 +32,7 @@ from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, 
                           CommandHandler, ContextTypes, MessageHandler, filters)
 
 from bot.delivery import DeliveryFailed, Purpose, Undeliverable
+from bot.lanes import Keep, Lanes
 from bot.settings import Settings
 from conversations import COMMAND_MENU, Engine, InboundEvent, command_descriptions
 from conversations.flows import COMMANDS
@@ -58,9 +59,10 @@ PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Different users' updates concurrently (at most `max_concurrent` at once), one user's one at a time and in
-    the order they arrived. A user's waiting updates hold no slot, so one busy patient never stalls the others;
-    nor does a patient whose turn handed its slow work to the engine (`keep_behind`): their next update waits for
-    that work, without a slot."""
+    the order they arrived (bot/lanes.py). A user's waiting updates hold no slot, so one busy patient never stalls
+    the others; nor does a patient whose turn handed its slow work to the engine (`keep_behind`): their next
+    update waits for that work, without a slot. An update is processed once its turn has answered (a webhook's
+    POST is answered then); the slow work goes on, durable in the work table."""
 
     def __init__(self, max_concurrent: int = CONCURRENT_UPDATES):
         super().__init__(max_concurrent_updates=10_000)  # the base class's bound; ours is self._slots
@@ -68,75 +70,47 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         # A burst of photos (their downloads and checks) takes slots of its own, so texts and buttons never
         # queue behind it (bench/bench_turns_under_load.py).
         self._photo_slots = asyncio.BoundedSemaphore(min(max_concurrent, CONCURRENT_PHOTOS))
-        self._lanes: dict[int, tuple[asyncio.Lock, int]] = {}
-        self.on_done: list[Callable[[object], None]] = []  # called after each update (tests, benchmarks)
-        self._behind: dict[int, asyncio.Task] = {}  # an update id -> the slow work its turn left running
-        self._answered: dict[int, asyncio.Future] = {}  # an update id -> done once its turn has answered
-        self._lingering: set[asyncio.Task] = set()  # updates answered whose slow work goes on
+        self._lanes = Lanes()
+        self._keeps: dict[int, Keep] = {}  # an update id -> where its turn hands the slow work it leaves running
+        self.on_done: list[Callable[[object], None]] = []  # after each update and its slow work (tests, benches)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _user_key(update)
-        try:
-            if key is None:
+        if key is None:
+            try:
                 async with self._slots:
                     await coroutine
-                self._turn_answered(update)
-                return
-            lock, waiting = self._lanes.get(key) or (asyncio.Lock(), 0)
-            self._lanes[key] = (lock, waiting + 1)
-            slots = self._photo_slots if _carries_photo(update) else self._slots
-            try:
-                async with lock:
-                    async with slots:
-                        await coroutine
-                    self._turn_answered(update)
-                    work = self._behind.pop(_update_id(update), None)
-                    if work is not None:  # the patient's next update comes after it; no slot is held
-                        await asyncio.wait([work])
             finally:
-                lock, waiting = self._lanes[key]
-                if waiting == 1:
-                    del self._lanes[key]
-                else:
-                    self._lanes[key] = (lock, waiting - 1)
-        finally:
-            for hook in self.on_done:
-                hook(update)
-
-    async def until_answered(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """process_update, returning once the update's turn has answered (a webhook's POST is answered then):
-        the slow work it left goes on, durable in the work table, with the patient's lane kept behind it."""
+                self._done(update)
+            return
+        slots = self._photo_slots if _carries_photo(update) else self._slots
         update_id = _update_id(update)
-        answered = self._answered[update_id] = asyncio.get_running_loop().create_future()
-        whole = asyncio.ensure_future(self.process_update(update, coroutine))
-        self._lingering.add(whole)
-        whole.add_done_callback(self._lingering.discard)
-        try:
-            await asyncio.wait({whole, answered}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._answered.pop(update_id, None)
-        if whole.done():
-            whole.result()
 
-    def _turn_answered(self, update: object) -> None:
-        answered = self._answered.get(_update_id(update))
-        if answered is not None and not answered.done():
-            answered.set_result(None)
+        async def turn(keep: Keep) -> None:
+            self._keeps[update_id] = keep
+            try:
+                async with slots:
+                    await coroutine
+            finally:
+                self._keeps.pop(update_id, None)
 
-    def keep_behind(self, update: object) -> Callable[[asyncio.Task], None]:
-        """What the engine calls with the task finishing this update's slow work."""
-        def keep(task: asyncio.Task) -> None:
-            update_id = _update_id(update)
-            if update_id is not None:
-                self._behind[update_id] = task
-        return keep
+        await self._lanes.run(str(key), turn, ended=lambda: self._done(update))
+
+    def _done(self, update: object) -> None:
+        for hook in self.on_done:
+            hook(update)
+
+    def keep_behind(self, update: object) -> Keep:
+        """What the engine calls with the task finishing this update's slow work (the patient's lane waits for it)."""
+        return self._keeps.get(_update_id(update)) or (lambda task: None)
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
-        if self._lingering:  # answered updates still behind their slow work (the engine finishes it first)
-            await asyncio.wait(set(self._lingering))
+        pending = self._lanes.pending()  # answered updates whose slow work goes on (the engine finishes it first)
+        if pending:
+            await asyncio.wait(pending)
 
 
 class TelegramTransport:
@@ -250,7 +224,7 @@ class TelegramTransport:
             update = Update.de_json(await request.json(), self.application.bot)
         except (ValueError, TypeError, KeyError):
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        await self.processor.until_answered(update, self.application.process_update(update))
+        await self.processor.process_update(update, self.application.process_update(update))
         if update.update_id in self._failed:
             self._failed.discard(update.update_id)
             return web.json_response({"ok": False, "error": "failed; deliver again"}, status=500)
