@@ -52,7 +52,7 @@ def main(argv=None) -> None:
     model = LesionDetector(args.variant, args.weights, pretrained=not args.scratch).to(dev)
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    average = loop.MovingAverage(model, args.ema) if args.ema else None
+    average = loop.MovingAverage(model, args.ema)
     state = loop.resume(run_dir, model, opt, average)
     config = {"variant": args.variant, "enhance": args.enhance, "crop": args.crop, "batch": args.batch,
               "scratch": args.scratch, "stride": STRIDE, "acne04_share": args.acne04_share, "ema": args.ema}
@@ -85,8 +85,7 @@ def train_steps(args, model, average, opt, data, state, budget, dev, run_dir, tu
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
-        if average:
-            average.update(model)
+        average.update(model)
         state.step += 1
         budget.tick()
         if state.step % 50 == 0:
@@ -100,9 +99,7 @@ def train_steps(args, model, average, opt, data, state, budget, dev, run_dir, tu
 
 def evaluate_and_keep(model, average, tune, tune_pixels, dev, run_dir, state, config, bf16) -> None:
     """Scores the trained weights (and their moving average) on the tune photos; best.pt keeps the best."""
-    for weights, net in (("trained", model), ("average", average.model if average else None)):
-        if net is None:
-            continue
+    for weights, net in [("trained", model)] + ([("average", average.model)] if average.decay else []):
         scores = tune_scores(net, tune, tune_pixels, dev, bf16)
         score = float(np.mean([scores[k]["f1"] for k in ("acne04", "selfies") if k in scores]))
         record = {"step": state.step, "weights": weights, "minutes": round(state.seconds / 60, 2),
