@@ -18,7 +18,7 @@ from models.grade.network import INPUT, GradeNet
 from pipeline.grade import LEVELS
 
 MODEL_NAME = "lite0-image-grade"
-MODEL_VERSION = "2026.12.04"
+MODEL_VERSION = "2026.12.04.2"
 OPSET = 17
 
 
