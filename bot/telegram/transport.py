@@ -32,6 +32,7 @@ from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, 
                           CommandHandler, ContextTypes, MessageHandler, filters)
 
 from bot.delivery import DeliveryFailed, Purpose, Undeliverable
+from bot.telegram.http import AiohttpRequest
 from bot.lanes import Keep, Lanes
 from bot.settings import Settings
 from conversations import COMMAND_MENU, Engine, InboundEvent, command_descriptions
@@ -126,10 +127,12 @@ class TelegramTransport:
                    .base_url(settings.telegram_base_url)
                    .base_file_url(settings.telegram_base_file_url)
                    .concurrent_updates(self.processor)
-                   .connect_timeout(CONNECT_TIMEOUT).read_timeout(settings.telegram_timeout)
-                   .write_timeout(settings.telegram_timeout).media_write_timeout(3 * settings.telegram_timeout)
-                   .pool_timeout(CONNECT_TIMEOUT).get_updates_connect_timeout(CONNECT_TIMEOUT)
-                   .get_updates_read_timeout(POLL_TIMEOUT + 10))
+                   .request(AiohttpRequest(connect_timeout=CONNECT_TIMEOUT, read_timeout=settings.telegram_timeout,
+                                           write_timeout=settings.telegram_timeout,
+                                           media_write_timeout=3 * settings.telegram_timeout,
+                                           pool_timeout=CONNECT_TIMEOUT))
+                   .get_updates_request(AiohttpRequest(pool_size=1, connect_timeout=CONNECT_TIMEOUT,
+                                                       read_timeout=POLL_TIMEOUT + 10, pool_timeout=CONNECT_TIMEOUT)))
         if settings.webhook_mode:
             builder = builder.updater(None)
         self.application: Application = builder.build()
