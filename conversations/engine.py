@@ -206,8 +206,9 @@ class Engine:
     async def _first_transaction(self, event: InboundEvent) -> tuple[Turn, User, WorkItem | None,
                                                                      list[Outgoing] | None]:
         """Dedup, the patient's locked state, the step: (turn, user, the work row it asked for, the whole answer
-        when the turn ends without work here: a duplicate or a refusal)."""
-        async with self.db.transaction():
+        when the turn ends without work here: a duplicate or a refusal). A text, command or button waits for its
+        answer ahead of slow work's bookkeeping; a photo, which is answered "Analysing…" anyway, does not."""
+        async with self.db.transaction(urgent=event.kind != "photo"):
             user = await self.db.users.find_user(event.channel, event.user_id)
             consented = user is not None and user.consent == "accepted"
             # Before consent the mark carries no user id, so nothing links the patient to it.

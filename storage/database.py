@@ -68,7 +68,8 @@ class Database:
 
     @classmethod
     async def open(cls, url: str | None = None, *, data_dir: Path | None = None, photo_key: str | None = None,
-                   old_photo_keys: str | None = None, schema: str | None = None, run_migrations: bool = True, **engine_options: Any) -> Database:
+                   old_photo_keys: str | None = None, schema: str | None = None, run_migrations: bool = True,
+                   **engine_options: Any) -> Database:
         """Connects (and migrates to the latest schema unless told not to).
 
         url: default `DATABASE_URL`, else `<data dir>/acnebot.db`. data_dir: default `ACNEBOT_DATA_DIR` or
@@ -94,9 +95,10 @@ class Database:
         return self._tx.dialect
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """Runs every repository call made inside it (by this task) in one transaction; nests as a no-op."""
-        async with self._tx.begin():
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        """Runs every repository call made inside it (by this task) in one transaction; nests as a no-op. `urgent`:
+        someone waits for it (on SQLite it goes ahead of other waiting units: storage/units.py)."""
+        async with self._tx.begin(urgent):
             yield
 
     async def close(self) -> None:
