@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import socket
-import statistics
 import sys
 import tempfile
 import time
