@@ -8,7 +8,8 @@ path (prepare -> detector -> lesion-centred types -> regions -> scores), so what
 patient is told. Printed: precision, recall and F1 of acne lesion centres (inside an expert circle + 4 px, or
 inside a box), AP of centres, AP50 (box IoU >= 0.5) where boxes exist, count MAE and Spearman, and on
 ACNE04 the Hayashi level accuracy with its confusion matrix. `--baseline` adds the tile classifier the
-detector replaced, side by side.
+detector replaced, side by side. `--photos tune` measures the ACNE04 tune photos and the selfie tune photos
+(models.facepack.selfie_tune_photos) instead: settings are chosen there, never on the held-out sets.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import acne04_split, detset
+from models import acne04_split, detset, facepack
 from models.detection_metrics import average_precision, match_boxes, match_circles, prf
 from models.sources import REPO_ROOT, data_dir, face_photos
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES
@@ -245,6 +246,8 @@ def non_acne_mislabels(results: list[PhotoResult], items: dict[str, dict]) -> fl
 
 
 GRADES = ("clear", "mild", "moderate", "severe", "very severe")
+SET_KEYS = {"held_out": ("acne04_held_out", "lesions_valid"), "tune": ("acne04_tune", "selfies_tune")}
+SET_NAMES = {"held_out": ("ACNE04 held-out", "acne-lesions valid"), "tune": ("ACNE04 tune", "selfie tune photos")}
 
 
 def _grade_confusion(levels, grades) -> list[list[int]]:
@@ -277,11 +280,11 @@ def evaluate_boxes(results: list[PhotoResult], truth: dict[str, tuple[np.ndarray
     return out
 
 
-def _lesions_truth(root: Path) -> tuple[list[Path], dict]:
+def _lesions_truth(photos) -> tuple[list[Path], dict]:
     from models.detset import KIND_OF_LABEL, NON_ACNE, _image_size
 
     paths, truth = [], {}
-    for photo in face_photos(root, "valid"):
+    for photo in photos:
         h, w = _image_size(photo.path)
         acne, non = [], []
         for b in photo.boxes:
@@ -300,6 +303,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--baseline", action="store_true", help="also evaluate the tile classifier it replaced")
     ap.add_argument("--baseline-only", action="store_true", help="evaluate only the tile classifier it replaced")
     ap.add_argument("--limit", type=int, default=None, help="photos per set, for a quick look")
+    ap.add_argument("--photos", choices=("held_out", "tune"), default="held_out",
+                    help="tune: the ACNE04 tune photos and the selfie tune photos instead (to choose settings on)")
     args = ap.parse_args(argv)
     from pipeline import classifier as classifier_module
     from pipeline import detector as detector_module
@@ -308,8 +313,9 @@ def main(argv: list[str] | None = None) -> dict:
     classifier = classifier_module.load()
     detector = detector_module.load(args.detector)
     items = {Path(i["file"]).name: i for i in acne04_split.items(root)}
-    held = [root / "acne04" / f for f in detset.acne04_split(root)["held_out"]][: args.limit]
-    valid_paths, truth = _lesions_truth(root)
+    held = [root / "acne04" / f for f in detset.acne04_split(root)[args.photos]][: args.limit]
+    selfies = face_photos(root, "valid") if args.photos == "held_out" else facepack.selfie_tune_photos(root)
+    valid_paths, truth = _lesions_truth(selfies)
     valid_paths = valid_paths[: args.limit]
     out: dict = {"detector": {"name": detector.name, "version": detector.version, "thresholds": detector.thresholds},
                  "anchors": ANCHORS, "methods": {}}
@@ -318,19 +324,21 @@ def main(argv: list[str] | None = None) -> dict:
     for method, baseline in methods:
         a04 = [run_photo(p, detector, classifier, baseline) for p in held]
         les = [run_photo(p, detector, classifier, baseline) for p in valid_paths]
-        out["methods"][method] = {"acne04_held_out": evaluate_acne04(a04, items, not baseline),
-                                  "lesions_valid": evaluate_boxes(les, truth, not baseline)}
-        print(format_report(method, out["methods"][method]), flush=True)
+        acne04_key, selfies_key = SET_KEYS[args.photos]
+        out["methods"][method] = {acne04_key: evaluate_acne04(a04, items, not baseline),
+                                  selfies_key: evaluate_boxes(les, truth, not baseline)}
+        print(format_report(method, out["methods"][method], args.photos), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, default=float))
     return out
 
 
-def format_report(method: str, res: dict) -> str:
-    a, l = res["acne04_held_out"], res["lesions_valid"]
+def format_report(method: str, res: dict, photos: str = "held_out") -> str:
+    a, l = (res[key] for key in SET_KEYS[photos])
+    acne04_name, selfies_name = SET_NAMES[photos]
     lines = [f"== {method} ==",
-             f"ACNE04 held-out ({a['photos']} photos, {a['refused']} refused, {a['true']} expert lesions, region "
+             f"{acne04_name} ({a['photos']} photos, {a['refused']} refused, {a['true']} expert lesions, region "
              f"coverage {a['region_coverage']:.3f}, non-acne mislabels {a['non_acne_mislabels']:.3f})",
              f"  precision {a['precision']:.3f} "
              f"recall {a['recall']:.3f} F1 {a['f1']:.3f}" + (f" AP(centre) {a['ap_centre']:.3f}" if "ap_centre" in a else ""),
@@ -342,7 +350,7 @@ def format_report(method: str, res: dict) -> str:
              f"{a['expert_count_hayashi_band_accuracy']:.3f} {a['expert_count_hayashi_band_confusion']}",
              f"  eq. 1 grade vs level (columns {'/'.join(GRADES)}/none): {a['grade_eq1_confusion']}",
              f"  face-only GAGS vs level: {a['gags_confusion']}",
-             f"acne-lesions valid ({l['photos']} photos): acne P {l['acne']['precision']:.3f} R {l['acne']['recall']:.3f} "
+             f"{selfies_name} ({l['photos']} photos): acne P {l['acne']['precision']:.3f} R {l['acne']['recall']:.3f} "
              f"F1 {l['acne']['f1']:.3f}" + (f" AP(centre) {l['ap_centre']:.3f} AP50(box) {l['ap50_box']:.3f}"
                                              if "ap50_box" in l else ""),
              f"  non-acne P {l['non_acne']['precision']:.3f} R {l['non_acne']['recall']:.3f} F1 {l['non_acne']['f1']:.3f}; "

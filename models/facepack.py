@@ -111,7 +111,7 @@ def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_q
             jobs.append(("acne04", wanted[item["file"]], root / "acne04" / item["file"], marks, False, item["level"],
                          groups[item["file"]], out_dir, quality))
     photos = face_photos(root, "train")
-    order = np.random.default_rng(SEED).permutation(len(photos))
+    order = lesions_order(len(photos))
     n_tune = min(LESIONS_TUNE, lesions_train)
     tune = set(order[:n_tune].tolist())
     chosen = sorted(order[:n_tune + lesions_train].tolist())
@@ -121,6 +121,20 @@ def _jobs(root: Path, out_dir: Path, lesions_train: int, quality: int, lesions_q
         jobs.append(("acne-lesions", "tune" if i in tune else "train", photo.path, marks, True, None, None, out_dir,
                      lesions_quality))
     return jobs
+
+
+def lesions_order(count: int) -> np.ndarray:
+    """The fixed order acne-lesions training photos are dealt in: the first LESIONS_TUNE are the selfie tune
+    photos, the next ones train."""
+    return np.random.default_rng(SEED).permutation(count)
+
+
+def selfie_tune_photos(root: Path) -> list:
+    """The acne-lesions training photos kept apart as selfie tune photos (sources.FacePhoto)."""
+    from models.sources import face_photos
+
+    photos = face_photos(root, "train")
+    return [photos[i] for i in sorted(lesions_order(len(photos))[:LESIONS_TUNE].tolist())]
 
 
 def build(root: Path, out_dir: Path, lesions_train: int = 10_000, quality: int = 90,

@@ -52,6 +52,15 @@ def test_pack_holds_train_and_tune_photos_and_never_the_held_out_fifth(pack):
     assert (clinical[0].points < [rgb.shape[1], rgb.shape[0]]).all()
 
 
+def test_the_selfie_tune_photos_evaluate_detector_measures_are_the_packs_and_never_valid_ones(pack):
+    from models.sources import face_photos
+
+    tune = {p.path.name for p in facepack.selfie_tune_photos(SHARED_DATA)}
+    assert len(tune) == facepack.LESIONS_TUNE
+    assert {p.name for p in facepack.load(pack, source="acne-lesions", split="tune")} <= tune
+    assert not tune & {p.path.name for p in face_photos(SHARED_DATA, "valid")}
+
+
 def test_a_crop_has_one_heatmap_peak_per_mark_inside_it(pack):
     photos = [p for p in facepack.load(pack, source="acne04") if len(p.points) >= 5]
     sampler = CropSampler(photos, decode_all(photos), crop=128, seed=3)
