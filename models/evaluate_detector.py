@@ -22,7 +22,7 @@ import numpy as np
 
 from models import acne04_split, detset, facepack
 from models.detection_metrics import average_precision, match_boxes, match_circles, prf
-from models.sources import REPO_ROOT, data_dir, face_photos
+from models.sources import data_dir, face_photos
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES
 
 LEVELS = ("mild", "moderate", "severe", "very severe")
