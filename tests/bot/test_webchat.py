@@ -385,6 +385,26 @@ def test_the_image_store_keeps_each_sessions_pictures_apart_and_bounded():
     assert store.get("b", b1) is None and len(store) == 0  # expired
 
 
+def test_the_outbox_keeps_each_sessions_pushes_apart_and_bounded():
+    from bot.webchat.push import Outbox
+    from conversations.messages import File, Text
+
+    now = [0.0]
+    outbox = Outbox(per_session=3, max_bytes=10, ttl_s=60, clock=lambda: now[0])
+    outbox.put("a", [Text(f"a{i}") for i in range(4)])
+    assert [m.text for m in outbox.take("a")] == ["a1", "a2", "a3"]  # per-session cap: the oldest went
+    assert outbox.take("a") == []  # taken once
+    outbox.put("a", [File("export.zip", b"123456")])
+    outbox.put("b", [File("export.zip", b"7890123")])  # 13 bytes in all: a's, put to longest ago, goes
+    assert outbox.take("a") == [] and outbox.total_bytes == 7
+    now[0] = 30
+    outbox.put("c", [Text("c")])
+    now[0] = 61  # b's export aged out; a session that never comes back does not keep it
+    outbox.put("d", [Text("d")])
+    assert len(outbox) == 2 and outbox.total_bytes == 0
+    assert outbox.take("b") == [] and [m.text for m in outbox.take("c")] == ["c"]
+
+
 # -- browser level ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
