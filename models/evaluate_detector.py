@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from models import acne04_split, detset, facepack
-from models.detection_metrics import average_precision, match_boxes, match_circles, prf
+from models.detection_metrics import (THRESHOLDS, at_threshold, average_precision, match_boxes, match_circles,
+                                      prf)
 from models.sources import data_dir, face_photos
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES
 
@@ -207,6 +208,20 @@ def _circles(item: dict) -> tuple[np.ndarray, np.ndarray]:
             np.array([l["r"] for l in item["lesions"]], float))
 
 
+def acne_threshold_curve(a04: list[PhotoResult], selfies: list[PhotoResult], items: dict[str, dict],
+                         truth: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Acne lesion F1 at each threshold on the service's path (the acne peaks in the assessed regions), on the
+    ACNE04 and the selfie photos, and the threshold with the best mean of the two: one threshold must serve both,
+    since the service cannot tell a clinical photo from a selfie."""
+    a_pp = [(r.candidates, r.candidate_scores, *_circles(items[r.name])) for r in a04]
+    s_pp = [(r.candidates, r.candidate_scores, truth[r.name][0], None) for r in selfies]
+    rows = []
+    for t in THRESHOLDS:
+        a, s = at_threshold(a_pp, match_circles, t)["f1"], at_threshold(s_pp, match_boxes, t)["f1"]
+        rows.append({"threshold": float(t), "acne04_f1": a, "selfies_f1": s, "mean_f1": round((a + s) / 2, 4)})
+    return {"best": max(rows, key=lambda row: row["mean_f1"]), "curve": rows}
+
+
 def region_coverage(results: list[PhotoResult], items: dict[str, dict]) -> float:
     """Share of expert circles whose centre lies in an assessed region's mask (a refused photo's: none)."""
     inside = total = 0
@@ -303,6 +318,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--baseline", action="store_true", help="also evaluate the tile classifier it replaced")
     ap.add_argument("--baseline-only", action="store_true", help="evaluate only the tile classifier it replaced")
     ap.add_argument("--limit", type=int, default=None, help="photos per set, for a quick look")
+    ap.add_argument("--test-time-flip", action="store_true",
+                    help="run the detector on the view and its mirror image, averaged (whatever its metadata says)")
     ap.add_argument("--photos", choices=("held_out", "tune"), default="held_out",
                     help="tune: the ACNE04 tune photos and the selfie tune photos instead (to choose settings on)")
     args = ap.parse_args(argv)
@@ -312,12 +329,14 @@ def main(argv: list[str] | None = None) -> dict:
     root = data_dir(args.data)
     classifier = classifier_module.load()
     detector = detector_module.load(args.detector)
+    detector.flip = detector.flip or args.test_time_flip
     items = {Path(i["file"]).name: i for i in acne04_split.items(root)}
     held = [root / "acne04" / f for f in detset.acne04_split(root)[args.photos]][: args.limit]
     selfies = face_photos(root, "valid") if args.photos == "held_out" else facepack.selfie_tune_photos(root)
     valid_paths, truth = _lesions_truth(selfies)
     valid_paths = valid_paths[: args.limit]
-    out: dict = {"detector": {"name": detector.name, "version": detector.version, "thresholds": detector.thresholds},
+    out: dict = {"detector": {"name": detector.name, "version": detector.version, "thresholds": detector.thresholds,
+                              "test_time_flip": detector.flip},
                  "anchors": ANCHORS, "methods": {}}
     methods = ([] if args.baseline_only else [("detector", False)]) + \
         ([("tile_baseline", True)] if args.baseline or args.baseline_only else [])
@@ -327,6 +346,9 @@ def main(argv: list[str] | None = None) -> dict:
         acne04_key, selfies_key = SET_KEYS[args.photos]
         out["methods"][method] = {acne04_key: evaluate_acne04(a04, items, not baseline),
                                   selfies_key: evaluate_boxes(les, truth, not baseline)}
+        if args.photos == "tune" and not baseline:
+            out["methods"][method]["acne_threshold"] = acne_threshold_curve(a04, les, items, truth)
+            print(f"acne threshold with the best mean F1 here: {out['methods'][method]['acne_threshold']['best']}")
         print(format_report(method, out["methods"][method], args.photos), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

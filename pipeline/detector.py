@@ -2,7 +2,8 @@
 and moles) out. The network (models/detector/) outputs, at its stride (2 for the shipped model, from the
 file's metadata), a heatmap per kind and the lesion's log width and height; a lesion is a local maximum of a
 heatmap above the kind's threshold. The metadata also says which view the network was trained on: the plain
-canonical crop ("raw") or the median-filtered, CLAHE-enhanced one ("enhanced").
+canonical crop ("raw") or the median-filtered, CLAHE-enhanced one ("enhanced"), and whether its thresholds were
+chosen with the view also seen mirrored (`test_time_flip=1`: the two outputs are averaged, for twice the time).
 """
 from __future__ import annotations
 
@@ -96,11 +97,24 @@ class LesionDetector:
         self.name = meta.get("name", path.stem)
         self.version = meta.get("version", "unknown")
         self.thresholds = tuple(json.loads(meta.get("thresholds", "[0.3, 0.4]")))
+        self.flip = meta.get("test_time_flip") == "1"
         self._input = self._session.get_inputs()[0].name
 
     def raw(self, pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        x, valid = pad_to_stride(pixels)
-        return self._session.run(None, {self._input: x})[0][0], valid
+        if not self.flip:
+            x, valid = pad_to_stride(pixels)
+            return self._session.run(None, {self._input: x})[0][0], valid
+        valid = pixels.shape[:2]
+        if valid[1] % self.stride:  # a whole number of cells wide, so the mirror's cells fall on the view's
+            pixels = cv2.copyMakeBorder(np.ascontiguousarray(pixels), 0, 0, 0, self.stride - valid[1] % self.stride,
+                                        cv2.BORDER_REFLECT_101)
+        x, _ = pad_to_stride(pixels)
+        x_mirror, _ = pad_to_stride(np.ascontiguousarray(pixels[:, ::-1]))  # padded on its own right, as a photo
+        out = self._session.run(None, {self._input: np.concatenate([x, x_mirror])})[0]
+        cells = pixels.shape[1] // self.stride
+        mirrored = out[0].copy()
+        mirrored[:, :, :cells] = out[1][:, :, cells - 1::-1]
+        return (out[0] + mirrored) / 2, valid
 
     def detect(self, pixels: np.ndarray, thresholds: tuple[float, float] | None = None) -> list[Detection]:
         """Lesions in an H x W x 3 uint8 canonical view, coordinates in its pixels."""

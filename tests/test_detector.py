@@ -84,3 +84,24 @@ def test_on_severe_clinical_photos_findings_are_many_and_sit_on_expert_marks():
             hits += int(match_circles(pred, np.array([l.confidence for l in acne]), centres, radii).sum())
     assert found >= 0.3 * marked, (found, marked)
     assert hits >= 0.15 * found, (hits, found)
+
+
+def test_with_the_mirrored_view_averaged_a_mirrored_photo_gets_the_mirrored_marks():
+    """test_time_flip: the detector sees the view and its mirror image. Then its marks do not depend on which way
+    the face looks: a mirrored photo's marks are the photo's, mirrored (exactly, where no padding is needed)."""
+    from pipeline.assess import prepare
+
+    item = _acne04(level=2, count=1)[0]
+    view = prepare((ACNE04 / item["file"]).read_bytes()).view.pixels
+    h, w = (s - s % 32 for s in view.shape[:2])
+    view = np.ascontiguousarray(view[:h, :w])
+    detector = LesionDetector(DEFAULT_DETECTOR)
+    detector.flip = True
+    marks = detector.detect(view, (0.1, 0.3))
+    mirrored = detector.detect(np.ascontiguousarray(view[:, ::-1]), (0.1, 0.3))
+    assert len(marks) >= 10 and len(mirrored) == len(marks)
+    for d in mirrored:  # the same up to float rounding
+        assert any(abs(w - d.x - m.x) < 0.01 and abs(d.y - m.y) < 0.01 and d.kind == m.kind for m in marks)
+    detector.flip = False
+    plain = detector.detect(view, (0.1, 0.3))
+    assert plain != marks  # the mirror's view changed what was found

@@ -95,6 +95,14 @@ def test_tiny_run_resumes_and_exports_a_detector_the_service_loads(pack, tmp_pat
     got, valid = service.raw(np.ascontiguousarray((x[0].transpose(1, 2, 0) * 255).round().astype(np.uint8)))
     assert got.shape == ref.shape and valid == (96, 64)
     assert np.abs(got - ref).max() < 0.05  # the uint8 round trip of the input is all that differs
+    assert not service.flip
+    restamped = tmp_path / "det-flip.onnx"
+    export.main([str(onnx_file), str(restamped), "--thresholds", "0.15", "0.4", "--test-time-flip", "--version", "x.2"])
+    flipping = ServiceDetector(restamped)
+    assert (flipping.flip, flipping.thresholds, flipping.version) == (True, (0.15, 0.4), "x.2")
+    assert np.array_equal(flipping.raw(np.zeros((64, 64, 3), np.uint8))[0].shape, got.shape[:1] + (32, 32))
+    with pytest.raises(SystemExit):
+        export.main([str(onnx_file), str(restamped)])  # an exported file's thresholds are not tuned again
 
 
 def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):

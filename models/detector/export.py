@@ -1,6 +1,8 @@
 """Detector checkpoint -> ONNX for the service, with the thresholds chosen on the tune photos.
 
     python -m models.detector.export var/runs/det-lite0/best.pt models/weights/lesion_detector.onnx
+    python -m models.detector.export models/weights/lesion_detector.onnx OUT.onnx --thresholds 0.15 0.375 \
+        --test-time-flip --version 2026.12.04.2     # an exported file's run-time settings, weights untouched
 
 Thresholds: the acne one maximises the mean of the lesion F1 on the ACNE04 tune photos and on the boxed
 selfies kept apart for tuning (one threshold must serve both: the service cannot tell a clinical photo from a
@@ -86,15 +88,40 @@ def tune_thresholds(model: LesionDetector, pack: Path) -> dict:
                         "non_acne": round(float(f1["non_acne"][non_i]), 4)}}
 
 
+def restamp(exported: Path, out: Path, thresholds: tuple[float, float], test_time_flip: bool,
+            version: str) -> dict:
+    """An exported detector with other run-time settings (chosen on the service's path on the tune photos:
+    models.evaluate_detector --photos tune): thresholds, test-time flip, version. The weights are not touched."""
+    proto = onnx.load(str(exported))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    meta.update(version=version, thresholds=json.dumps([round(float(t), 3) for t in thresholds]))
+    meta.pop("test_time_flip", None)
+    if test_time_flip:
+        meta["test_time_flip"] = "1"
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.save(proto, str(out))
+    return meta
+
+
 def main(argv: list[str] | None = None) -> None:
     from models.sources import REPO_ROOT
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("checkpoint", type=Path, help="a training checkpoint, or an exported .onnx to restamp")
     ap.add_argument("out", type=Path)
     ap.add_argument("--pack", type=Path, default=REPO_ROOT / "var" / "pack")
     ap.add_argument("--thresholds", type=float, nargs=2, default=None, help="skip the tuning: acne non-acne")
+    ap.add_argument("--test-time-flip", action="store_true", help="the service also runs the mirrored view")
+    ap.add_argument("--version", default=MODEL_VERSION)
     args = ap.parse_args(argv)
+    if args.checkpoint.suffix == ".onnx":
+        if args.thresholds is None:
+            ap.error("restamping an exported file needs --thresholds")
+        print(json.dumps(restamp(args.checkpoint, args.out, tuple(args.thresholds), args.test_time_flip,
+                                 args.version)), flush=True)
+        return
     loop.single_threaded_opencv()
     model = load_checkpoint(args.checkpoint)
     report = {"thresholds": tuple(args.thresholds)} if args.thresholds else tune_thresholds(model, args.pack)
