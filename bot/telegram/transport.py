@@ -108,10 +108,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     async def initialize(self) -> None:
         pass
 
-    async def shutdown(self) -> None:
-        pending = self._lanes.pending()  # answered updates whose slow work goes on (the engine finishes it first)
-        if pending:
+    async def settle(self) -> None:
+        """Waits for the updates in hand and the slow work they left running (its results pushed)."""
+        while pending := self._lanes.pending():
             await asyncio.wait(pending)
+
+    async def shutdown(self) -> None:
+        await self.settle()
 
 
 class TelegramTransport:
@@ -182,6 +185,9 @@ class TelegramTransport:
             await app.updater.stop()
         if app.running:
             await app.stop()
+        # PTB's shutdown closes the HTTP client before it waits for the update processor: the work the updates in
+        # hand left running, and the pushing of its results, must end first.
+        await self.processor.settle()
         await app.shutdown()
 
     async def _register_commands(self) -> None:
