@@ -32,7 +32,7 @@ CLASSIFIER_ONNX = REPO_ROOT / "models" / "weights" / "acne_regnet_student.onnx"
 FACE_STORED = PATCH_SIZE + 12
 MODEL_NAME = "acne-regnet-types"
 MODEL_VERSION = "2026.11.28"
-LITE_VERSION = "2026.12.04.2"
+LITE_VERSION = "2026.12.04.3"
 
 
 def face_type_patches(split: str) -> tuple[np.ndarray, np.ndarray]:
