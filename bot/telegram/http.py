@@ -7,11 +7,15 @@ service already serves its webhook with aiohttp. PTB turns the status and body r
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+
+_TOKEN = re.compile(r"/bot[^/\s'\"]+")  # /bot<token>/method and /file/bot<token>/path
 
 
 class AiohttpRequest(BaseRequest):
@@ -62,7 +66,9 @@ class AiohttpRequest(BaseRequest):
         except asyncio.TimeoutError as error:
             raise TimedOut from error
         except aiohttp.ClientError as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+            # Some aiohttp errors quote the URL, and the Bot API's holds the token: it must not reach a log, nor
+            # through the chained original (the error handler logs the traceback).
+            raise NetworkError(f"aiohttp.{type(error).__name__}: {_TOKEN.sub('/bot<token>', str(error))}") from None
 
 
 def _given(timeout: Any, default: float) -> float | None:

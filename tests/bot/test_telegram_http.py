@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import socket
+import traceback
 
 import pytest
+from aiohttp import web
 from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -95,3 +97,29 @@ async def test_the_session_closes_and_opens_again(fake):
         await bot.send_message(alice.id, f"round {round_}")
         await bot.shutdown()
     assert [c.text for c in fake.sent(alice)] == ["round 0", "round 1"]
+
+
+async def test_a_network_error_never_quotes_the_token(fake):
+    """aiohttp quotes the URL in some errors (here: redirected in circles), and the Bot API's URL holds the token;
+    the error the service logs, traceback and all, does not."""
+    async def in_circles(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.path)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", in_circles)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as failed:
+            await request.do_request(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe", "POST")
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
+    logged = "".join(traceback.format_exception(failed.value))
+    assert "TooManyRedirects" in logged and "/bot<token>/getMe" in logged
+    assert TOKEN not in logged and TOKEN.split(":")[1] not in logged
