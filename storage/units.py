@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from storage.engine import session_factory
 
 
-
 class WriterLock:
     """One holder at a time, first come first served, except that waiting urgent units go first."""
 
