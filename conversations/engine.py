@@ -39,6 +39,7 @@ from conversations.observer import Observer, job_outcome
 from storage import ConversationState, Database, NotFound, StaleState, User, WorkItem
 from storage.columns import utcnow
 from work.pool import QueueFull, WorkerPool
+from work.tasks import Tasks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,7 +68,7 @@ class Engine:
         self.owner = owner  # this replica's name on the work rows it holds (REPLICA_ID)
         self.lease = lease
         self.deliver = deliver  # the push path for detached work's replies (the service sets it)
-        self._detached: set[asyncio.Task] = set()
+        self._detached = Tasks("finishing detached work")
 
     async def handle(self, event: InboundEvent, on_progress: OnProgress | None = None, *,
                      detached: Callable[[asyncio.Task], None] | None = None) -> list[Outgoing]:
@@ -268,15 +269,7 @@ class Engine:
         async def run() -> None:
             await self._push(item.user_id, await finishing)
 
-        task = asyncio.ensure_future(run())
-        self._detached.add(task)
-        task.add_done_callback(self._detached_ended)
-        return task
-
-    def _detached_ended(self, task: asyncio.Task) -> None:
-        self._detached.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("finishing detached work failed: %s", type(task.exception()).__name__)
+        return self._detached.start(run())
 
     async def _push(self, user_id: int, messages: Sequence[Outgoing]) -> None:
         if messages and self.deliver is not None:
@@ -284,8 +277,7 @@ class Engine:
 
     async def settle(self) -> None:
         """Waits for the detached work in hand (shutdown: before the pool closes)."""
-        while self._detached:
-            await asyncio.wait(set(self._detached))
+        await self._detached.settle()
 
     async def _allowed(self, turn: Turn, kind: str) -> bool:
         """Takes one of the patient's `kind` tokens; refused, says so once (until one is allowed again)."""

@@ -43,6 +43,7 @@ from conversations.i18n import resolve_locale, t
 from conversations.messages import LABELLED_OPTIONS_HINT, NUMBERED_OPTIONS_HINT, Choices, Image, Outgoing, Text
 from storage import User
 from storage.columns import utcnow
+from work.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class WeChatTransport:
         self.deadline = settings.wechat_reply_deadline
         self._in_flight: set[str] = set()
         self.lanes = Lanes()  # by openid
-        self._background: set[asyncio.Task] = set()
+        self._background = Tasks("WeChat push")  # pushes of replies that missed the passive reply
 
     @property
     def mode(self) -> str:
@@ -134,12 +135,12 @@ class WeChatTransport:
                 return None
             passive = passive_text(replies, exchange.locale)
             if passive is None:
-                self._spawn(self.push(exchange.openid, replies, exchange.locale))
+                self._background.start(self.push(exchange.openid, replies, exchange.locale))
             return passive
         # Too slow for the passive reply (behind the patient's running work, say): what is ready may still go
         # passively, the rest is pushed.
         passive = exchange.too_late()
-        self._spawn(exchange.finish(turn, key))
+        self._background.start(exchange.finish(turn, key))
         return passive
 
     async def _handle(self, message: BaseMessage, key: str, exchange: Exchange, keep: Keep) -> list[Outgoing]:
@@ -226,11 +227,6 @@ class WeChatTransport:
         if user is not None:
             await self.db.contacts.mark_unreachable(user.id)
         log.info("WeChat: a patient unsubscribed")
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # -- sending -----------------------------------------------------------------------------------------------
     async def push(self, openid: str, messages: Sequence[Outgoing], locale: str = LOCALE) -> bool:
