@@ -95,6 +95,7 @@ class WorkerPool:
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
             weakref.WeakKeyDictionary()
         self._waiting = 0
+        self.freed: set[Callable[[], None]] = set()  # called on the job's loop each time a job ends
 
     # -- admission ---------------------------------------------------------------------------------------------
     def _semaphore(self) -> asyncio.Semaphore:
@@ -134,6 +135,8 @@ class WorkerPool:
         finally:
             worker.busy = False
             slots.release()
+            for listener in list(self.freed):
+                listener()
 
     async def _run_on(self, worker: _Worker, mark: int | None, fn: Callable[..., T], args: tuple) -> T:
         for run in range(1, RUNS + 1):
@@ -154,6 +157,11 @@ class WorkerPool:
     def _pick(self, mark: int | None) -> _Worker:
         free = [w for w in self._workers if not w.busy] or self._workers  # another loop's jobs: it waits there
         return next((w for w in free if mark is not None and mark in w.seen), free[0])
+
+    @property
+    def idle(self) -> int:
+        """Workers that work offered now would find free: none while other jobs wait in line."""
+        return max(0, sum(not w.busy for w in self._workers) - self._waiting)
 
     @property
     def waiting(self) -> int:
