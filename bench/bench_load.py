@@ -152,8 +152,10 @@ class Patient:
         return max(results - 1, 0) + len(prompts) - len(set(prompts))
 
 
-async def start_replicas(count: int, fake: FakeTelegram, database_url: str, data_dir: Path,
-                         workers: int) -> tuple[list[asyncio.subprocess.Process], list[str]]:
+async def start_replicas(count: int, fake: FakeTelegram, database_url: str, data_dir: Path, workers: int,
+                         polling: bool = False) -> tuple[list[asyncio.subprocess.Process], list[str]]:
+    """`count` services (`python -m bot serve`) on one database, each with its webhook URL; with `polling` (one
+    replica: Telegram serves getUpdates to one bot at a time) the service long-polls the fake Bot API instead."""
     key = new_key_text()
     processes, urls = [], []
     for index in range(count):
@@ -165,6 +167,8 @@ async def start_replicas(count: int, fake: FakeTelegram, database_url: str, data
                "ACNEBOT_DATA_DIR": str(data_dir / f"r{index}"), "ACNEBOT_PHOTO_KEY": key,
                "REPLICA_ID": f"replica-{index}", "ASSESSMENT_WORKERS": str(workers),
                "RATE_MESSAGES_PER_MINUTE": "600", "LOG_LEVEL": "WARNING"}
+        if polling:
+            del env["TELEGRAM_WEBHOOK_URL"], env["TELEGRAM_WEBHOOK_SECRET"]
         log = open(data_dir / f"replica-{index}.log", "wb")
         processes.append(await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", cwd=REPO,
                                                               env=env, stdout=log, stderr=log))
@@ -183,7 +187,10 @@ async def start_replicas(count: int, fake: FakeTelegram, database_url: str, data
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"replica at {health} did not start")
                 await asyncio.sleep(0.5)
-    await fake.wait_for(lambda: len(fake.called("setWebhook")) >= count, START_TIMEOUT)
+    if polling:
+        await fake.wait_for(lambda: fake.called("getUpdates"), START_TIMEOUT)
+    else:
+        await fake.wait_for(lambda: len(fake.called("setWebhook")) >= count, START_TIMEOUT)
     return processes, urls
 
 

@@ -14,12 +14,13 @@ until its answer has been sent. Side by side in one run, on SQLite and on Postgr
 
 Reported: /help p50 / p99 / max (ms), and the check-ins' assessments per second (first photo until the last result).
 
-    .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--think 1.0] [--webhook]
-        [--backends sqlite postgresql]
+    .venv/bin/python bench/bench_turns_under_load.py [--patients 40] [--think 1.0] [--webhook] [--process]
+        [--backends sqlite postgresql] [--repeat N]
 
---process runs the service as `python -m bot serve` (webhook mode, its own process and event loop, as
-bench/bench_load.py starts it), so the fake Bot API and the scripted patients no longer share its loop; "held"
-has no setting there and is left out.
+--process runs the service as `python -m bot serve` (its own process and event loop, as bench/bench_load.py starts
+it; long polling the fake Bot API, or with --webhook its webhook), so the fake Bot API and the scripted patients
+no longer share its loop; "held" has no setting there and is left out. A polled update is timed until the bot's
+first message in that chat.
 
 BENCH_TRACE=1 also prints each /help slower than 100 ms with its time since the check-ins started. The fake Bot API
 and the 40 scripted patients run in the service's process and event loop, so their cost is in the figures too.
@@ -96,17 +97,22 @@ async def to_checkin(patient: Patient | Remote) -> None:
     await patient.press("checkin.mode_face")
 
 
-async def check_in(patient: Patient, photo: bytes, think: float) -> None:
-    await patient.photo(photo)
-    for _ in range(30):
-        await asyncio.sleep(think * random.uniform(0.5, 1.5))
-        if patient.t("result.title") in " ".join(c.text for c in patient.fake.sent(patient.user)):
+async def check_in(patient: Patient | Remote, photo_update: dict, think: float) -> None:
+    """The photo, then "Skip" on every question (after `think` seconds, +-50 %, as a person reads it); returns
+    as soon as the bot has sent the result (it waits on the fake's calls, not by polling)."""
+    fake, mark = patient.fake, len(patient.fake.calls)
+    await patient.deliver(photo_update)
+    while True:
+        sent = fake.sent(patient.user, mark)
+        if any(t("en", "result.title") in c.text for c in sent):
             return
-        if not patient.keyboard:
-            await asyncio.sleep(0.05)
+        asked = sent and sent[-1].buttons and not any(t("en", "result.analysing") in c.text for c in sent)
+        if not asked:  # the verdict, the next question or the result is on its way
+            await fake.wait_for(lambda: len(fake.sent(patient.user, mark)) > len(sent), 600)
             continue
+        await asyncio.sleep(think * random.uniform(0.5, 1.5))
+        mark = len(fake.calls)
         await patient.press("questions.skip")
-    raise RuntimeError("check-in did not reach its result")
 
 
 async def ask_help(patient: Patient | Remote, until: asyncio.Event) -> list[float]:
@@ -148,7 +154,10 @@ async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode:
         crowd = [Patient(service, fake.user(8_000_000 + i + secrets.randbelow(10**5) * 100, f"P{i}"))
                  for i in range(patients if mode != "idle" else 0)]
         await asyncio.gather(*(to_checkin(p) for p in crowd))
-        return await measured(lambda done: ask_help(asker, done), [check_in(p, photo, think) for p in crowd])
+        # Telegram makes a photo's sizes on its own servers: made before the clock starts, so that 40 JPEG
+        # decodes at once in this loop (the service's) do not stand in the queue the service is measured by.
+        photos = [p.fake.photo_update(p.user, photo) for p in crowd]
+        return await measured(lambda done: ask_help(asker, done), [check_in(p, u, think) for p, u in zip(crowd, photos)])
     finally:
         await service.runner.cleanup()
         pool.close()
@@ -159,37 +168,32 @@ class Remote:
     """A patient of a service in another process: each update POSTed to its webhook, answered once its turn has
     answered; what slow work says comes later, pushed."""
 
-    def __init__(self, fake: FakeTelegram, url: str, user_id: int):
+    def __init__(self, fake: FakeTelegram, url: str | None, user_id: int):
         self.fake, self.url, self.user = fake, url, fake.user(user_id, f"P{user_id}")
 
-    def said(self, key: str, since: int = 0) -> bool:
-        return any(t("en", key) in c.text for c in self.fake.sent(self.user, since))
-
-    async def send(self, update: dict) -> None:
-        if await self.fake.deliver(update, url=self.url) != 200:
-            raise RuntimeError("webhook refused the update")
+    async def deliver(self, update: dict) -> None:
+        if self.url is not None:
+            if await self.fake.deliver(update, url=self.url) != 200:
+                raise RuntimeError("webhook refused the update")
+            return
+        # polled: queued for getUpdates, answered once the bot has said something in this chat
+        mark = len(self.fake.calls)
+        await self.fake.deliver(update)
+        await self.fake.wait_for(lambda: any(c.method != "sendChatAction" for c in self.fake.sent(self.user, mark)),
+                                 120)
 
     async def press(self, key: str) -> None:
-        await self.send(self.fake.press_update(self.user, t("en", key)))
+        label = t("en", key)
+        if self.url is None:  # polled: the button may come in a later message of the turn before
+            await self.fake.wait_for(lambda: any(label == b for k in self.fake.keyboards(self.user) for b, _ in k), 120)
+        await self.deliver(self.fake.press_update(self.user, label))
 
     async def command(self, text: str) -> None:
-        await self.send(self.fake.command_update(self.user, text))
-
-    async def check_in(self, photo_update: dict, think: float) -> None:
-        mark = len(self.fake.calls)
-        await self.send(photo_update)
-        while not self.said("result.title", mark):
-            sent = self.fake.sent(self.user, mark)
-            if not sent or not sent[-1].buttons or self.said("result.analysing", mark):
-                await asyncio.sleep(0.05)  # the verdict, the next question or the result is on its way
-                continue
-            await asyncio.sleep(think * random.uniform(0.5, 1.5))
-            mark = len(self.fake.calls)
-            await self.press("questions.skip")
+        await self.deliver(self.fake.command_update(self.user, text))
 
 
 async def process_run(backend: str, folder: Path, patients: int, photo: bytes, mode: str,
-                      think: float) -> tuple[list[float], float]:
+                      think: float, polling: bool) -> tuple[list[float], float]:
     database = f"bench_turns_{os.getpid()}_{secrets.token_hex(3)}"
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{folder / 'acnebot.db'}"
@@ -200,8 +204,9 @@ async def process_run(backend: str, folder: Path, patients: int, photo: bytes, m
     await fake.start()
     processes = []
     try:
-        processes, (webhook,) = await start_replicas(1, fake, url, folder, int(os.environ.get("ASSESSMENT_WORKERS",
-                                                                                               "2")))
+        processes, (webhook,) = await start_replicas(1, fake, url, folder,
+                                                     int(os.environ.get("ASSESSMENT_WORKERS", "2")), polling)
+        webhook = None if polling else webhook
         asker = Remote(fake, webhook, 9_000_001)
         await to_checkin(asker)
         crowd = [Remote(fake, webhook, 8_000_000 + i) for i in range(patients if mode != "idle" else 0)]
@@ -209,7 +214,7 @@ async def process_run(backend: str, folder: Path, patients: int, photo: bytes, m
         # Telegram makes a photo's sizes on its own servers: made here before the clock starts, so that this
         # process's CPU (40 JPEG decodes at once) does not stand in the queue the service is measured by.
         photos = [p.fake.photo_update(p.user, photo) for p in crowd]
-        return await measured(lambda done: ask_help(asker, done), [p.check_in(u, think) for p, u in zip(crowd, photos)])
+        return await measured(lambda done: ask_help(asker, done), [check_in(p, u, think) for p, u in zip(crowd, photos)])
     finally:
         for process in processes:
             process.terminate()
@@ -234,42 +239,54 @@ async def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["idle", "push", "held"])
     parser.add_argument("--think", type=float, default=1.0, help="seconds a patient takes to answer a question")
     parser.add_argument("--webhook", action="store_true", help="updates POSTed to the webhook instead of polled")
-    parser.add_argument("--process", action="store_true", help="the service in its own process (webhook mode)")
+    parser.add_argument("--process", action="store_true", help="the service in its own process")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of every backend and mode, interleaved; the last lines pool them")
     args = parser.parse_args()
     random.seed(20261204)
     photo = telegram_sized(VALID_IMAGES / FRONTAL)
-    where = "service in its own process, webhook" if args.process else "webhook" if args.webhook else "polling"
+    where = ("service in its own process, " if args.process else "") + ("webhook" if args.webhook else "polling")
     print(f"{args.patients} simultaneous Telegram check-ins ({where}; answers "
           f"{args.think} s after each question), one more patient asking /help every {HELP_EVERY} s; "
           f"{os.cpu_count()} cores")
+    modes = [m for m in args.modes if not (args.process and m == "held")]  # "held" has no setting in a process
+    pooled: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        for backend in args.backends:
-            for mode in args.modes:
-                run_folder = Path(folder) / f"{backend}-{mode}"
-                run_folder.mkdir()
-                if args.process:
-                    if mode != "held":
-                        seconds, rate = await process_run(backend, run_folder, args.patients, photo, mode, args.think)
-                        print(line(backend, mode, seconds, rate), flush=True)
-                    continue
-                schema = None
-                if backend == "sqlite":
-                    db = await Database.open(f"sqlite+aiosqlite:///{run_folder / 'acnebot.db'}", data_dir=run_folder,
-                                             photo_key=new_key_text())
-                else:
-                    schema = f"bench_turns_{os.getpid()}_{secrets.token_hex(3)}"
-                    await admin(f"CREATE SCHEMA {schema}")
-                    await migrate(PG_URL, schema=schema)
-                    db = await Database.open(PG_URL, schema=schema, data_dir=run_folder, photo_key=new_key_text(),
-                                             run_migrations=False)
-                try:
-                    seconds, rate = await one_run(db, run_folder, args.patients, photo, mode, args.think,
-                                                  args.webhook)
+        for round_ in range(args.repeat):
+            for backend in args.backends:
+                for mode in modes:
+                    run_folder = Path(folder) / f"{backend}-{mode}-{round_}"
+                    run_folder.mkdir()
+                    seconds, rate = await run(args, backend, mode, run_folder, photo)
                     print(line(backend, mode, seconds, rate), flush=True)
-                finally:
-                    await db.close()
-                    if schema:
-                        await admin(f"DROP SCHEMA {schema} CASCADE")
+                    times, rates = pooled.setdefault((backend, mode), ([], []))
+                    times += seconds
+                    rates.append(rate)
+    if args.repeat > 1:
+        print(f"pooled over {args.repeat} rounds (assessments/s: their mean)")
+        for (backend, mode), (times, rates) in pooled.items():
+            print(line(backend, mode, times, statistics.mean(rates)), flush=True)
+
+
+async def run(args, backend: str, mode: str, folder: Path, photo: bytes) -> tuple[list[float], float]:
+    if args.process:
+        return await process_run(backend, folder, args.patients, photo, mode, args.think, not args.webhook)
+    schema = None
+    if backend == "sqlite":
+        db = await Database.open(f"sqlite+aiosqlite:///{folder / 'acnebot.db'}", data_dir=folder,
+                                 photo_key=new_key_text())
+    else:
+        schema = f"bench_turns_{os.getpid()}_{secrets.token_hex(3)}"
+        await admin(f"CREATE SCHEMA {schema}")
+        await migrate(PG_URL, schema=schema)
+        db = await Database.open(PG_URL, schema=schema, data_dir=folder, photo_key=new_key_text(),
+                                 run_migrations=False)
+    try:
+        return await one_run(db, folder, args.patients, photo, mode, args.think, args.webhook)
+    finally:
+        await db.close()
+        if schema:
+            await admin(f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":
