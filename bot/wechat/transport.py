@@ -9,8 +9,10 @@ as fallback: "photo"), subscribe ("/start"), menu CLICK (its key is a command), 
 WeChat waits 5 s for the answer and retries a message three times. The engine's replies that are ready within
 WECHAT_REPLY_DEADLINE and fit one text leave as the passive reply; anything else (an image, a long text, a turn
 slower than the deadline) is sent through the customer-service API, and the HTTP answer is "success". Slow work
-never holds the reply: the turn hands it to the engine, the passive reply says what the turn said before it
-("Analysing…"), and the engine pushes the work's replies through deliver() when it is done. A patient's next
+never holds the reply past the deadline: the turn hands it to the engine, the passive reply says what the turn said
+before it ("Analysing…"), and the engine pushes the work's replies through deliver() when it is done. Work the turn
+said nothing before (a photo's check) is waited for until the deadline: its replies then make the passive reply
+instead of customer-service messages, which WeChat counts. A patient's next
 message waits for that work (bot/lanes.py), so their messages are answered in order. A retry while the first
 delivery (its work included) is still being handled is answered "success" at once; one that reaches another
 replica is deduplicated by the engine (MsgId, or FromUserName:CreateTime for events), so each message is answered
@@ -75,6 +77,7 @@ class WeChatTransport:
         self._in_flight: set[str] = set()
         self.lanes = Lanes()  # by openid
         self._background = Tasks("WeChat push")  # pushes of replies that missed the passive reply
+        self._awaiting: dict[str, Exchange] = {}  # openid -> the exchange whose passive reply waits for its work
 
     @property
     def mode(self) -> str:
@@ -126,13 +129,17 @@ class WeChatTransport:
 
     async def _answer(self, turn: asyncio.Task, exchange: Exchange, key: str) -> str | None:
         """The passive reply's text, or None ("success") when the replies go, or went, the other way."""
+        deadline = asyncio.get_running_loop().time() + self.deadline
         done, _ = await asyncio.wait({turn}, timeout=self.deadline)
         if done:
             try:
-                replies = exchange.take() + turn.result()
+                said = exchange.take() + turn.result()
             except Exception as error:  # answered "success"; the engine's dedup mark was rolled back
                 log.error("WeChat message %s failed: %s", key, type(error).__name__, exc_info=error)
                 return None
+            if exchange.work and not said:
+                await self._await_work(exchange, deadline)
+            replies = said + exchange.take_worked()
             passive = passive_text(replies, exchange.locale)
             if passive is None:
                 self._background.start(self.push(exchange.openid, replies, exchange.locale))
@@ -142,6 +149,16 @@ class WeChatTransport:
         passive = exchange.too_late()
         self._background.start(exchange.finish(turn, key))
         return passive
+
+    async def _await_work(self, exchange: Exchange, deadline: float) -> None:
+        """Until the turn's work has pushed its replies (to the exchange, see deliver) or the deadline."""
+        if exchange.openid in self._awaiting:  # (the lane runs one message of a patient at a time)
+            return
+        self._awaiting[exchange.openid] = exchange
+        try:
+            await asyncio.wait(exchange.work, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        finally:
+            del self._awaiting[exchange.openid]
 
     async def _handle(self, message: BaseMessage, key: str, exchange: Exchange, keep: Keep) -> list[Outgoing]:
         """The message through the engine (photo download included, so the deadline covers it); slow work goes on
@@ -158,7 +175,11 @@ class WeChatTransport:
             return []
         if user is not None:  # before the turn: the 48-hour window must be open when its work's replies are pushed
             await self.db.contacts.record_inbound(user.id)
-        replies = await self.engine.handle(event, on_progress=exchange.progress, detached=keep)
+        def kept(work: asyncio.Task) -> None:
+            exchange.work.append(work)
+            keep(work)
+
+        replies = await self.engine.handle(event, on_progress=exchange.progress, detached=kept)
         known, user = user is not None, await self.db.users.find_user(CHANNEL, openid)
         if user is not None:  # None: the patient erased their data in this turn
             exchange.locale = resolve_locale(user.locale or LOCALE)
@@ -253,6 +274,9 @@ class WeChatTransport:
         user = await self.db.users.find_user(CHANNEL, platform_user_id)
         if user is None:
             raise Undeliverable("no such WeChat patient")
+        exchange = self._awaiting.get(platform_user_id) if purpose == "result" else None
+        if exchange is not None and exchange.keep_for_passive_reply(messages):
+            return await self._remember_prompt(user.id, messages)
         contact = await self.db.contacts.get_contact(user.id)
         if contact.unreachable_at is not None:
             raise Undeliverable("the patient unsubscribed")
@@ -296,6 +320,8 @@ class Exchange:
         self.locale = LOCALE  # the patient's, once the turn has loaded them
         self.seen: list[Outgoing] = []  # every progress message, for the numbered-prompt mapping
         self._waiting: list[Outgoing] = []  # for the passive reply; after the deadline, for the next push
+        self.work: list[asyncio.Task] = []  # the slow work the turn left to the engine
+        self._worked: list[Outgoing] = []  # what that work pushed while the passive reply waited for it
         self._late = False
         self._delivering = True  # False once WeChat refused a push: the rest is not tried
 
@@ -307,6 +333,17 @@ class Exchange:
 
     def take(self) -> list[Outgoing]:
         taken, self._waiting = self._waiting, []
+        return taken
+
+    def keep_for_passive_reply(self, messages: Sequence[Outgoing]) -> bool:
+        """The turn's work pushed these before the deadline: they go after the turn's replies. False once late."""
+        if self._late:
+            return False
+        self._worked.extend(messages)
+        return True
+
+    def take_worked(self) -> list[Outgoing]:
+        taken, self._worked = self._worked, []
         return taken
 
     def too_late(self) -> str | None:

@@ -368,6 +368,22 @@ async def consented(service: Service) -> Patient:
     return alice
 
 
+async def test_a_quick_photo_check_answers_in_the_passive_reply(services, lite_db, fake, pool, face_photo,
+                                                               shipped_model):
+    """The turn says nothing before a photo's check: the passive reply waits for it (until the deadline) and says
+    the verdict and the first question, so no customer-service message is spent on them (WeChat counts them)."""
+    await pool.warm()  # a worker's first job loads its models
+    service = await services(lite_db)
+    alice = await consented(service)
+    await alice.click("checkin")
+    await alice.choose("checkin.mode_face")
+    await alice.image(face_photo)
+    assert alice.t("checkin.face_photo_ok") in alice.reply.text and alice.t("q.age") in alice.reply.text
+    assert not fake.sent(OPENID, since=len(fake.calls) - len(alice.pushed))
+    await alice.text("24")  # the age question's prompt was remembered: a typed number answers it
+    assert alice.t("q.sex") in alice.reply.text
+
+
 async def test_slow_work_misses_the_deadline_the_answer_is_pushed(services, lite_db, fake, face_photo,
                                                                    shipped_model):
     service = await services(lite_db, wechat_reply_deadline=0.2)
