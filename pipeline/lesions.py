@@ -37,16 +37,26 @@ SKIN_BOX_MARGIN = 24  # canonical px of context kept around the regions' skin fo
 def detect_on_skin(detector, view: CanonicalView, thresholds: tuple[float, float] | None = None) -> list[Detection]:
     """The detector over the bounding box of the assessed regions' skin (not the margin around the face);
     `thresholds` overrides the detector's own (the evaluation looks below them)."""
+    seen = skin_box_pixels(view, detector.view)
+    if seen is None:
+        return []
+    pixels, (x0, y0) = seen
+    found = detector.detect(pixels, thresholds)
+    return [dataclasses.replace(d, x=d.x + x0, y=d.y + y0) for d in found]
+
+
+def skin_box_pixels(view: CanonicalView, kind: str = "raw") -> tuple[np.ndarray, tuple[int, int]] | None:
+    """What the detector sees: the view ("raw" or "enhanced") cut to the assessed regions' skin and a margin,
+    and that box's top-left corner; None when no region is assessed."""
     masks = [m for r, m in view.masks.items() if view.assessed.get(r)]
     if not masks:
-        return []
+        return None
     ys, xs = np.nonzero(np.logical_or.reduce(masks))
     h, w = view.pixels.shape[:2]
     x0, y0 = max(0, int(xs.min()) - SKIN_BOX_MARGIN), max(0, int(ys.min()) - SKIN_BOX_MARGIN)
     x1, y1 = min(w, int(xs.max()) + SKIN_BOX_MARGIN + 1), min(h, int(ys.max()) + SKIN_BOX_MARGIN + 1)
-    pixels = view.raw if detector.view == "raw" and view.raw is not None else view.pixels
-    found = detector.detect(np.ascontiguousarray(pixels[y0:y1, x0:x1]), thresholds)
-    return [dataclasses.replace(d, x=d.x + x0, y=d.y + y0) for d in found]
+    pixels = view.raw if kind == "raw" and view.raw is not None else view.pixels
+    return np.ascontiguousarray(pixels[y0:y1, x0:x1]), (x0, y0)
 
 
 def region_of(view: CanonicalView, x: float, y: float) -> str | None:
