@@ -1,8 +1,8 @@
 """End-to-end seconds per photo, split by stage, for the ways of assessing the same photo:
 
-  detector     this service: FaceMesh regions, canonical view, the lesion detector (fp32 ONNX) over the face,
+  detector     this service: FaceMesh regions, canonical view, the lesion detector (int8 ONNX) over the face,
                lesion-centred type classification, in onnxruntime
-  detector-int8  the same with the int8 detector, where models/weights holds one
+  detector-fp32  the same with the float detector the int8 one was quantized from
   tiles        the pipeline before the detector: the Acne-RegNet student on 64 px grid tiles (stride 32) and a
                blob search per finding tile (models/tile_baseline.py)
   microsoft    the Microsoft/Nestle selfie approach: landmark skin patches (2-4, here our forehead, cheeks and
@@ -108,9 +108,9 @@ def child(config: str, size: str, repeat: int, threads: int) -> None:
     os.environ.setdefault("ACNEBOT_MODEL_THREADS", str(threads))
     data = _photo_bytes(size)
     if config.startswith("detector") or config.startswith("previous"):
-        from pipeline.detector import DEFAULT_DETECTOR, load
+        from pipeline.detector import DEFAULT_DETECTOR, FLOAT_DETECTOR, load
 
-        path = DEFAULT_DETECTOR.with_suffix(".int8.onnx") if config == "detector-int8" else DEFAULT_DETECTOR
+        path = FLOAT_DETECTOR if config == "detector-fp32" else DEFAULT_DETECTOR
         detector = load(config.split("=", 1)[1] if config.startswith("previous=") else str(path))
         run = lambda: _run_ours(data, detector)  # noqa: E731
     elif config == "tiles":
@@ -144,9 +144,7 @@ def main() -> None:
     if args.child:
         child(*args.child, args.repeat, args.threads)
         return
-    from pipeline.detector import DEFAULT_DETECTOR
-
-    configs = ["tiles", "detector"] + (["detector-int8"] if DEFAULT_DETECTOR.with_suffix(".int8.onnx").exists() else [])
+    configs = ["tiles", "detector", "detector-fp32"]
     configs += ([f"previous={args.previous}"] if args.previous else []) + ["microsoft"]
     if args.only:
         configs = [c for c in configs if c.split("=")[0] in args.only]

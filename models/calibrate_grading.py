@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
     best = max(rows, key=lambda r: (r["accuracy"], -abs(r["share"] - 0.5)))
     print("share", json.dumps(best))
     if args.write:
-        write_threshold(detector_module.DEFAULT_DETECTOR, best_t["threshold"])
-        print(f"wrote acne threshold {best_t['threshold']} into {detector_module.DEFAULT_DETECTOR}")
+        for shipped in (detector_module.DEFAULT_DETECTOR, detector_module.FLOAT_DETECTOR):  # int8 and its source
+            write_threshold(shipped, best_t["threshold"])
+            print(f"wrote acne threshold {best_t['threshold']} into {shipped}")
     return {"threshold": best_t, "share": best}
 
 

@@ -17,7 +17,11 @@ import cv2
 import numpy as np
 from pipeline.classifier import ModelError, open_session
 
-DEFAULT_DETECTOR = Path(__file__).resolve().parents[1] / "models" / "weights" / "lesion_detector.onnx"
+WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
+# The service runs the int8 file: half the float one's time at the same held-out accuracy (model card). The float
+# file is what it was quantized from (models/detector/quantize.py); ACNEBOT_DETECTOR_PATH may name it.
+DEFAULT_DETECTOR = WEIGHTS / "lesion_detector.int8.onnx"
+FLOAT_DETECTOR = WEIGHTS / "lesion_detector.onnx"
 MULTIPLE = 32  # the backbone halves the input five times
 KINDS = ("acne", "non_acne")
 SAME_SPOT_PX = 8  # an acne and a non-acne peak this close (input px) are one mark: the stronger kind wins
