@@ -2,7 +2,8 @@
 
 Every `import` and `from ... import` of the packages below is read with `ast`, wherever it is (inside functions,
 under `if TYPE_CHECKING:`, in try blocks): an import that Python only runs later is still a dependency. Relative
-imports are resolved. `from pkg import name` is an edge to `pkg.name` when that is a module, else to `pkg`.
+imports are resolved. In a module that imports importlib, every string naming a module of the tree counts as an
+import of it (conversations/__init__.py re-exports its names lazily, PEP 562). `from pkg import name` is an edge to `pkg.name` when that is a module, else to `pkg`.
 
 Floors, top to bottom: bot -> conversations -> work -> pipeline -> storage. pipeline imports neither storage, work,
 conversations nor bot; storage imports none of the others; work imports neither conversations nor bot;
@@ -58,8 +59,12 @@ def imports_of(module: str, path: Path, known: Mapping[str, Path]) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     edges: set[str] = set()
+    lazy = any(isinstance(node, ast.Import) and any(a.name == "importlib" for a in node.names)
+               for node in ast.walk(tree))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if lazy and isinstance(node, ast.Constant) and node.value in known:
+            targets = [node.value]  # importlib.import_module(a name held in a string): a lazy import of it
+        elif isinstance(node, ast.Import):
             targets = [_target(alias.name, known) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
@@ -214,6 +219,19 @@ def test_a_circle_through_an_import_inside_a_function_is_found(tmp_path):
     assert graph["conversations.flows.b"] == {"conversations.flows.a"}
     assert graph["conversations.flows.c"] == {"conversations.flows.a"}
     assert circles(graph) == [["conversations.flows.a", "conversations.flows.b"], ["storage", "storage.db"]]
+
+
+def test_a_lazy_import_through_importlib_is_an_edge(tmp_path):
+    root = _tree(tmp_path, {
+        "conversations/__init__.py": "import importlib\n_HOMES = {'Engine': 'conversations.engine'}\n"
+                                     "def __getattr__(name):\n    return importlib.import_module(_HOMES[name])\n",
+        "conversations/engine.py": "from conversations import Engine as Again\n",
+        "conversations/texts.py": "NAME = 'conversations.engine'  # a string, but no importlib here\n",
+    })
+    graph = import_graph(root, ("conversations",))
+    assert graph["conversations"] == {"conversations.engine"}
+    assert graph["conversations.texts"] == set()
+    assert circles(graph) == [["conversations", "conversations.engine"]]
 
 
 def test_relative_imports_and_names_that_are_not_modules(tmp_path):
