@@ -136,7 +136,10 @@ class WorkerPool:
             worker.busy = False
             slots.release()
             for listener in list(self.freed):
-                listener()
+                try:
+                    listener()
+                except Exception as error:  # the job's result must not be lost to a listener's failure
+                    log.warning("a listener of the worker pool failed: %s", type(error).__name__)
 
     async def _run_on(self, worker: _Worker, mark: int | None, fn: Callable[..., T], args: tuple) -> T:
         for run in range(1, RUNS + 1):
