@@ -175,6 +175,7 @@ class WeChatTransport:
             return []
         if user is not None:  # before the turn: the 48-hour window must be open when its work's replies are pushed
             await self.db.contacts.record_inbound(user.id)
+
         def kept(work: asyncio.Task) -> None:
             exchange.work.append(work)
             keep(work)
