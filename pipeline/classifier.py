@@ -34,6 +34,10 @@ def open_session(path: Path, what: str, env: str, threads: int | None = None,
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or int(os.environ.get("ACNEBOT_MODEL_THREADS", "0"))
     options.log_severity_level = 3
+    # An assessment runs four sessions one after another. A session's idle threads otherwise spin for a while
+    # after each run and take the cores from the next session's (bench/bench_pipeline.py, 2 threads: the image
+    # grade 38 -> 18 ms, the 512 px assessment 0.23-0.24 -> 0.20 s; no change at one thread).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several private exception types
