@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -67,25 +68,35 @@ def max_abs_diff(model: torch.nn.Module, path: Path, x: np.ndarray) -> float:
     return float(np.abs(ref - got).max())
 
 
-class _Calibration:
-    def __init__(self, x: np.ndarray, batch: int = 32):
-        self.batches = iter([{"input": x[i:i + batch]} for i in range(0, len(x), batch)])
+class _Feeds:
+    """onnxruntime's calibration reader over input dicts."""
+
+    def __init__(self, feeds: Iterable[dict[str, np.ndarray]]):
+        self._feeds = iter(feeds)
 
     def get_next(self):
-        return next(self.batches, None)
+        return next(self._feeds, None)
 
 
-def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray) -> None:
-    """Static int8, QDQ format, per-channel weights, activations calibrated on training patches."""
+def quantize_qdq(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]],
+                 keep_float: tuple[str, ...] = ()) -> None:
+    """Static int8, QDQ format, per-channel int8 weights, uint8 activations calibrated (min-max) on `feeds`; the
+    nodes whose names start with a `keep_float` prefix stay in float. The metadata is the caller's to set."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prep.onnx"
         quant_pre_process(str(fp32), str(prepared))
-        quantize_static(str(prepared), str(out), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+        keep = [n.name for n in onnx.load(str(prepared)).graph.node if keep_float and n.name.startswith(keep_float)]
+        quantize_static(str(prepared), str(out), _Feeds(feeds), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+
+
+def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray, batch: int = 32) -> None:
+    """The student in int8, activations calibrated on training patches."""
+    quantize_qdq(fp32, out, ({"input": calibration[i:i + batch]} for i in range(0, len(calibration), batch)))
     proto = onnx.load(str(out))
     _set_metadata(proto)
     proto.metadata_props.add(key="quantization", value="int8 static QDQ per-channel")

@@ -58,9 +58,7 @@ def to_onnx(model: LesionDetector, path: Path, thresholds: tuple[float, float]) 
                                         "maps": {0: "batch", 2: "rows", 3: "cols"}})
         proto = onnx.load(str(raw))
     onnx.checker.check_model(proto)
-    del proto.metadata_props[:]
-    for k, v in metadata(thresholds, model.variant).items():
-        proto.metadata_props.add(key=k, value=v)
+    replace_metadata(proto, metadata(thresholds, model.variant))
     proto.producer_name = "acnebot models.detector.export"
     proto.doc_string = "ImageNet-pretrained EfficientNet-Lite + FPN, CenterNet-style lesion-centre heatmaps"
     onnx.save(proto, str(path))
@@ -98,11 +96,15 @@ def restamp(exported: Path, out: Path, thresholds: tuple[float, float], test_tim
     meta.pop("test_time_flip", None)
     if test_time_flip:
         meta["test_time_flip"] = "1"
+    replace_metadata(proto, meta)
+    onnx.save(proto, str(out))
+    return meta
+
+
+def replace_metadata(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
-    onnx.save(proto, str(out))
-    return meta
 
 
 def main(argv: list[str] | None = None) -> None:

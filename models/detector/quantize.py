@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,51 +41,27 @@ def calibration_views(root: Path, photos: int) -> list[np.ndarray]:
     return views
 
 
-class _Views:
-    """onnxruntime's calibration reader: one view at a time (their sizes differ)."""
-
-    def __init__(self, views: list[np.ndarray], input_name: str):
-        self._feeds = iter([{input_name: v} for v in views])
-
-    def get_next(self):
-        return next(self._feeds, None)
-
-
 def quantize(fp32: Path, out: Path, views: list[np.ndarray]) -> dict[str, str]:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from models.detector.export import replace_metadata
+    from models.export import quantize_qdq
 
-    with tempfile.TemporaryDirectory() as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(fp32), str(prepared))
-        graph = onnx.load(str(prepared)).graph
-        keep = [n.name for n in graph.node if n.name.startswith(KEEP_FLOAT)]
-        quantize_static(str(prepared), str(out), _Views(views, graph.input[0].name), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+    quantize_qdq(fp32, out, ({"input": v} for v in views), KEEP_FLOAT)  # one view at a time: their sizes differ
     proto = onnx.load(str(out))
     meta = {p.key: p.value for p in proto.metadata_props if not p.key.startswith("onnx.")}
     meta.update(version=meta["version"] + ".int8", quantization=(
         f"int8 static QDQ, per-channel weights, min-max over {len(views)} ACNE04 training views; "
         f"float: {', '.join(KEEP_FLOAT)}"))
-    del proto.metadata_props[:]
-    for k, v in meta.items():
-        proto.metadata_props.add(key=k, value=v)
+    replace_metadata(proto, meta)
     onnx.save(proto, str(out))
     return meta
 
 
 def heat_difference(fp32: Path, int8: Path, views: list[np.ndarray], threads: int = 2) -> dict[str, float]:
     """The largest heatmap difference (sigmoid) between the two files on these views, and their times."""
-    import onnxruntime as ort
-
-    def session(path: Path):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    from models.export import session
 
     report: dict[str, float] = {"max_heat_difference": 0.0}
-    a, b = session(fp32), session(int8)
+    a, b = session(fp32, threads), session(int8, threads)
     name = a.get_inputs()[0].name
     for x in views:
         heats = [1 / (1 + np.exp(-s.run(None, {name: x})[0][:, :2])) for s in (a, b)]
