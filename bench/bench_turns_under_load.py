@@ -127,10 +127,14 @@ async def ask_help(patient: Patient | Remote, until: asyncio.Event) -> list[floa
     return seconds
 
 
-async def measured(asking, check_ins: list) -> tuple[list[float], float]:
-    """The /help latencies while the check-ins run (10 s when there are none), and assessments per second."""
+async def measured(asker: Patient | Remote, crowd: list, photo: bytes, think: float) -> tuple[list[float], float]:
+    """The asker's /help latencies while the crowd checks in (10 s when there is none), and assessments per
+    second."""
+    # Telegram makes a photo's sizes on its own servers: made before the clock starts, so that 40 JPEG decodes at
+    # once (in the bench's loop, which may be the service's) do not stand in the queue the service is measured by.
+    check_ins = [check_in(p, p.fake.photo_update(p.user, photo), think) for p in crowd]
     done = asyncio.Event()
-    helping = asyncio.ensure_future(asking(done))
+    helping = asyncio.ensure_future(ask_help(asker, done))
     started = TRACE_ZERO[0] = time.perf_counter()
     if check_ins:
         await asyncio.gather(*check_ins)
@@ -154,10 +158,7 @@ async def one_run(db: Database, folder: Path, patients: int, photo: bytes, mode:
         crowd = [Patient(service, fake.user(8_000_000 + i + secrets.randbelow(10**5) * 100, f"P{i}"))
                  for i in range(patients if mode != "idle" else 0)]
         await asyncio.gather(*(to_checkin(p) for p in crowd))
-        # Telegram makes a photo's sizes on its own servers: made before the clock starts, so that 40 JPEG
-        # decodes at once in this loop (the service's) do not stand in the queue the service is measured by.
-        photos = [p.fake.photo_update(p.user, photo) for p in crowd]
-        return await measured(lambda done: ask_help(asker, done), [check_in(p, u, think) for p, u in zip(crowd, photos)])
+        return await measured(asker, crowd, photo, think)
     finally:
         await service.runner.cleanup()
         pool.close()
@@ -211,10 +212,7 @@ async def process_run(backend: str, folder: Path, patients: int, photo: bytes, m
         await to_checkin(asker)
         crowd = [Remote(fake, webhook, 8_000_000 + i) for i in range(patients if mode != "idle" else 0)]
         await asyncio.gather(*(to_checkin(p) for p in crowd))
-        # Telegram makes a photo's sizes on its own servers: made here before the clock starts, so that this
-        # process's CPU (40 JPEG decodes at once) does not stand in the queue the service is measured by.
-        photos = [p.fake.photo_update(p.user, photo) for p in crowd]
-        return await measured(lambda done: ask_help(asker, done), [check_in(p, u, think) for p, u in zip(crowd, photos)])
+        return await measured(asker, crowd, photo, think)
     finally:
         for process in processes:
             process.terminate()
