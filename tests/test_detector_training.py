@@ -103,6 +103,21 @@ def test_tiny_run_resumes_and_exports_a_detector_the_service_loads(pack, tmp_pat
     assert np.array_equal(flipping.raw(np.zeros((64, 64, 3), np.uint8))[0].shape, got.shape[:1] + (32, 32))
     with pytest.raises(SystemExit):
         export.main([str(onnx_file), str(restamped)])  # an exported file's thresholds are not tuned again
+    import onnx
+
+    from models.detector.quantize import KEEP_FLOAT, quantize
+
+    int8_file = tmp_path / "det.int8.onnx"
+    quantize(onnx_file, int8_file, [x, x[:, :, :64, :32].copy()])  # views of different sizes, one at a time
+    int8 = ServiceDetector(int8_file)
+    assert int8.version == service.version + ".int8" and int8.thresholds == service.thresholds
+    assert int8.raw(np.zeros((96, 64, 3), np.uint8))[0].shape == got.shape
+    graph = onnx.load(str(int8_file)).graph
+    dequantized = {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    kept = [n for n in convs if n.name.startswith(KEEP_FLOAT)]
+    assert kept and not any(n.input[1] in dequantized for n in kept)  # float weights where they stay float
+    assert all(n.input[1] in dequantized for n in convs if n not in kept)  # int8 weights everywhere else
 
 
 def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):
