@@ -97,13 +97,23 @@ def mark_type(probs: np.ndarray) -> str:
 
 
 def classify(view: CanonicalView, detections: list[Detection], types_model, marks_model) -> list[str]:
-    """A type name per detection, from patches centred on it."""
+    """A type name per detection, from patches centred on it. In a declared close-up an acne lesion's type is
+    the likeliest in the mean of its own window's probabilities and the whole close-up's: one close-up mostly
+    shows one kind of acne, and whole close-ups are what the classifier learnt them from."""
     acne = [i for i, d in enumerate(detections) if d.kind == 0]
     marks = [i for i, d in enumerate(detections) if d.kind != 0]
     names: list[str] = [""] * len(detections)
     acne_patches = lesion_patches(view, [detections[i] for i in acne], view.type_window)
-    for i, row in zip(acne, types_model.predict(acne_patches)):
-        names[i] = acne_type(row)
+    probs = types_model.predict(acne_patches)
+    if acne and view.type_context is not None:
+        probs = (probs + types_model.predict(view.type_context[None])) / 2
+        # The shares below were calibrated on faces' grades; in a close-up the likeliest type was right more
+        # often (the close-ups' training groups: 0.82 against 0.71 of the photos where acne was found).
+        for i, row in zip(acne, probs):
+            names[i] = ACNE_TYPES[int(np.argmax(row))]
+    else:
+        for i, row in zip(acne, probs):
+            names[i] = acne_type(row)
     for i, row in zip(marks, marks_model.predict(lesion_patches(view, [detections[i] for i in marks]))):
         names[i] = mark_type(row)
     return names

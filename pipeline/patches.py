@@ -13,6 +13,8 @@ from pipeline.types import REGIONS
 FACE_MARGIN = 0.25  # of the face height, kept around the landmarks so border tiles have context
 TILE_STRIDE = PATCH_SIZE // 2
 MIN_TILE_COVERAGE = 0.5  # a tile must be at least half skin of its region
+COLOURLESS_SPREAD = 2.0  # mean distance of a pixel's channels from their mean, 0-255
+BLACK_BORDER, BURNT_OUT = 16, 250  # grey levels that are not skin in a black-and-white close-up
 
 
 @dataclass
@@ -28,6 +30,9 @@ class CanonicalView:
     raw: np.ndarray | None = None  # the same crop before enhancement, for the quality checks
     # Side of the window cut around an acne lesion to name its type (canonical px, then resized to PATCH_SIZE).
     type_window: int = PATCH_SIZE
+    # A declared close-up's centre square, resized to PATCH_SIZE: the picture of the whole close-up, whose type
+    # every acne lesion's own window is weighed with. None for a face.
+    type_context: np.ndarray | None = None
 
     def to_photo(self, x: float, y: float) -> tuple[float, float]:
         return x / self.factor + self.offset[0], y / self.factor + self.offset[1]
@@ -81,16 +86,36 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     factor = scale_for_closeup(w, h)
     canon = resize(rgb, factor)
     ch, cw = canon.shape[:2]
-    centre = np.zeros((ch, cw), bool)
-    centre[ch // 4: 3 * ch // 4, cw // 4: 3 * cw // 4] = True
-    skin = skin_like(canon, centre) if _looks_like_skin(canon[centre]) else np.zeros((ch, cw), bool)
+    skin = _closeup_skin(canon)
     masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
     assessed = {r: False for r in REGIONS}
     assessed[region] = bool(skin.sum() >= PATCH_SIZE * PATCH_SIZE)
+    enhanced = enhance(canon)
+    side = min(ch, cw)
+    context = cv2.resize(crop_patch(enhanced, cw / 2, ch / 2, side), (PATCH_SIZE, PATCH_SIZE),
+                         interpolation=cv2.INTER_AREA)
     # The type classifier learnt close-ups from windows of half to all of one, resized to a patch; at the
     # canonical scale a close-up's lesion fills a patch many times over, and its type was mostly wrong.
-    return CanonicalView(enhance(canon), factor, (0, 0), masks, assessed, raw=canon,
-                         type_window=max(PATCH_SIZE, min(ch, cw) // 2))
+    return CanonicalView(enhanced, factor, (0, 0), masks, assessed, raw=canon,
+                         type_window=max(PATCH_SIZE, side // 2), type_context=context)
+
+
+def _closeup_skin(canon: np.ndarray) -> np.ndarray:
+    """The skin of a close-up: skin-coloured pixels grown from its centre; in a black-and-white photo, which
+    has no colour to tell skin by, every pixel that is neither black (a border) nor burnt out."""
+    ch, cw = canon.shape[:2]
+    if _colourless(canon):
+        grey = cv2.cvtColor(canon, cv2.COLOR_RGB2GRAY)
+        return (grey > BLACK_BORDER) & (grey < BURNT_OUT)
+    centre = np.zeros((ch, cw), bool)
+    centre[ch // 4: 3 * ch // 4, cw // 4: 3 * cw // 4] = True
+    return skin_like(canon, centre) if _looks_like_skin(canon[centre]) else np.zeros((ch, cw), bool)
+
+
+def _colourless(rgb: np.ndarray) -> bool:
+    """A black-and-white photo (a filter, a scan): its channels differ by less than JPEG noise."""
+    channels = rgb.astype(np.int16)
+    return float(np.abs(channels - channels.mean(axis=2, keepdims=True)).mean()) < COLOURLESS_SPREAD
 
 
 def _looks_like_skin(pixels: np.ndarray) -> bool:

@@ -1,5 +1,7 @@
 """Detector output -> lesions: heatmap peaks become lesions once each, acne apart from non-acne marks, in the
 regions' skin only, with boxes in photo pixels and types from the classifiers' probabilities."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,37 @@ def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_cla
     shrunk = cv2.resize(half, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
     assert np.abs(patch[0].astype(int) - shrunk.astype(int)).mean() < 3
     assert _view().type_window == PATCH_SIZE  # a face keeps the patch it was always typed on
+    # the whole close-up, as the classifier learnt close-ups: its centre square shrunk to a patch
+    side = min(h, w)
+    whole = close.pixels[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    shrunk = cv2.resize(whole, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
+    assert np.abs(close.type_context.astype(int) - shrunk.astype(int)).mean() < 3
+    assert _view().type_context is None
+
+
+class _TypesByBrightness:
+    """A type classifier whose probabilities are chosen by the patch's mean grey level (the test paints them)."""
+
+    def __init__(self, by_level):
+        self.by_level = by_level
+
+    def predict(self, patches):
+        return np.array([self.by_level[int(round(p.mean()))] for p in patches], np.float32).reshape(-1, 4)
+
+
+def test_in_a_close_up_a_lesion_s_type_is_weighed_with_the_whole_close_up_s():
+    from pipeline.lesions import classify
+
+    lesion, whole = 10, 200  # grey levels of the lesion's window and of the whole close-up's picture
+    leaning_papule = [0.1, 0.45, 0.35, 0.1]
+    by_level = {lesion: leaning_papule, whole: [0.05, 0.05, 0.85, 0.05]}
+    view = _view(factor=1.0, offset=(0, 0))
+    view.pixels[:] = lesion
+    detections = [Detection(64.0, 64.0, 10.0, 10.0, 0.9, 0)]
+    types = _TypesByBrightness(by_level)
+    on_a_face = classify(view, detections, types, types)
+    closeup = dataclasses.replace(view, type_context=np.full((64, 64, 3), whole, np.uint8))
+    assert on_a_face == ["papule"] and classify(closeup, detections, types, types) == ["pustule"]
+    # where the whole close-up is unsure, the lesion's own window decides
+    by_level[whole] = [0.25, 0.25, 0.25, 0.25]
+    assert classify(closeup, detections, types, types) == ["papule"]

@@ -64,6 +64,19 @@ def test_declared_closeup_uses_only_that_region(portrait_rgb):
     assert [r for r, ok in p.view.assessed.items() if ok] == ["right_cheek"]
 
 
+def test_a_black_and_white_closeup_is_assessed_on_its_skin_not_its_black_border(portrait_rgb):
+    h, w = portrait_rgb.shape[:2]
+    cheek = np.ascontiguousarray(portrait_rgb[h // 2: h // 2 + h // 4, w // 5: w // 5 + w // 4])
+    grey = cv2.cvtColor(cv2.resize(cheek, (cheek.shape[1] * 3, cheek.shape[0] * 3)), cv2.COLOR_RGB2GRAY)
+    framed = cv2.copyMakeBorder(grey, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)  # a scan's black edge
+    p = prepare(encode(cv2.cvtColor(framed, cv2.COLOR_GRAY2RGB)), region="chin")
+    assert p.quality.ok, p.quality.reasons
+    skin = p.view.masks["chin"]
+    assert p.view.assessed["chin"] and skin.mean() > 0.5
+    edge = max(1, int(30 * p.view.factor))
+    assert not skin[:edge].any() and not skin[:, :edge].any()
+
+
 def test_closeup_of_a_wall_has_no_skin():
     wall = np.full((600, 600, 3), (90, 140, 200), np.uint8)
     assert _codes(prepare(encode(wall), region="forehead")) == ["no_skin"]
