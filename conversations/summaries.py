@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from conversations.i18n import t
 from conversations.questionnaire import Question
+from pipeline.followup import compare
 from pipeline.pose import differences
 from pipeline.result import AssessmentResult, CheckinPhoto, Visit
 from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
@@ -116,10 +117,18 @@ def advice_text(locale: str, result: AssessmentResult) -> str:
 
 
 def change_line(locale: str, before: StoredAssessment, after: StoredAssessment) -> str:
-    """"Change since <date> (to <date>): score 20 → 12 (-8), mild → mild"."""
-    return t(locale, "compare.header", before=date_label(before), after=date_label(after),
-             score_before=before.score, score_after=after.score, delta=f"{after.score - before.score:+d}",
-             grade_before=grade_label(locale, before.grade), grade_after=grade_label(locale, after.grade))
+    """"Change since <date> (to <date>): score 20 → 12 (-8), mild → mild" and, on a line of its own, whether that
+    is better, the same or worse, from the score and the whole face's grade together (pipeline.followup)."""
+    header = t(locale, "compare.header", before=date_label(before), after=date_label(after),
+               score_before=before.score, score_after=after.score, delta=f"{after.score - before.score:+d}",
+               grade_before=grade_label(locale, before.grade), grade_after=grade_label(locale, after.grade))
+    change = compare(before.score, _image_probabilities(before), after.score, _image_probabilities(after))
+    return header + "\n" + t(locale, f"compare.verdict.{change.verdict}")
+
+
+def _image_probabilities(assessment: StoredAssessment) -> dict[str, float] | None:
+    scales = AssessmentResult.from_json(assessment.result).scales
+    return scales.image.probabilities if scales is not None and scales.image is not None else None
 
 
 def comparison_text(locale: str, before: StoredAssessment, after: StoredAssessment) -> str:

@@ -132,6 +132,8 @@ async def test_patient_journey(service, fake, alice, db, face_photo, second_face
     assert_result(alice, photos=2)
     change = alice.texts.split(template_head("compare.header"))[1]
     assert re.match(r"\d{4}-\d\d-\d\d \(to \d{4}-\d\d-\d\d\): score \d+ → \d+", change), change
+    verdicts = [alice.t(f"compare.verdict.{v}") for v in ("better", "same", "worse", "mixed")]
+    assert change.splitlines()[1] in verdicts, change  # better, the same or worse, on the line under the change
 
     # history: the list, the trend chart, and a side-by-side of two check-ins
     await alice.press("menu.history")

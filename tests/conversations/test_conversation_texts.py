@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from conversations.flows.start import MENU_ITEMS
 from conversations.i18n import LOCALES, catalogue, resolve_locale, t
 from conversations.messages import OUTGOING_TYPES, Choices, File, Image, InboundEvent, Text, Typing
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS, parse_number, to_metadata
+from pipeline.followup import Verdict
 from pipeline.intake import IntakeError
 from pipeline.quality import MESSAGES
 from pipeline.types import GRADES, NON_ACNE_TYPES, ACNE_TYPES, REGIONS, Metadata
@@ -44,6 +46,7 @@ def keys_built_in_code() -> set[str]:
     keys |= {f"command.{name}" for name in flows.COMMAND_MENU} | {f"reminders.cadence.{c}" for c in CADENCE_DAYS}
     keys |= {reason_key(code) for code in (*MESSAGES, "check_failed")} | {reason_key(f"intake.{code}") for code in INTAKE_CODES}
     keys |= {f"field.{q.id}" for q in PROFILE_QUESTIONS} | {f"pose.{k}" for k in POSE_CHANGES}
+    keys |= {f"compare.verdict.{v}" for v in typing.get_args(Verdict)}
     for q in QUESTIONS.values():
         keys |= {f"q.{q.id}"} | {f"q.{q.id}.{option}" for option in q.options}
     return keys
@@ -185,3 +188,35 @@ def test_a_check_in_stored_before_results_named_their_version_reads_as_once_writ
     assert shown(old) == shown(new)
     text, line = shown(old)[:2]
     assert t(locale, "compare.other_pose") in text and t(locale, "history.other_pose") in line
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_change_since_last_time_says_whether_it_is_better_the_same_or_worse(locale):
+    from datetime import UTC, datetime
+
+    from conversations.summaries import comparison_text, result_text
+    from pipeline.result import AssessmentResult
+    from storage import StoredAssessment
+    from tests.test_result import VERSION_1_ROW
+
+    def stored(day: int, score: int, look: dict[str, float]) -> StoredAssessment:
+        data = AssessmentResult.from_json(VERSION_1_ROW).to_json()
+        data["score"] = score
+        data["scales"]["image"]["probabilities"] = look
+        result = AssessmentResult.from_json(data)
+        return StoredAssessment(id=day, user_id=1, created_at=datetime(2026, 12, day, tzinfo=UTC), score=score,
+                                grade=result.grade, grade_personalised=None, counts=result.counts, result=data,
+                                model_version=None, referral=False, photo_ids=(day,))
+
+    moderate, mild = {"mild": 0.05, "moderate": 0.9, "severe": 0.05}, {"mild": 0.9, "moderate": 0.1, "severe": 0.0}
+    first, retake, healed = stored(1, 30, moderate), stored(2, 34, moderate), stored(3, 6, mild)
+
+    def verdict(before: StoredAssessment, after: StoredAssessment) -> str:
+        text = result_text(locale, AssessmentResult.from_json(after.result), before, after)
+        (line,) = [line for line in text.splitlines() if line.startswith(t(locale, "compare.verdict.same")[:3])]
+        assert line in comparison_text(locale, before, after).splitlines()
+        return line
+
+    assert verdict(first, retake) == t(locale, "compare.verdict.same")
+    assert verdict(first, healed) == t(locale, "compare.verdict.better")
+    assert verdict(healed, first) == t(locale, "compare.verdict.worse")
