@@ -535,6 +535,12 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     tap("Nothing changed")
     expect(page.locator(".msg.bot img")).to_have_count(results + 1, timeout=120_000)
     expect(last_prompt()).to_contain_text("What would you like to do?")
+    # The same photo again: the change since last time is nothing, and the result says so in a word.
+    again = page.locator(".msg.bot", has_text=re.compile(r"^Your result")).last
+    expect(again).to_contain_text("Change since")
+    expect(again).to_contain_text("Overall: about the same.")
+    again.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(ARTIFACTS / "webchat_followup.png"))
     print(f"web chat: first check-in {first} actions, second {actions[0]}")
     assert actions[0] <= 5 < first, (first, actions[0])
     assert all(u.startswith(live_service) or u.startswith("blob:") for u in requests), requests
