@@ -4,9 +4,9 @@
 
 The held-out near-duplicate groups of the lesion-types close-ups (models.patchset.split_closeups, the same photos
 models.evaluate_types scores as patches) go through intake, quality, the detector over the declared region and
-the type classifier, as `acnebot assess PHOTO --region R` does. Per photo: refused (intake or quality), no acne
-lesion found, or the dominant acne type among the lesions found (most lesions; ties to the higher summed
-confidence), against the type its folder names. Printed: how many were assessed and found anything, the
+the type classifier, as `acnebot assess PHOTO --region R` does. Per photo: refused (intake or quality, with the
+reason's code), no acne lesion found, or the dominant acne type among the lesions found (most lesions; ties to
+the higher summed confidence), against the type its folder names. Printed: how many were assessed and found anything, the
 dominant-type accuracy over all held-out photos (refused and empty ones count as wrong) and over those with
 findings, per-type recall and the confusion matrix (rows truth, columns dominant type, ACNE_TYPES order).
 """
@@ -45,16 +45,16 @@ def dominant_type(lesions) -> str | None:
 
 
 def outcome(path: Path, region: str) -> str:
-    """"refused", "none" or the dominant acne type of one close-up."""
+    """"refused: <reason code>", "none" or the dominant acne type of one close-up."""
     from pipeline.assess import assess, prepare
     from pipeline.intake import IntakeError
 
     try:
         prepared = prepare(path.read_bytes(), region)
-    except IntakeError:
-        return "refused"
+    except IntakeError as error:
+        return f"refused: {error.code}"
     if not prepared.quality.ok:
-        return "refused"
+        return f"refused: {prepared.quality.reasons[0].code}"
     return dominant_type(assess([prepared]).lesions) or "none"
 
 
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     per_type = collections.Counter(truth)
     found = int(confusion.sum())
     report = {
-        "photos": len(photos), "refused": got.count("refused"), "no_acne_found": got.count("none"),
+        "photos": len(photos), "refused": sum(g.startswith("refused") for g in got),
+        "refused_because": dict(collections.Counter(g.split(": ")[1] for g in got if g.startswith("refused"))),
+        "no_acne_found": got.count("none"),
         "accuracy": round(float(np.trace(confusion)) / len(photos), 3),
         "accuracy_where_found": round(float(np.trace(confusion)) / max(1, found), 3),
         "recall": {t: round(float(confusion[i, i]) / per_type[i], 3) for i, t in enumerate(ACNE_TYPES) if per_type[i]},
