@@ -32,17 +32,38 @@ MAX_BOX = 64.0
 
 
 SKIN_BOX_MARGIN = 24  # canonical px of context kept around the regions' skin for the detector
+# Chosen on the close-ups' training groups (dominant type 0.649 -> 0.713; a half gave 0.712) and on region photos
+# cut from the tune faces, where of 75 with no acne found a third marks 3 (none a lesion), a half 11 (2 lesions).
+CLOSER_LOOK = 1 / 3
 
 
 def detect_on_skin(detector, view: CanonicalView, thresholds: tuple[float, float] | None = None) -> list[Detection]:
     """The detector over the bounding box of the assessed regions' skin (not the margin around the face);
-    `thresholds` overrides the detector's own (the evaluation looks below them)."""
+    `thresholds` overrides the detector's own (the evaluation looks below them). A declared close-up in whose
+    skin no acne passes is looked at again CLOSER_LOOK times smaller, as if it spanned less of the face: a close-up
+    of one lesion shows it far larger than the detector learnt lesions at."""
     seen = skin_box_pixels(view, detector.view)
     if seen is None:
         return []
     pixels, (x0, y0) = seen
-    found = detector.detect(pixels, thresholds)
-    return [dataclasses.replace(d, x=d.x + x0, y=d.y + y0) for d in found]
+    found = [dataclasses.replace(d, x=d.x + x0, y=d.y + y0) for d in detector.detect(pixels, thresholds)]
+    if view.closeup and not any(d.kind == 0 and region_of(view, d.x, d.y) for d in found):
+        s = CLOSER_LOOK
+        small = cv2.resize(pixels, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        closer = [Detection(d.x / s + x0, d.y / s + y0, d.w / s, d.h / s, d.score, d.kind)
+                  for d in detector.detect(small, thresholds) if d.kind == 0]
+        found += _one_per_lesion(closer)
+    return found
+
+
+def _one_per_lesion(detections: list[Detection]) -> list[Detection]:
+    """Strongest first, without the weaker peaks whose centre lies in a kept one's box (a big lesion seen close
+    up can raise two)."""
+    kept: list[Detection] = []
+    for d in sorted(detections, key=lambda d: -d.score):
+        if not any(abs(d.x - k.x) <= k.w / 2 and abs(d.y - k.y) <= k.h / 2 for k in kept):
+            kept.append(d)
+    return kept
 
 
 def skin_box_pixels(view: CanonicalView, kind: str = "raw") -> tuple[np.ndarray, tuple[int, int]] | None:

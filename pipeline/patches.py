@@ -33,6 +33,7 @@ class CanonicalView:
     # A declared close-up's centre square, resized to PATCH_SIZE: the picture of the whole close-up, whose type
     # every acne lesion's own window is weighed with. None for a face.
     type_context: np.ndarray | None = None
+    closeup: bool = False  # a photo the patient declared as one region
 
     def to_photo(self, x: float, y: float) -> tuple[float, float]:
         return x / self.factor + self.offset[0], y / self.factor + self.offset[1]
@@ -97,7 +98,7 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     # The type classifier learnt close-ups from windows of half to all of one, resized to a patch; at the
     # canonical scale a close-up's lesion fills a patch many times over, and its type was mostly wrong.
     return CanonicalView(enhanced, factor, (0, 0), masks, assessed, raw=canon,
-                         type_window=max(PATCH_SIZE, side // 2), type_context=context)
+                         type_window=max(PATCH_SIZE, side // 2), type_context=context, closeup=True)
 
 
 def _closeup_skin(canon: np.ndarray) -> np.ndarray:

@@ -121,6 +121,36 @@ def test_the_detector_sees_only_the_box_of_the_regions_skin_and_positions_come_b
     assert detect_on_skin(recorder, view) == []
 
 
+def test_a_close_up_where_no_acne_passes_is_looked_at_again_smaller_and_a_face_is_not():
+    class Scripted:
+        """Nothing at the size it is first shown; at a smaller size, two peaks on one big lesion and a third
+        lesion apart from it."""
+        view = "raw"
+
+        def __init__(self):
+            self.sizes = []
+
+        def detect(self, pixels, thresholds=None):
+            self.sizes.append(pixels.shape[:2])
+            if len(self.sizes) == 1:
+                return [Detection(30, 30, 8, 8, 0.9, 1)]  # a mole, not acne
+            return [Detection(20, 20, 12, 12, 0.6, 0), Detection(23, 21, 10, 10, 0.4, 0),
+                    Detection(40, 40, 6, 6, 0.3, 0)]
+
+    face = _view(factor=1.0, offset=(0, 0), size=120)
+    face.masks["forehead"][:] = False
+    face.masks["forehead"][24:96, 24:96] = True  # the skin box is then the whole 120 px view
+    detector = Scripted()
+    assert [d.kind for d in detect_on_skin(detector, face)] == [1] and detector.sizes == [(120, 120)]
+
+    closeup = dataclasses.replace(face, closeup=True)
+    detector = Scripted()
+    found = detect_on_skin(detector, closeup)
+    assert detector.sizes == [(120, 120), (40, 40)]  # CLOSER_LOOK: a third
+    acne = [(d.x, d.y, d.w) for d in found if d.kind == 0]
+    assert acne == [(60, 60, 36), (120, 120, 18)]  # back in the view's pixels; the weaker peak on the big one gone
+
+
 def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_classifier_learnt_close_ups():
     from pipeline.lesions import lesion_patches
     from pipeline.patches import closeup_view
@@ -178,3 +208,22 @@ def test_in_a_close_up_a_lesion_s_type_is_weighed_with_the_whole_close_up_s():
     # where the whole close-up is unsure, the lesion's own window decides
     by_level[whole] = [0.25, 0.25, 0.25, 0.25]
     assert classify(closeup, detections, types, types) == ["papule"]
+
+
+def test_a_close_up_of_one_big_nodule_is_marked_once_as_a_nodule():
+    """A nodule that fills a close-up is many times larger than the lesions the detector learnt: at the close-up's
+    assumed scale no acne passes, the closer look finds it, and it is one lesion, typed from the whole close-up."""
+    from pipeline import detector as detector_module
+    from pipeline.assess import assess, prepare
+    from pipeline.lesions import skin_box_pixels
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "lesion-types" / "train" / "nodule" / "aug_143_jpg.rf.56660af19eed005c71c9774a0a30f3bd.jpg"
+    if not path.is_file():
+        pytest.skip(f"no close-up at {path}")
+    prepared = prepare(path.read_bytes(), "chin")
+    detector = detector_module.load()
+    pixels, _ = skin_box_pixels(prepared.view, detector.view)
+    assert not [d for d in detector.detect(pixels) if d.kind == 0]
+    lesions = assess([prepared]).lesions
+    assert [(lesion.region, lesion.type) for lesion in lesions] == [("chin", "nodule")]
