@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-LEVELS = ("mild", "moderate", "severe")  # pipeline.grade.LEVELS, as stored in a result's image scale
+from pipeline.grade import LEVELS
 SCORE_MARGIN_ABS = 14  # eq. 1 points that are never a change ...
 SCORE_MARGIN_SHARE = 0.83  # ... nor this share of the two scores' mean (the counts' noise grows with them)
 LEVEL_MARGIN = 0.17  # of the expected image-level grade (0 mild .. 2 severe)

@@ -126,7 +126,7 @@ def classify(view: CanonicalView, detections: list[Detection], types_model, mark
     names: list[str] = [""] * len(detections)
     acne_patches = lesion_patches(view, [detections[i] for i in acne], view.type_window)
     probs = types_model.predict(acne_patches)
-    if acne and view.type_context is not None:
+    if acne and view.closeup:
         probs = (probs + types_model.predict(view.type_context[None])) / 2
         # The shares below were calibrated on faces' grades; in a close-up the likeliest type was right more
         # often (the close-ups' training groups: 0.82 against 0.71 of the photos where acne was found).

@@ -30,10 +30,10 @@ class CanonicalView:
     raw: np.ndarray | None = None  # the same crop before enhancement, for the quality checks
     # Side of the window cut around an acne lesion to name its type (canonical px, then resized to PATCH_SIZE).
     type_window: int = PATCH_SIZE
-    # A declared close-up's centre square, resized to PATCH_SIZE: the picture of the whole close-up, whose type
-    # every acne lesion's own window is weighed with. None for a face.
-    type_context: np.ndarray | None = None
     closeup: bool = False  # a photo the patient declared as one region
+    # A close-up's centre square, resized to PATCH_SIZE: the picture of the whole close-up, whose type every
+    # acne lesion's own window is weighed with. None for a face.
+    type_context: np.ndarray | None = None
 
     def to_photo(self, x: float, y: float) -> tuple[float, float]:
         return x / self.factor + self.offset[0], y / self.factor + self.offset[1]

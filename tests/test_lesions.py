@@ -203,7 +203,7 @@ def test_in_a_close_up_a_lesion_s_type_is_weighed_with_the_whole_close_up_s():
     detections = [Detection(64.0, 64.0, 10.0, 10.0, 0.9, 0)]
     types = _TypesByBrightness(by_level)
     on_a_face = classify(view, detections, types, types)
-    closeup = dataclasses.replace(view, type_context=np.full((64, 64, 3), whole, np.uint8))
+    closeup = dataclasses.replace(view, closeup=True, type_context=np.full((64, 64, 3), whole, np.uint8))
     assert on_a_face == ["papule"] and classify(closeup, detections, types, types) == ["pustule"]
     # where the whole close-up is unsure, the lesion's own window decides
     by_level[whole] = [0.25, 0.25, 0.25, 0.25]
