@@ -20,7 +20,7 @@ from pipeline.patches import CanonicalView, closeup_view, face_view, side_view
 from pipeline.quality import QualityReport, check_size, check_skin
 from pipeline.regions import detect_faces, detect_side_face
 from pipeline.scoring import Scores, score_all
-from pipeline.types import CLASSES, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, Reason, RegionResult
+from pipeline.types import CLASSES, IMAGE_LEVELS, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, Reason, RegionResult
 
 
 @dataclass
@@ -205,7 +205,7 @@ def _image_grade(prepared: list[PreparedPhoto], grader) -> grade_module.ImageGra
     """The image-level grade of the visit: the highest over its full-face photos (close-ups show no face)."""
     found = [grader.grade(p.view.raw, p.view.landmarks.box()) for p in prepared
              if p.view is not None and p.view.landmarks is not None and p.view.raw is not None]
-    return max(found, key=lambda g: grade_module.LEVELS.index(g.grade), default=None)
+    return max(found, key=lambda g: IMAGE_LEVELS.index(g.grade), default=None)
 
 
 def _choose_source_per_region(prepared: list[PreparedPhoto]) -> dict[str, int]:

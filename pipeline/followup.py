@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from pipeline.grade import LEVELS
+from pipeline.types import IMAGE_LEVELS
 SCORE_MARGIN_ABS = 14  # eq. 1 points that are never a change ...
 SCORE_MARGIN_SHARE = 0.83  # ... nor this share of the two scores' mean (the counts' noise grows with them)
 LEVEL_MARGIN = 0.17  # of the expected image-level grade (0 mild .. 2 severe)
@@ -30,7 +30,7 @@ class Change:
 
 def expected_level(probabilities: Mapping[str, float]) -> float:
     """The image-level grade as one number: 0 mild, 1 moderate, 2 severe, weighted by its probabilities."""
-    return sum(i * float(probabilities.get(level, 0.0)) for i, level in enumerate(LEVELS))
+    return sum(i * float(probabilities.get(level, 0.0)) for i, level in enumerate(IMAGE_LEVELS))
 
 
 def compare(before_score: int, before_image: Mapping[str, float] | None, after_score: int,

@@ -13,15 +13,15 @@ import cv2
 import numpy as np
 
 from pipeline.classifier import ModelError, open_session
+from pipeline.types import IMAGE_LEVELS
 
 DEFAULT_GRADER = Path(__file__).resolve().parents[1] / "models" / "weights" / "image_grade.onnx"
-LEVELS = ("mild", "moderate", "severe")  # ACNE04's Hayashi levels 0-2
 FACE_MARGIN = 0.08  # of the face box's longer side, on each side
 
 
 @dataclass(frozen=True)
 class ImageGrade:
-    grade: str  # one of LEVELS
+    grade: str  # one of IMAGE_LEVELS
     probabilities: tuple[float, float, float]
     count: float  # the lesion count the network expects on the face
 
@@ -52,8 +52,8 @@ class ImageGrader:
     def __init__(self, path: Path | str, threads: int | None = None):
         path = Path(path)
         self._session, meta = open_session(path, "image grade model", "ACNEBOT_GRADER_PATH", threads, GradeError)
-        if meta.get("levels") != ",".join(LEVELS) or not meta.get("input_size", "").isdigit():
-            raise GradeError(f"image grade model at {path} does not grade {LEVELS} from a square face view")
+        if meta.get("levels") != ",".join(IMAGE_LEVELS) or not meta.get("input_size", "").isdigit():
+            raise GradeError(f"image grade model at {path} does not grade {IMAGE_LEVELS} from a square face view")
         self.size = int(meta["input_size"])
         self.name = meta.get("name", path.stem)
         self.version = meta.get("version", "unknown")
@@ -64,11 +64,11 @@ class ImageGrader:
         square = face_square(rgb, face_box, self.size)
         x = np.ascontiguousarray(square.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
         out = self._session.run(None, {self._input: x})[0][0].astype(np.float64)
-        logits = out[: len(LEVELS)]
+        logits = out[: len(IMAGE_LEVELS)]
         p = np.exp(logits - logits.max())
         p /= p.sum()
         count = max(0.0, float(np.expm1(out[-1])))
-        return ImageGrade(LEVELS[int(p.argmax())], tuple(round(float(v), 4) for v in p), count)
+        return ImageGrade(IMAGE_LEVELS[int(p.argmax())], tuple(round(float(v), 4) for v in p), count)
 
 
 @lru_cache(maxsize=4)

@@ -6,10 +6,9 @@ from dataclasses import replace
 
 from pipeline.advice import Advice
 from pipeline.assess import Assessment
-from pipeline.grade import LEVELS
 from pipeline.result import (AdviceResult, AssessmentResult, ImageScale, Model, PersonalisedGrade, Quality,
                              Referral, Scales)
-from pipeline.types import REGIONS
+from pipeline.types import IMAGE_LEVELS, REGIONS
 
 
 def advice_result(advice: Advice) -> AdviceResult:
@@ -44,7 +43,7 @@ def _image_scale(result: Assessment) -> ImageScale | None:
     image = result.image_grade
     if image is None:
         return None
-    return ImageScale(image.grade, dict(zip(LEVELS, image.probabilities)), round(image.count, 1),
+    return ImageScale(image.grade, dict(zip(IMAGE_LEVELS, image.probabilities)), round(image.count, 1),
                       result.scores.score_grade, result.scores.raised_by_image)
 
 

@@ -41,7 +41,7 @@ class ImageScale:
     """The whole face's image-level grade (pipeline/grade.py) and whether it raised the grade told (CLINICAL.md)."""
 
     grade: str
-    probabilities: dict[str, float]  # per level of pipeline.grade.LEVELS
+    probabilities: dict[str, float]  # per level of pipeline.types.IMAGE_LEVELS
     expected_count: float  # the lesion count the grader expects on the face
     score_grade: str  # the eq. 1 band of the score
     raised_grade: bool

@@ -13,6 +13,7 @@ NON_ACNE_TYPES: tuple[str, ...] = ("spot", "scar", "mole")
 CLASSES: tuple[str, ...] = ("normal",) + ACNE_TYPES + NON_ACNE_TYPES
 INFLAMMATORY: tuple[str, ...] = ("papule", "pustule")
 GRADES: tuple[str, ...] = ("clear", "mild", "moderate", "severe", "very severe")
+IMAGE_LEVELS: tuple[str, ...] = ("mild", "moderate", "severe")  # the whole-face grade's: ACNE04's Hayashi levels 0-2
 
 Region = Literal["forehead", "nose", "left_cheek", "right_cheek", "chin"]
 Grade = Literal["clear", "mild", "moderate", "severe", "very severe"]

@@ -122,7 +122,8 @@ def test_tiny_run_resumes_and_exports_a_detector_the_service_loads(pack, tmp_pat
 
 def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):
     from models.grade import export, train
-    from pipeline.grade import LEVELS, ImageGrader
+    from pipeline.grade import ImageGrader
+    from pipeline.types import IMAGE_LEVELS
 
     run = tmp_path / "grade"
     train.main(["--run", str(run), "--pack", str(pack), "--batch", "2", "--workers", "0", "--steps", "2",
@@ -134,7 +135,7 @@ def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):
     grader = ImageGrader(onnx_file)
     photo = facepack.load(pack, source="acne04")[0]
     result = grader.grade(photo.pixels(), photo.face_box)
-    assert result.grade in LEVELS and abs(sum(result.probabilities) - 1) < 1e-3 and result.count >= 0
+    assert result.grade in IMAGE_LEVELS and abs(sum(result.probabilities) - 1) < 1e-3 and result.count >= 0
 
 
 def test_the_lite0_type_classifier_exports_to_what_the_service_loads(tmp_path):

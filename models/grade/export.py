@@ -15,7 +15,7 @@ import torch
 
 from models import loop
 from models.grade.network import INPUT, GradeNet
-from pipeline.grade import LEVELS
+from pipeline.types import IMAGE_LEVELS
 
 MODEL_NAME = "lite0-image-grade"
 MODEL_VERSION = "2026.12.04.2"
@@ -38,7 +38,7 @@ def to_onnx(model: GradeNet, path: Path) -> float:
         proto = onnx.load(str(raw))
     onnx.checker.check_model(proto)
     del proto.metadata_props[:]
-    meta = {"name": MODEL_NAME, "version": MODEL_VERSION, "levels": ",".join(LEVELS), "input_size": str(INPUT),
+    meta = {"name": MODEL_NAME, "version": MODEL_VERSION, "levels": ",".join(IMAGE_LEVELS), "input_size": str(INPUT),
             "input": f"N x 3 x {INPUT} x {INPUT} float32 RGB in [0, 1]: the face's landmark box squared with a margin",
             "output": "N x 4: mild, moderate, severe logits; log(1 + acne lesion count)"}
     for k, v in meta.items():
