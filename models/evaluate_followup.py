@@ -24,7 +24,7 @@ import numpy as np
 
 from models import acne04_split, detset
 from models.sources import data_dir
-from pipeline.types import GRADES
+from pipeline.types import GRADES, IMAGE_LEVELS
 
 
 def retake(rgb: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -51,7 +51,7 @@ def measured(data: bytes) -> dict | None:
     image = result.image_grade
     return {"score": result.scores.score, "grade": result.scores.grade, "score_grade": result.scores.score_grade,
             "image_grade": image.grade if image else None,
-            "image": dict(zip(("mild", "moderate", "severe"), image.probabilities)) if image else None}
+            "image": dict(zip(IMAGE_LEVELS, image.probabilities)) if image else None}
 
 
 def pairs(paths: list[Path]) -> list[dict]:

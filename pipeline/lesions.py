@@ -94,10 +94,18 @@ def lesion_patches(view: CanonicalView, detections: list[Detection], window: int
     """PATCH_SIZE patches centred on the detections, each cut as a `window` px square and resized."""
     if not detections:
         return np.zeros((0, PATCH_SIZE, PATCH_SIZE, 3), np.uint8)
-    patches = [crop_patch(view.pixels, d.x, d.y, window) for d in detections]
-    if window != PATCH_SIZE:
-        patches = [cv2.resize(p, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA) for p in patches]
-    return np.stack(patches)
+    return np.stack([_window(view, d.x, d.y, window) for d in detections])
+
+
+def whole_closeup(view: CanonicalView) -> np.ndarray:
+    """A close-up's centre square as one PATCH_SIZE patch: the whole close-up, as the type classifier learnt them."""
+    h, w = view.pixels.shape[:2]
+    return _window(view, w / 2, h / 2, min(h, w))
+
+
+def _window(view: CanonicalView, x: float, y: float, side: int) -> np.ndarray:
+    patch = crop_patch(view.pixels, x, y, side)
+    return patch if side == PATCH_SIZE else cv2.resize(patch, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
 
 
 def acne_type(probs: np.ndarray, inflammatory_min_share: float | None = None) -> str:
@@ -110,6 +118,10 @@ def acne_type(probs: np.ndarray, inflammatory_min_share: float | None = None) ->
     if nodule >= NODULE_MIN_SHARE:
         return "nodule"
     return "comedone"
+
+
+def _likeliest(probs: np.ndarray) -> str:
+    return ACNE_TYPES[int(np.argmax(probs))]
 
 
 def mark_type(probs: np.ndarray) -> str:
@@ -126,15 +138,14 @@ def classify(view: CanonicalView, detections: list[Detection], types_model, mark
     names: list[str] = [""] * len(detections)
     acne_patches = lesion_patches(view, [detections[i] for i in acne], view.type_window)
     probs = types_model.predict(acne_patches)
+    name_of = acne_type
     if acne and view.closeup:
-        probs = (probs + types_model.predict(view.type_context[None])) / 2
-        # The shares below were calibrated on faces' grades; in a close-up the likeliest type was right more
+        probs = (probs + types_model.predict(whole_closeup(view)[None])) / 2
+        # acne_type's shares were calibrated on faces' grades; in a close-up the likeliest type was right more
         # often (the close-ups' training groups: 0.82 against 0.71 of the photos where acne was found).
-        for i, row in zip(acne, probs):
-            names[i] = ACNE_TYPES[int(np.argmax(row))]
-    else:
-        for i, row in zip(acne, probs):
-            names[i] = acne_type(row)
+        name_of = _likeliest
+    for i, row in zip(acne, probs):
+        names[i] = name_of(row)
     for i, row in zip(marks, marks_model.predict(lesion_patches(view, [detections[i] for i in marks]))):
         names[i] = mark_type(row)
     return names

@@ -31,9 +31,6 @@ class CanonicalView:
     # Side of the window cut around an acne lesion to name its type (canonical px, then resized to PATCH_SIZE).
     type_window: int = PATCH_SIZE
     closeup: bool = False  # a photo the patient declared as one region
-    # A close-up's centre square, resized to PATCH_SIZE: the picture of the whole close-up, whose type every
-    # acne lesion's own window is weighed with. None for a face.
-    type_context: np.ndarray | None = None
 
     def to_photo(self, x: float, y: float) -> tuple[float, float]:
         return x / self.factor + self.offset[0], y / self.factor + self.offset[1]
@@ -91,14 +88,10 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
     assessed = {r: False for r in REGIONS}
     assessed[region] = bool(skin.sum() >= PATCH_SIZE * PATCH_SIZE)
-    enhanced = enhance(canon)
-    side = min(ch, cw)
-    context = cv2.resize(crop_patch(enhanced, cw / 2, ch / 2, side), (PATCH_SIZE, PATCH_SIZE),
-                         interpolation=cv2.INTER_AREA)
     # The type classifier learnt close-ups from windows of half to all of one, resized to a patch; at the
     # canonical scale a close-up's lesion fills a patch many times over, and its type was mostly wrong.
-    return CanonicalView(enhanced, factor, (0, 0), masks, assessed, raw=canon,
-                         type_window=max(PATCH_SIZE, side // 2), type_context=context, closeup=True)
+    return CanonicalView(enhance(canon), factor, (0, 0), masks, assessed, raw=canon,
+                         type_window=max(PATCH_SIZE, min(ch, cw) // 2), closeup=True)
 
 
 def _closeup_skin(canon: np.ndarray) -> np.ndarray:

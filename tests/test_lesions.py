@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.detector import Detection, decode, pad_to_stride
-from pipeline.lesions import SKIN_BOX_MARGIN, acne_type, detect_on_skin, mark_type, region_of, to_lesions
+from pipeline.lesions import (SKIN_BOX_MARGIN, acne_type, detect_on_skin, mark_type, region_of, to_lesions,
+                              whole_closeup)
 from pipeline.patches import CanonicalView
 from pipeline.types import ACNE_TYPES, CLASSES
 
@@ -178,35 +179,37 @@ def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_cla
     side = min(h, w)
     whole = close.pixels[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
     shrunk = cv2.resize(whole, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
-    assert np.abs(close.type_context.astype(int) - shrunk.astype(int)).mean() < 3
-    assert _view().type_context is None
+    assert np.abs(whole_closeup(close).astype(int) - shrunk.astype(int)).mean() < 3
+    assert close.closeup and not _view().closeup
 
 
 class _TypesByBrightness:
-    """A type classifier whose probabilities are chosen by the patch's mean grey level (the test paints them)."""
+    """A type classifier whose probabilities are chosen by whether the patch is dark or light on average (the test
+    paints the lesion's window dark in a light view)."""
 
     def __init__(self, by_level):
         self.by_level = by_level
 
     def predict(self, patches):
-        return np.array([self.by_level[int(round(p.mean()))] for p in patches], np.float32).reshape(-1, 4)
+        return np.array([self.by_level["lesion" if p.mean() < 100 else "whole"] for p in patches],
+                        np.float32).reshape(-1, 4)
 
 
 def test_in_a_close_up_a_lesion_s_type_is_weighed_with_the_whole_close_up_s():
     from pipeline.lesions import classify
 
-    lesion, whole = 10, 200  # grey levels of the lesion's window and of the whole close-up's picture
     leaning_papule = [0.1, 0.45, 0.35, 0.1]
-    by_level = {lesion: leaning_papule, whole: [0.05, 0.05, 0.85, 0.05]}
-    view = _view(factor=1.0, offset=(0, 0))
-    view.pixels[:] = lesion
+    by_level = {"lesion": leaning_papule, "whole": [0.05, 0.05, 0.85, 0.05]}
+    view = _view(factor=1.0, offset=(0, 0))  # 128 px
+    view.pixels[:] = 200
+    view.pixels[32:96, 32:96] = 10  # the lesion's 64 px window: a quarter of the whole close-up's picture
     detections = [Detection(64.0, 64.0, 10.0, 10.0, 0.9, 0)]
     types = _TypesByBrightness(by_level)
     on_a_face = classify(view, detections, types, types)
-    closeup = dataclasses.replace(view, closeup=True, type_context=np.full((64, 64, 3), whole, np.uint8))
+    closeup = dataclasses.replace(view, closeup=True)
     assert on_a_face == ["papule"] and classify(closeup, detections, types, types) == ["pustule"]
     # where the whole close-up is unsure, the lesion's own window decides
-    by_level[whole] = [0.25, 0.25, 0.25, 0.25]
+    by_level["whole"] = [0.25, 0.25, 0.25, 0.25]
     assert classify(closeup, detections, types, types) == ["papule"]
 
 
