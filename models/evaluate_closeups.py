@@ -1,6 +1,6 @@
 """Close-ups as a patient sends them, one photo declared as one region, through the service's whole assessment.
 
-    python -m models.evaluate_closeups [--region forehead] [--json FILE]
+    python -m models.evaluate_closeups [--photos held_out|tune] [--region forehead] [--json FILE]
 
 The held-out near-duplicate groups of the lesion-types close-ups (models.patchset.split_closeups, the same photos
 models.evaluate_types scores as patches) go through intake, quality, the detector over the declared region and
@@ -19,18 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from models.patchset import closeup_patches, split_closeups
+from models.patchset import closeup_parts, closeup_patches
 from models.sources import CLOSEUP_LABELS, closeups, data_dir
 from pipeline.types import ACNE_TYPES
 
 
-def held_out_photos(root: Path) -> list[tuple[Path, str]]:
-    """(path, acne type) of the close-ups in the held-out groups: patch i of closeup_patches is photo i."""
+def closeup_photos(root: Path, part: str = "held_out") -> list[tuple[Path, str]]:
+    """(path, acne type) of the close-ups in one part's groups (models.patchset.closeup_parts): patch i of
+    closeup_patches is photo i."""
     items = closeups(root)
     patches = closeup_patches(root)
-    _, val = split_closeups(patches)
-    val_groups = set(val.groups.tolist())
-    return [item for item, group in zip(items, patches.groups) if int(group) in val_groups]
+    groups = set(closeup_parts(patches, part).groups.tolist())
+    return [item for item, group in zip(items, patches.groups) if int(group) in groups]
 
 
 def dominant_type(lesions) -> str | None:
@@ -62,9 +62,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None)
     ap.add_argument("--region", default="forehead", help="the region every close-up is declared as")
+    ap.add_argument("--photos", choices=["held_out", "tune"], default="held_out",
+                    help="tune: the training groups a types model trained with --without-tune never saw")
+    ap.add_argument("--whole-views", type=int, default=None, help="override pipeline.lesions.WHOLE_VIEWS")
+    ap.add_argument("--own-window-share", type=float, default=None,
+                    help="override pipeline.lesions.OWN_WINDOW_SHARE")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    photos = held_out_photos(data_dir(args.data))
+    import pipeline.lesions
+
+    if args.whole_views is not None:
+        pipeline.lesions.WHOLE_VIEWS = args.whole_views
+    if args.own_window_share is not None:
+        pipeline.lesions.OWN_WINDOW_SHARE = args.own_window_share
+    photos = closeup_photos(data_dir(args.data), args.photos)
     truth = [ACNE_TYPES.index(CLOSEUP_LABELS[path.parent.name]) for path, _ in photos]
     got = [outcome(path, args.region) for path, _ in photos]
     confusion = np.zeros((len(ACNE_TYPES), len(ACNE_TYPES)), int)

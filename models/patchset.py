@@ -20,13 +20,13 @@ from tqdm import tqdm
 from models.facecache import landmarks
 from models.sources import CLASS_INDEX, FacePhoto, cache_dir, closeups, face_photos, read_rgb
 from pipeline.patches import crop_patch, face_view, tiles
-from pipeline.preprocess import PATCH_SIZE, enhance, resize
+from pipeline.preprocess import CLOSEUP_TYPE_SIDE, PATCH_SIZE, enhance, resize
 from pipeline.types import REGIONS
 
 CACHE_VERSION = 1
 CONTEXT = 12  # extra px around a face patch for random shifts
 STORED = PATCH_SIZE + CONTEXT
-CLOSEUP_STORED = 2 * PATCH_SIZE  # a model input covers half the close-up's shorter side
+CLOSEUP_STORED = CLOSEUP_TYPE_SIDE  # a model input covers half the close-up's shorter side
 NORMAL_PER_PHOTO = 2
 NO_FACE_CONTEXT = 3.0  # without a face, a patch spans this many times the box's larger side
 REGION_CODES = {r: i for i, r in enumerate(REGIONS)}
@@ -181,6 +181,20 @@ def split_closeups(ps: PatchSet, seed: int = 0) -> tuple[PatchSet, PatchSet]:
         val_groups.update(groups[: max(1, int(round(VAL_GROUP_FRACTION * len(groups))))].tolist())
     is_val = np.isin(ps.groups, list(val_groups))
     return ps.subset(np.where(~is_val)[0]), ps.subset(np.where(is_val)[0])
+
+
+TUNE_SEED = 1
+
+
+def closeup_parts(ps: PatchSet, part: str) -> PatchSet:
+    """One part of the close-ups by near-duplicate group: "held_out" (split_closeups' validation groups, never
+    trained or tuned on), "train" (the rest), or "tune" / "train_less_tune" (the training groups split again the
+    same way, for a model trained without the tune groups to choose settings on)."""
+    train, held_out = split_closeups(ps)
+    if part in ("held_out", "train"):
+        return held_out if part == "held_out" else train
+    rest, tune = split_closeups(train, TUNE_SEED)
+    return {"tune": tune, "train_less_tune": rest}[part]
 
 
 def centre(images: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:

@@ -1,12 +1,15 @@
 """The lesion-type classifier: what kind of acne lesion a detected peak is, from a patch centred on it.
 
-    python -m models.train_types --epochs 6 --export models/weights/lesion_types.onnx
+    python -m models.train_types --backbone lite0 --upsample 2 --epochs 10 [--whole-size 128] --export FILE.onnx
 
-Fine-tunes the shipped Acne-RegNet student (its weights, read from its ONNX file, including the rows of its
-last layer for the four acne types) on lesion-centred 64 px patches only: close-ups (blackhead/whitehead ->
-comedone, papule, pustule, nodule/cyst -> nodule; near-duplicate groups held out as in models.patchset) and
-the acne-lesions training photos' acne (comedone) and pimple (papule) boxes, cut from the same canonical
-views the detector trains on. Focal loss and the paper's augmentations (rotation, flip, colour, rolling).
+Trained on lesion-centred 64 px patches: close-ups (blackhead/whitehead -> comedone, papule, pustule,
+nodule/cyst -> nodule; near-duplicate groups held out as in models.patchset; a window of half to all of a close-up,
+shrunk to a patch) and the acne-lesions training photos' acne (comedone) and pimple (papule) boxes, cut from the
+same canonical views the detector trains on. Focal loss and the paper's augmentations (rotation, flip, colour,
+rolling). `--backbone lite0` starts from the ImageNet-pretrained EfficientNet-Lite0, `regnet` (the default) from
+the shipped Acne-RegNet student. `--whole-size` also trains on whole close-ups at that size (a declared close-up's
+whole picture is then typed at it, not shrunk to a patch); `--without-tune` keeps the close-ups' tune groups out
+and scores on them, to choose the service's close-up settings on photos the model never saw.
 """
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ import torch
 from models import detset, loop
 from models.augment import colour, geometric, random_crop, roll, ROLL_P
 from models.losses import focal_loss
-from models.patchset import CLOSEUP_STORED, closeup_patches, split_closeups
+from models.patchset import CLOSEUP_STORED, closeup_parts, closeup_patches
 from models.regnet import student
 from models.sources import CLASS_INDEX, REPO_ROOT, data_dir, face_photos
+from pipeline.lesions import WHOLE_CORNER
 from pipeline.patches import crop_patch
 from pipeline.preprocess import PATCH_SIZE, to_model_input
 from pipeline.types import ACNE_TYPES, CLASSES
@@ -56,8 +60,13 @@ def face_type_patches(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.array(labels, np.int64)
 
 
-def closeup_type_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    train, val = split_closeups(closeup_patches(data_dir()))
+def closeup_type_patches(without_tune: bool = False) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                               tuple[np.ndarray, np.ndarray]]:
+    """(training, scored) close-ups with type labels: the training groups and the held-out ones, or, without the
+    tune groups, the rest of the training groups and the tune groups."""
+    patches = closeup_patches(data_dir())
+    train, val = (closeup_parts(patches, p) for p in (("train_less_tune", "tune") if without_tune
+                                                      else ("train", "held_out")))
     to_type = {CLASS_INDEX[t]: i for i, t in enumerate(ACNE_TYPES)}
     return ((train.images, np.array([to_type[int(l)] for l in train.labels])),
             (val.images, np.array([to_type[int(l)] for l in val.labels])))
@@ -111,6 +120,22 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (colour(batch, rng) * 255.0).astype(np.uint8)
 
 
+def augment_whole(images: list[np.ndarray], rng: np.random.Generator, size: int) -> np.ndarray:
+    """Whole close-ups as the service shows a declared close-up to the classifier: a window of WHOLE_CORNER to all
+    of the stored square (its whole and corner views), resized to `size`, turned, mirrored and colour-jittered."""
+    out = []
+    for img in images:
+        s = int(rng.integers(int(round(img.shape[0] * WHOLE_CORNER)), img.shape[0] + 1))
+        out.append(np.ascontiguousarray(geometric(_resize(random_crop(img, rng, s), size), rng)))
+    batch = np.stack(out).astype(np.float32) / 255.0
+    return (colour(batch, rng) * 255.0).astype(np.uint8)
+
+
+def wholes(images: np.ndarray, size: int) -> np.ndarray:
+    """Evaluation inputs for the whole close-up: the stored square resized to `size`."""
+    return np.stack([_resize(img, size) for img in images])
+
+
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
@@ -149,13 +174,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--backbone", choices=["regnet", "lite0"], default="regnet",
                     help="the Acne-RegNet student or the ImageNet-pretrained EfficientNet-Lite0")
     ap.add_argument("--upsample", type=int, default=1, help="lite0: enlarge the 64 px patch this many times inside")
+    ap.add_argument("--whole-size", type=int, default=0,
+                    help="also train on whole close-ups at this many px (0: only as patches); the exported model then "
+                         "takes any input size and types a declared close-up's whole picture at this size")
+    ap.add_argument("--whole-batch", type=int, default=16, help="whole close-ups per step, beside --batch-size patches")
+    ap.add_argument("--without-tune", action="store_true",
+                    help="train without the close-ups' tune groups (models.patchset.closeup_parts) and score on them")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    (cu_x, cu_y), (val_x, val_y) = closeup_type_patches()
+    (cu_x, cu_y), (val_x, val_y) = closeup_type_patches(args.without_tune)
     face_x, face_y = face_type_patches("train")
     fv_x, fv_y = face_type_patches("valid")
     pool_x = list(cu_x) + list(face_x)
@@ -164,6 +195,9 @@ def main(argv: list[str] | None = None) -> dict:
     weights = (1.0 / np.sqrt(counts))[pool_y]
     weights /= weights.sum()
     print("pool per type", dict(zip(ACNE_TYPES, counts.tolist())), flush=True)
+    cu_counts = np.bincount(cu_y, minlength=len(ACNE_TYPES))
+    cu_weights = (1.0 / cu_counts)[cu_y]
+    cu_weights /= cu_weights.sum()
     net = build_model(args.backbone, args.upsample)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * args.samples_per_epoch // args.batch_size
@@ -180,29 +214,39 @@ def main(argv: list[str] | None = None) -> dict:
             with loop.autocast(torch.device("cpu")):
                 logits = net(x)
             loss = focal_loss(logits.float(), torch.from_numpy(pool_y[idx]))
+            if args.whole_size:
+                w_idx = rng.choice(len(cu_y), args.whole_batch, p=cu_weights)
+                w_x = torch.from_numpy(to_model_input(augment_whole([cu_x[i] for i in w_idx], rng, args.whole_size)))
+                with loop.autocast(torch.device("cpu")):
+                    w_logits = net(w_x)
+                loss = loss + focal_loss(w_logits.float(), torch.from_numpy(cu_y[w_idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
         closeup_acc = float(np.mean(predict(net, centred(val_x)) == val_y))
         face_acc = float(np.mean(predict(net, centred(fv_x)) == fv_y))
-        history.append({"epoch": epoch + 1, "closeup_val_accuracy": closeup_acc, "face_valid_accuracy": face_acc,
-                        "seconds": time.time() - began})
+        whole_acc = float(np.mean(predict(net, wholes(val_x, args.whole_size or PATCH_SIZE)) == val_y))
+        history.append({"epoch": epoch + 1, "closeup_val_accuracy": closeup_acc, "closeup_whole_accuracy": whole_acc,
+                        "face_valid_accuracy": face_acc, "seconds": time.time() - began})
         print(json.dumps(history[-1]), flush=True)
         # Model selection on the close-ups' training groups would leak nothing but says little; the last epoch
         # of the one-cycle schedule is what is shipped.
     torch.save(net.state_dict(), run / "types.pt")
     summary = {"history": history, "pool": dict(zip(ACNE_TYPES, counts.tolist())),
-               "held_out": {"closeup_val": len(val_y), "face_valid": len(fv_y)}}
+               "held_out": {"closeup_val": len(val_y), "face_valid": len(fv_y)},
+               "closeup_val_is": "tune groups" if args.without_tune else "held-out groups"}
     (run / "summary.json").write_text(json.dumps(summary, indent=1))
     if args.export:
         lite = args.backbone != "regnet"
         export(net, args.export, f"{args.backbone}-types" if lite else MODEL_NAME,
-               LITE_VERSION if lite else MODEL_VERSION)
+               LITE_VERSION if lite else MODEL_VERSION, args.whole_size)
     return summary
 
 
-def export(net: torch.nn.Module, path: Path, name: str = MODEL_NAME, version: str = MODEL_VERSION) -> None:
+def export(net: torch.nn.Module, path: Path, name: str = MODEL_NAME, version: str = MODEL_VERSION,
+           whole_size: int = 0) -> None:
+    """The ONNX file; with `whole_size`, any input size (patches at PATCH_SIZE, whole close-ups at whole_size)."""
     import tempfile
 
     import onnx
@@ -212,12 +256,15 @@ def export(net: torch.nn.Module, path: Path, name: str = MODEL_NAME, version: st
         raw = Path(tmp) / "raw.onnx"
         torch.onnx.export(net, (torch.rand(2, 3, PATCH_SIZE, PATCH_SIZE),), str(raw), input_names=["input"],
                           output_names=["logits"], opset_version=17, dynamo=False,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                          dynamic_axes={"input": {0: "batch", **({2: "height", 3: "width"} if whole_size else {})},
+                                        "logits": {0: "batch"}})
         proto = onnx.load(str(raw))
     meta = {"name": name, "version": version, "classes": ",".join(ACNE_TYPES),
             "input_size": str(PATCH_SIZE), "canon_face_height": "640",
             "input": "N x 3 x 64 x 64 float32 RGB in [0, 1], enhanced canonical patch centred on a detected lesion",
             "output": "N x 4 logits in the order of 'classes'"}
+    if whole_size:
+        meta["whole_closeup_size"] = str(whole_size)
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
     onnx.save(proto, str(path))

@@ -58,6 +58,9 @@ class LesionClassifier:
             raise ModelError(f"lesion model at {path} takes {meta.get('input_size')} px input, expected {PATCH_SIZE}")
         self.name = meta.get("name", path.stem)
         self.version = meta.get("version", "unknown")
+        # A type classifier trained on whole close-ups as well takes a declared close-up's whole picture at this
+        # size (it accepts any input size); the others take it shrunk to a patch, as they learnt close-ups.
+        self.whole_closeup_size = int(meta.get("whole_closeup_size", PATCH_SIZE))
         self._input = self._session.get_inputs()[0].name
 
     def predict(self, patches: np.ndarray) -> np.ndarray:

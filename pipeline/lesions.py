@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.detector import Detection
 from pipeline.patches import CanonicalView, crop_patch
-from pipeline.preprocess import PATCH_SIZE
+from pipeline.preprocess import CLOSEUP_TYPE_SIDE, PATCH_SIZE, enhance, resize
 from pipeline.regions import on_patients_left
 from pipeline.types import ACNE_TYPES, CLASSES, NON_ACNE_TYPES, Lesion
 
@@ -35,6 +35,9 @@ SKIN_BOX_MARGIN = 24  # canonical px of context kept around the regions' skin fo
 # Chosen on the close-ups' training groups (dominant type 0.649 -> 0.713; a half gave 0.712) and on region photos
 # cut from the tune faces, where of 75 with no acne found a third marks 3 (none a lesion), a half 11 (2 lesions).
 CLOSER_LOOK = 1 / 3
+WHOLE_CORNER = 0.75
+WHOLE_VIEWS = 6  # how many of whole_closeup's windows type the whole close-up
+OWN_WINDOW_SHARE = 0.25  # a close-up lesion's own window's share in the mean with the whole close-up's
 
 
 def detect_on_skin(detector, view: CanonicalView, thresholds: tuple[float, float] | None = None) -> list[Detection]:
@@ -97,15 +100,26 @@ def lesion_patches(view: CanonicalView, detections: list[Detection], window: int
     return np.stack([_window(view, d.x, d.y, window) for d in detections])
 
 
-def whole_closeup(view: CanonicalView) -> np.ndarray:
-    """A close-up's centre square as one PATCH_SIZE patch: the whole close-up, as the type classifier learnt them."""
-    h, w = view.pixels.shape[:2]
-    return _window(view, w / 2, h / 2, min(h, w))
+def whole_closeup(view: CanonicalView, views: int = 1, size: int = PATCH_SIZE) -> np.ndarray:
+    """A declared close-up as the type classifier learnt close-ups, `size` px pictures: the photo shrunk until its
+    shorter side is CLOSEUP_TYPE_SIDE and enhanced at that size (not at the canonical view's, where the contrast
+    tiles cover less of it), its centre square, then (for `views` up to 6) the square's mirror image and its four
+    corner windows of WHOLE_CORNER of its side."""
+    h, w = view.raw.shape[:2]
+    shrunk = enhance(resize(view.raw, CLOSEUP_TYPE_SIDE / min(h, w)))
+    square = crop_patch(shrunk, shrunk.shape[1] / 2, shrunk.shape[0] / 2, CLOSEUP_TYPE_SIDE)
+    corner = int(round(CLOSEUP_TYPE_SIDE * WHOLE_CORNER))
+    far = CLOSEUP_TYPE_SIDE - corner
+    windows = [square, square[:, ::-1]] + [square[y:y + corner, x:x + corner] for x in (0, far) for y in (0, far)]
+    return np.stack([_resized(window, size) for window in windows[:views]])
 
 
 def _window(view: CanonicalView, x: float, y: float, side: int) -> np.ndarray:
-    patch = crop_patch(view.pixels, x, y, side)
-    return patch if side == PATCH_SIZE else cv2.resize(patch, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
+    return _resized(crop_patch(view.pixels, x, y, side), PATCH_SIZE)
+
+
+def _resized(square: np.ndarray, size: int) -> np.ndarray:
+    return square if square.shape[0] == size else cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def acne_type(probs: np.ndarray, inflammatory_min_share: float | None = None) -> str:
@@ -140,7 +154,8 @@ def classify(view: CanonicalView, detections: list[Detection], types_model, mark
     probs = types_model.predict(acne_patches)
     name_of = acne_type
     if acne and view.closeup:
-        probs = (probs + types_model.predict(whole_closeup(view)[None])) / 2
+        whole = types_model.predict(whole_closeup(view, WHOLE_VIEWS, types_model.whole_closeup_size)).mean(axis=0)
+        probs = OWN_WINDOW_SHARE * probs + (1 - OWN_WINDOW_SHARE) * whole
         # acne_type's shares were calibrated on faces' grades; in a close-up the likeliest type was right more
         # often (the close-ups' training groups: 0.82 against 0.71 of the photos where acne was found).
         name_of = _likeliest

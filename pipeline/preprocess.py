@@ -17,6 +17,8 @@ PATCH_FRACTION = PATCH_SIZE / CANON_FACE_HEIGHT
 # A photo declared as one region (a close-up of the forehead, say) shows no whole face; we assume its
 # shorter side spans about half a face height, which matches how people frame such close-ups.
 CLOSEUP_FACE_HEIGHT_PER_SHORT_SIDE = 2.0
+# The type classifier learnt whole close-ups with their shorter side shrunk to this and enhanced at that size.
+CLOSEUP_TYPE_SIDE = 2 * PATCH_SIZE
 CLAHE_TILE_PX = 80  # the paper's 80x80 lesion patches
 CLAHE_CLIP = 2.0
 

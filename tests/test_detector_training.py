@@ -154,6 +154,30 @@ def test_the_lite0_type_classifier_exports_to_what_the_service_loads(tmp_path):
     probs = service.predict(patches)
     assert probs.shape == (3, 4) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert service.name == "lite0-types" and service.version == LITE_VERSION
+    assert service.whole_closeup_size == PATCH_SIZE  # trained on patches only: a close-up is shrunk to one
+
+
+def test_a_type_classifier_trained_on_whole_close_ups_types_them_at_their_own_size(tmp_path):
+    from models.train_types import LITE_VERSION, build_model, export
+    from pipeline.classifier import LesionClassifier
+    from pipeline.lesions import whole_closeup
+    from pipeline.patches import closeup_view
+    from pipeline.preprocess import PATCH_SIZE
+    from pipeline.types import ACNE_TYPES
+
+    net = build_model("lite0", upsample=2).eval()
+    onnx_file = tmp_path / "types.onnx"
+    export(net, onnx_file, "lite0-types", LITE_VERSION, whole_size=2 * PATCH_SIZE)
+    service = LesionClassifier(onnx_file, classes=ACNE_TYPES, env="ACNEBOT_TYPES_MODEL_PATH")
+    assert service.whole_closeup_size == 2 * PATCH_SIZE
+    rng = np.random.default_rng(0)
+    view = closeup_view(rng.integers(120, 200, (300, 400, 3), dtype=np.uint8), "chin")
+    wholes = whole_closeup(view, 6, service.whole_closeup_size)
+    assert wholes.shape == (6, 2 * PATCH_SIZE, 2 * PATCH_SIZE, 3)
+    with torch.no_grad():
+        expected = torch.softmax(net(torch.from_numpy(wholes[:2].transpose(0, 3, 1, 2) / 255.0).float()), 1).numpy()
+    assert np.allclose(service.predict(wholes[:2]), expected, atol=1e-4)
+    assert service.predict(wholes[:1, :PATCH_SIZE, :PATCH_SIZE]).shape == (1, len(ACNE_TYPES))  # and lesion patches
 
 
 def test_grade_cross_validation_measures_whole_groups_and_trains_the_chosen_recipe_on_all(pack, tmp_path):

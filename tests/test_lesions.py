@@ -9,6 +9,7 @@ from pipeline.detector import Detection, decode, pad_to_stride
 from pipeline.lesions import (SKIN_BOX_MARGIN, acne_type, detect_on_skin, mark_type, region_of, to_lesions,
                               whole_closeup)
 from pipeline.patches import CanonicalView
+from pipeline.preprocess import PATCH_SIZE
 from pipeline.types import ACNE_TYPES, CLASSES
 
 STRIDE = 2  # the shipped detector's
@@ -155,7 +156,6 @@ def test_a_close_up_where_no_acne_passes_is_looked_at_again_smaller_and_a_face_i
 def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_classifier_learnt_close_ups():
     from pipeline.lesions import lesion_patches
     from pipeline.patches import closeup_view
-    from pipeline.preprocess import PATCH_SIZE
     from tests.conftest import SHARED_DATA
 
     path = next((SHARED_DATA / "lesion-types" / "train" / "pustule").glob("*.jpg"), None)
@@ -175,17 +175,38 @@ def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_cla
     shrunk = cv2.resize(half, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
     assert np.abs(patch[0].astype(int) - shrunk.astype(int)).mean() < 3
     assert _view().type_window == PATCH_SIZE  # a face keeps the patch it was always typed on
-    # the whole close-up, as the classifier learnt close-ups: its centre square shrunk to a patch
-    side = min(h, w)
-    whole = close.pixels[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
-    shrunk = cv2.resize(whole, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
-    assert np.abs(whole_closeup(close).astype(int) - shrunk.astype(int)).mean() < 3
+    # the whole close-up, as the classifier learnt close-ups (models.patchset): the photo's shorter side shrunk to
+    # CLOSEUP_TYPE_SIDE, enhanced there, its centre square shrunk to a patch
+    from models.patchset import _closeup_image
+
+    learnt = cv2.resize(_closeup_image(path), (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
+    assert np.abs(whole_closeup(close)[0].astype(int) - learnt.astype(int)).mean() < 3
     assert close.closeup and not _view().closeup
+
+
+def test_the_whole_close_up_is_seen_whole_mirrored_and_through_four_corner_windows():
+    from pipeline.lesions import WHOLE_CORNER
+    from pipeline.patches import closeup_view
+
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    rgb[:, :, 0] = np.linspace(40, 220, 300).astype(np.uint8)[None, :]  # red grows left to right
+    rgb[:, :, 1] = np.linspace(40, 220, 200).astype(np.uint8)[:, None]  # green grows top to bottom
+    rgb[:, :, 2] = 90
+    view = closeup_view(rgb, "chin")
+    windows = whole_closeup(view, 6)
+    assert windows.shape == (6, PATCH_SIZE, PATCH_SIZE, 3)
+    assert np.array_equal(windows[1], windows[0][:, ::-1])
+    left_top, left_bottom, right_top, right_bottom = (windows[i].astype(int).mean(axis=(0, 1)) for i in range(2, 6))
+    assert left_top[0] < right_top[0] and left_top[1] < left_bottom[1] and right_bottom[0] > left_bottom[0]
+    assert 0.5 < WHOLE_CORNER < 1 and len(whole_closeup(view)) == 1
+    assert whole_closeup(view, 2, 2 * PATCH_SIZE).shape == (2, 2 * PATCH_SIZE, 2 * PATCH_SIZE, 3)
 
 
 class _TypesByBrightness:
     """A type classifier whose probabilities are chosen by whether the patch is dark or light on average (the test
     paints the lesion's window dark in a light view)."""
+
+    whole_closeup_size = PATCH_SIZE
 
     def __init__(self, by_level):
         self.by_level = by_level
@@ -206,7 +227,7 @@ def test_in_a_close_up_a_lesion_s_type_is_weighed_with_the_whole_close_up_s():
     detections = [Detection(64.0, 64.0, 10.0, 10.0, 0.9, 0)]
     types = _TypesByBrightness(by_level)
     on_a_face = classify(view, detections, types, types)
-    closeup = dataclasses.replace(view, closeup=True)
+    closeup = dataclasses.replace(view, closeup=True, raw=np.full_like(view.pixels, 200))
     assert on_a_face == ["papule"] and classify(closeup, detections, types, types) == ["pustule"]
     # where the whole close-up is unsure, the lesion's own window decides
     by_level["whole"] = [0.25, 0.25, 0.25, 0.25]

@@ -84,3 +84,18 @@ def test_tiny_train_export_load(tmp_path, monkeypatch):
     res = evaluate.main([str(onnx_path), str(int8)] + common)
     assert set(res["models"]) == {onnx_path.name, int8.name}
     assert res["models"][onnx_path.name]["all"]["n"] > 0
+
+
+def test_close_up_parts_split_by_group_and_the_tune_part_comes_out_of_training():
+    from models.patchset import PatchSet, closeup_parts
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(200), 3)
+    labels = np.repeat(rng.integers(0, 4, 200), 3)
+    ps = PatchSet(np.zeros((600, 1, 1, 3), np.uint8), labels, np.full(600, -1, np.int8), groups)
+    parts = {p: set(closeup_parts(ps, p).groups.tolist())
+             for p in ("held_out", "train", "tune", "train_less_tune")}
+    assert parts["held_out"] and parts["tune"] and not parts["held_out"] & parts["train"]
+    assert parts["held_out"] | parts["train"] == set(range(200))
+    assert parts["tune"] | parts["train_less_tune"] == parts["train"] and not parts["tune"] & parts["train_less_tune"]
+    assert closeup_parts(ps, "held_out").groups.tolist() == closeup_parts(ps, "held_out").groups.tolist()
