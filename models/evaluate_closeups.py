@@ -64,17 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--region", default="forehead", help="the region every close-up is declared as")
     ap.add_argument("--photos", choices=["held_out", "tune"], default="held_out",
                     help="tune: the training groups a types model trained with --without-tune never saw")
-    ap.add_argument("--whole-views", type=int, default=None, help="override pipeline.lesions.WHOLE_VIEWS")
-    ap.add_argument("--own-window-share", type=float, default=None,
-                    help="override pipeline.lesions.OWN_WINDOW_SHARE")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    import pipeline.lesions
-
-    if args.whole_views is not None:
-        pipeline.lesions.WHOLE_VIEWS = args.whole_views
-    if args.own_window_share is not None:
-        pipeline.lesions.OWN_WINDOW_SHARE = args.own_window_share
     photos = closeup_photos(data_dir(args.data), args.photos)
     truth = [ACNE_TYPES.index(CLOSEUP_LABELS[path.parent.name]) for path, _ in photos]
     got = [outcome(path, args.region) for path, _ in photos]

@@ -27,7 +27,6 @@ from models.losses import focal_loss
 from models.patchset import CLOSEUP_STORED, closeup_parts, closeup_patches
 from models.regnet import student
 from models.sources import CLASS_INDEX, REPO_ROOT, data_dir, face_photos
-from pipeline.lesions import WHOLE_CORNER
 from pipeline.patches import crop_patch
 from pipeline.preprocess import PATCH_SIZE, to_model_input
 from pipeline.types import ACNE_TYPES, CLASSES
@@ -36,7 +35,8 @@ CLASSIFIER_ONNX = REPO_ROOT / "models" / "weights" / "acne_regnet_student.onnx"
 FACE_STORED = PATCH_SIZE + 12
 MODEL_NAME = "acne-regnet-types"
 MODEL_VERSION = "2026.11.28"
-LITE_VERSION = "2026.12.04.3"
+LITE_VERSION = "2026.12.05"
+WHOLE_CORNER = 0.75  # a whole close-up's training window: this much of its stored square, up to all of it
 
 
 def face_type_patches(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -121,8 +121,8 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def augment_whole(images: list[np.ndarray], rng: np.random.Generator, size: int) -> np.ndarray:
-    """Whole close-ups as the service shows a declared close-up to the classifier: a window of WHOLE_CORNER to all
-    of the stored square (its whole and corner views), resized to `size`, turned, mirrored and colour-jittered."""
+    """Whole close-ups as the service shows a declared close-up to the classifier (pipeline.lesions.whole_closeup):
+    a window of WHOLE_CORNER to all of the stored square, resized to `size`, turned, mirrored and colour-jittered."""
     out = []
     for img in images:
         s = int(rng.integers(int(round(img.shape[0] * WHOLE_CORNER)), img.shape[0] + 1))

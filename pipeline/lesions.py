@@ -35,9 +35,6 @@ SKIN_BOX_MARGIN = 24  # canonical px of context kept around the regions' skin fo
 # Chosen on the close-ups' training groups (dominant type 0.649 -> 0.713; a half gave 0.712) and on region photos
 # cut from the tune faces, where of 75 with no acne found a third marks 3 (none a lesion), a half 11 (2 lesions).
 CLOSER_LOOK = 1 / 3
-WHOLE_CORNER = 0.75
-WHOLE_VIEWS = 6  # how many of whole_closeup's windows type the whole close-up
-OWN_WINDOW_SHARE = 0.25  # a close-up lesion's own window's share in the mean with the whole close-up's
 
 
 def detect_on_skin(detector, view: CanonicalView, thresholds: tuple[float, float] | None = None) -> list[Detection]:
@@ -100,18 +97,14 @@ def lesion_patches(view: CanonicalView, detections: list[Detection], window: int
     return np.stack([_window(view, d.x, d.y, window) for d in detections])
 
 
-def whole_closeup(view: CanonicalView, views: int = 1, size: int = PATCH_SIZE) -> np.ndarray:
-    """A declared close-up as the type classifier learnt close-ups, `size` px pictures: the photo shrunk until its
+def whole_closeup(view: CanonicalView, size: int = PATCH_SIZE) -> np.ndarray:
+    """A declared close-up as the type classifier learnt close-ups, a `size` px picture: the photo shrunk until its
     shorter side is CLOSEUP_TYPE_SIDE and enhanced at that size (not at the canonical view's, where the contrast
-    tiles cover less of it), its centre square, then (for `views` up to 6) the square's mirror image and its four
-    corner windows of WHOLE_CORNER of its side."""
+    tiles cover less of it), its centre square."""
     h, w = view.raw.shape[:2]
     shrunk = enhance(resize(view.raw, CLOSEUP_TYPE_SIDE / min(h, w)))
     square = crop_patch(shrunk, shrunk.shape[1] / 2, shrunk.shape[0] / 2, CLOSEUP_TYPE_SIDE)
-    corner = int(round(CLOSEUP_TYPE_SIDE * WHOLE_CORNER))
-    far = CLOSEUP_TYPE_SIDE - corner
-    windows = [square, square[:, ::-1]] + [square[y:y + corner, x:x + corner] for x in (0, far) for y in (0, far)]
-    return np.stack([_resized(window, size) for window in windows[:views]])
+    return _resized(square, size)
 
 
 def _window(view: CanonicalView, x: float, y: float, side: int) -> np.ndarray:
@@ -154,8 +147,7 @@ def classify(view: CanonicalView, detections: list[Detection], types_model, mark
     probs = types_model.predict(acne_patches)
     name_of = acne_type
     if acne and view.closeup:
-        whole = types_model.predict(whole_closeup(view, WHOLE_VIEWS, types_model.whole_closeup_size)).mean(axis=0)
-        probs = OWN_WINDOW_SHARE * probs + (1 - OWN_WINDOW_SHARE) * whole
+        probs = (probs + types_model.predict(whole_closeup(view, types_model.whole_closeup_size)[None])) / 2
         # acne_type's shares were calibrated on faces' grades; in a close-up the likeliest type was right more
         # often (the close-ups' training groups: 0.82 against 0.71 of the photos where acne was found).
         name_of = _likeliest

@@ -172,12 +172,12 @@ def test_a_type_classifier_trained_on_whole_close_ups_types_them_at_their_own_si
     assert service.whole_closeup_size == 2 * PATCH_SIZE
     rng = np.random.default_rng(0)
     view = closeup_view(rng.integers(120, 200, (300, 400, 3), dtype=np.uint8), "chin")
-    wholes = whole_closeup(view, 6, service.whole_closeup_size)
-    assert wholes.shape == (6, 2 * PATCH_SIZE, 2 * PATCH_SIZE, 3)
+    whole = whole_closeup(view, service.whole_closeup_size)[None]
+    assert whole.shape == (1, 2 * PATCH_SIZE, 2 * PATCH_SIZE, 3)
     with torch.no_grad():
-        expected = torch.softmax(net(torch.from_numpy(wholes[:2].transpose(0, 3, 1, 2) / 255.0).float()), 1).numpy()
-    assert np.allclose(service.predict(wholes[:2]), expected, atol=1e-4)
-    assert service.predict(wholes[:1, :PATCH_SIZE, :PATCH_SIZE]).shape == (1, len(ACNE_TYPES))  # and lesion patches
+        expected = torch.softmax(net(torch.from_numpy(whole.transpose(0, 3, 1, 2) / 255.0).float()), 1).numpy()
+    assert np.allclose(service.predict(whole), expected, atol=1e-4)
+    assert service.predict(whole[:, :PATCH_SIZE, :PATCH_SIZE]).shape == (1, len(ACNE_TYPES))  # and lesion patches
 
 
 def test_grade_cross_validation_measures_whole_groups_and_trains_the_chosen_recipe_on_all(pack, tmp_path):

@@ -179,27 +179,12 @@ def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_cla
     # CLOSEUP_TYPE_SIDE, enhanced there, its centre square shrunk to a patch
     from models.patchset import _closeup_image
 
-    learnt = cv2.resize(_closeup_image(path), (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
-    assert np.abs(whole_closeup(close)[0].astype(int) - learnt.astype(int)).mean() < 3
+    learnt = _closeup_image(path)
+    shrunk = cv2.resize(learnt, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA)
+    assert np.abs(whole_closeup(close).astype(int) - shrunk.astype(int)).mean() < 3
+    # ... and whole, at the size a type classifier trained on whole close-ups takes them
+    assert np.abs(whole_closeup(close, learnt.shape[0]).astype(int) - learnt.astype(int)).mean() < 3
     assert close.closeup and not _view().closeup
-
-
-def test_the_whole_close_up_is_seen_whole_mirrored_and_through_four_corner_windows():
-    from pipeline.lesions import WHOLE_CORNER
-    from pipeline.patches import closeup_view
-
-    rgb = np.zeros((200, 300, 3), np.uint8)
-    rgb[:, :, 0] = np.linspace(40, 220, 300).astype(np.uint8)[None, :]  # red grows left to right
-    rgb[:, :, 1] = np.linspace(40, 220, 200).astype(np.uint8)[:, None]  # green grows top to bottom
-    rgb[:, :, 2] = 90
-    view = closeup_view(rgb, "chin")
-    windows = whole_closeup(view, 6)
-    assert windows.shape == (6, PATCH_SIZE, PATCH_SIZE, 3)
-    assert np.array_equal(windows[1], windows[0][:, ::-1])
-    left_top, left_bottom, right_top, right_bottom = (windows[i].astype(int).mean(axis=(0, 1)) for i in range(2, 6))
-    assert left_top[0] < right_top[0] and left_top[1] < left_bottom[1] and right_bottom[0] > left_bottom[0]
-    assert 0.5 < WHOLE_CORNER < 1 and len(whole_closeup(view)) == 1
-    assert whole_closeup(view, 2, 2 * PATCH_SIZE).shape == (2, 2 * PATCH_SIZE, 2 * PATCH_SIZE, 3)
 
 
 class _TypesByBrightness:
