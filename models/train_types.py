@@ -202,8 +202,14 @@ def main(argv: list[str] | None = None) -> dict:
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * args.samples_per_epoch // args.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
-    history, began = [], time.time()
-    for epoch in range(args.epochs):
+    # Resumable by epoch: the same command continues from the last finished epoch (run/last.pt).
+    state = loop.resume(run, net, opt)
+    if state.step:
+        sched.load_state_dict(state.extra["schedule"])
+        rng.bit_generator.state = state.extra["rng"]
+        torch.set_rng_state(state.extra["torch_rng"])
+    history, began = state.extra.get("history", []), time.time() - state.seconds
+    for epoch in range(state.step, args.epochs):
         net.train()
         for bn in net.modules():  # keep the loaded (folded) statistics, as the detector does
             if isinstance(bn, torch.nn.BatchNorm2d):
@@ -230,6 +236,9 @@ def main(argv: list[str] | None = None) -> dict:
         history.append({"epoch": epoch + 1, "closeup_val_accuracy": closeup_acc, "closeup_whole_accuracy": whole_acc,
                         "face_valid_accuracy": face_acc, "seconds": time.time() - began})
         print(json.dumps(history[-1]), flush=True)
+        loop.save(run, net, opt, loop.RunState(step=epoch + 1, seconds=time.time() - began, extra={
+            "history": history, "schedule": sched.state_dict(), "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state()}), config=vars(args) | {"export": str(args.export)})
         # Model selection on the close-ups' training groups would leak nothing but says little; the last epoch
         # of the one-cycle schedule is what is shipped.
     torch.save(net.state_dict(), run / "types.pt")
