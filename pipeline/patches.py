@@ -112,10 +112,16 @@ def _colourless(rgb: np.ndarray) -> bool:
     return float(np.abs(channels - channels.mean(axis=2, keepdims=True)).mean()) < COLOURLESS_SPREAD
 
 
+# The classic YCrCb skin gamut is Cr 133-180; close-ups reach past it both ways: washed-out photos (Cr 127-132)
+# and inflamed skin filling the frame (up to 199). Those were 56 of the 2,494 colour close-ups in the training groups.
+CLOSEUP_SKIN_CR = (127, 200)
+CLOSEUP_SKIN_CB = (77, 135)
+
+
 def _looks_like_skin(pixels: np.ndarray) -> bool:
-    """Is the typical colour of these pixels a human skin tone (any complexion)? Classic YCrCb skin gamut."""
+    """Is the typical colour of these pixels a human skin tone (any complexion, washed out or inflamed)?"""
     _, cr, cb = np.median(cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_RGB2YCrCb).reshape(-1, 3), axis=0)
-    return 133 <= cr <= 180 and 77 <= cb <= 135
+    return CLOSEUP_SKIN_CR[0] <= cr <= CLOSEUP_SKIN_CR[1] and CLOSEUP_SKIN_CB[0] <= cb <= CLOSEUP_SKIN_CB[1]
 
 
 def crop_patch(pixels: np.ndarray, cx: float, cy: float, size: int = PATCH_SIZE) -> np.ndarray:

@@ -77,9 +77,25 @@ def test_a_black_and_white_closeup_is_assessed_on_its_skin_not_its_black_border(
     assert not skin[:edge].any() and not skin[:, :edge].any()
 
 
-def test_closeup_of_a_wall_has_no_skin():
-    wall = np.full((600, 600, 3), (90, 140, 200), np.uint8)
+@pytest.mark.parametrize("rgb", [(90, 140, 200), (200, 40, 40), (60, 160, 70)])
+def test_closeup_of_a_wall_has_no_skin(rgb):
+    wall = np.full((600, 600, 3), rgb, np.uint8)
     assert _codes(prepare(encode(wall), region="forehead")) == ["no_skin"]
+
+
+@pytest.mark.parametrize("name, why", [
+    ("aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg", "inflamed skin fills the frame (centre Cr 196)"),
+    ("aug_123_jpg.rf.95f1b30becf667a6953fd12f82ee07df.jpg", "a washed-out photo (centre Cr 132)"),
+])
+def test_a_close_up_of_inflamed_or_washed_out_skin_is_skin(name, why):
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "lesion-types" / "train" / "pustule" / name
+    if not path.is_file():
+        pytest.skip(f"no close-up at {path}")
+    prepared = prepare(path.read_bytes(), region="chin")
+    assert "no_skin" not in _codes(prepared), why
+    assert prepared.view.assessed["chin"]
 
 
 def test_unknown_region_is_a_usage_error(portrait_rgb):
