@@ -274,6 +274,8 @@ def export(net: torch.nn.Module, path: Path, name: str = MODEL_NAME, version: st
             "output": "N x 4 logits in the order of 'classes'"}
     if whole_size:
         meta["whole_closeup_size"] = str(whole_size)
+        meta["input"] = (f"N x 3 x S x S float32 RGB in [0, 1]: S={PATCH_SIZE}, an enhanced canonical patch centred "
+                         f"on a detected lesion; S={whole_size}, a declared close-up's whole picture")
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
     onnx.save(proto, str(path))
