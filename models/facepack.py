@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.detset import ACNE, KIND_OF_LABEL, NON_ACNE
+from models.detset import ACNE, KIND_OF_LABEL
 
 FACE_MARGIN = 0.25  # of the face height kept around the landmarks' box
 LESIONS_TUNE = 150  # acne-lesions train photos kept apart to choose thresholds on selfies

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models.facecache import landmarks
-from models.sources import CLASS_INDEX, FacePhoto, cache_dir, closeups, face_photos, read_rgb
+from models.sources import CLASS_INDEX, cache_dir, closeups, face_photos, read_rgb
 from pipeline.patches import crop_patch, face_view, tiles
 from pipeline.preprocess import CLOSEUP_TYPE_SIDE, PATCH_SIZE, enhance, resize
 from pipeline.types import REGIONS
@@ -26,7 +26,6 @@ from pipeline.types import REGIONS
 CACHE_VERSION = 1
 CONTEXT = 12  # extra px around a face patch for random shifts
 STORED = PATCH_SIZE + CONTEXT
-CLOSEUP_STORED = CLOSEUP_TYPE_SIDE  # a model input covers half the close-up's shorter side
 NORMAL_PER_PHOTO = 2
 NO_FACE_CONTEXT = 3.0  # without a face, a patch spans this many times the box's larger side
 REGION_CODES = {r: i for i, r in enumerate(REGIONS)}
@@ -35,7 +34,7 @@ NO_REGION = -1
 
 @dataclass
 class PatchSet:
-    images: np.ndarray  # N x s x s x 3 uint8 (s = STORED for face patches, CLOSEUP_STORED for close-ups)
+    images: np.ndarray  # N x s x s x 3 uint8 (s = STORED for face patches, CLOSEUP_TYPE_SIDE for close-ups)
     labels: np.ndarray  # N int64, index into CLASSES
     regions: np.ndarray  # N int8, index into REGIONS or NO_REGION
     groups: np.ndarray  # N int64: source photo / near-duplicate group, for reporting
@@ -61,12 +60,10 @@ def _photo_patches(args) -> tuple[list, list, list]:
         for b in photo.boxes:
             side = NO_FACE_CONTEXT * max(b.w * W, b.h * H) * STORED / PATCH_SIZE
             cx, cy = b.cx * W, b.cy * H
-            factor = STORED / max(side, 1.0)
             crop = crop_patch(rgb, cx, cy, int(round(side)))
             out_img.append(enhance(cv2.resize(crop, (STORED, STORED), interpolation=cv2.INTER_AREA)))
             out_lab.append(CLASS_INDEX[b.label])
             out_reg.append(NO_REGION)
-            del factor
         return out_img, out_lab, out_reg
     view = face_view(rgb, face)
     centres = []
@@ -120,10 +117,10 @@ def _build_faces(root: Path, split: str, cache: Path, workers: int, limit: int |
 def _closeup_image(path: Path) -> np.ndarray:
     rgb = read_rgb(path)
     h, w = rgb.shape[:2]
-    canon = enhance(resize(rgb, CLOSEUP_STORED / min(h, w)))
+    canon = enhance(resize(rgb, CLOSEUP_TYPE_SIDE / min(h, w)))
     ch, cw = canon.shape[:2]
-    y, x = (ch - CLOSEUP_STORED) // 2, (cw - CLOSEUP_STORED) // 2
-    return canon[y:y + CLOSEUP_STORED, x:x + CLOSEUP_STORED]
+    y, x = (ch - CLOSEUP_TYPE_SIDE) // 2, (cw - CLOSEUP_TYPE_SIDE) // 2
+    return canon[y:y + CLOSEUP_TYPE_SIDE, x:x + CLOSEUP_TYPE_SIDE]
 
 
 def _build_closeups(root: Path, workers: int, limit: int | None) -> tuple[PatchSet, list[Path]]:

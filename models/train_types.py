@@ -24,11 +24,11 @@ import torch
 from models import detset, loop
 from models.augment import colour, geometric, random_crop, roll, ROLL_P
 from models.losses import focal_loss
-from models.patchset import CLOSEUP_STORED, closeup_parts, closeup_patches
+from models.patchset import closeup_parts, closeup_patches
 from models.regnet import student
 from models.sources import CLASS_INDEX, REPO_ROOT, data_dir, face_photos
 from pipeline.patches import crop_patch
-from pipeline.preprocess import PATCH_SIZE, to_model_input
+from pipeline.preprocess import CLOSEUP_TYPE_SIDE, PATCH_SIZE, to_model_input
 from pipeline.types import ACNE_TYPES, CLASSES
 
 CLASSIFIER_ONNX = REPO_ROOT / "models" / "weights" / "acne_regnet_student.onnx"
@@ -103,11 +103,13 @@ def build_model(backbone: str = "regnet", upsample: int = 1) -> torch.nn.Module:
     return net
 
 
-def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def augment_patches(images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Stored face patches (a random PATCH_SIZE window) and close-ups (a window of half to all of them, shrunk to
+    PATCH_SIZE), turned, mirrored, sometimes rolled and colour-jittered."""
     out = []
     for img in images:
-        if img.shape[0] == CLOSEUP_STORED:
-            s = int(rng.integers(PATCH_SIZE, CLOSEUP_STORED + 1))  # any window from half to the whole close-up
+        if img.shape[0] == CLOSEUP_TYPE_SIDE:
+            s = int(rng.integers(PATCH_SIZE, CLOSEUP_TYPE_SIDE + 1))  # any window from half to the whole close-up
             img = random_crop(img, rng, s)
             img = _resize(img, PATCH_SIZE)
         else:
@@ -116,8 +118,7 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < ROLL_P:
             img = roll(img, rng)
         out.append(np.ascontiguousarray(img))
-    batch = np.stack(out).astype(np.float32) / 255.0
-    return (colour(batch, rng) * 255.0).astype(np.uint8)
+    return _colour_jittered(out, rng)
 
 
 def augment_whole(images: list[np.ndarray], rng: np.random.Generator, size: int) -> np.ndarray:
@@ -127,7 +128,11 @@ def augment_whole(images: list[np.ndarray], rng: np.random.Generator, size: int)
     for img in images:
         s = int(rng.integers(int(round(img.shape[0] * WHOLE_CORNER)), img.shape[0] + 1))
         out.append(np.ascontiguousarray(geometric(_resize(random_crop(img, rng, s), size), rng)))
-    batch = np.stack(out).astype(np.float32) / 255.0
+    return _colour_jittered(out, rng)
+
+
+def _colour_jittered(images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    batch = np.stack(images).astype(np.float32) / 255.0
     return (colour(batch, rng) * 255.0).astype(np.uint8)
 
 
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
                 bn.eval()
         for _ in range(args.samples_per_epoch // args.batch_size):
             idx = rng.choice(len(pool_y), args.batch_size, p=weights)
-            x = torch.from_numpy(to_model_input(augment_batch([pool_x[i] for i in idx], rng)))
+            x = torch.from_numpy(to_model_input(augment_patches([pool_x[i] for i in idx], rng)))
             with loop.autocast(torch.device("cpu")):
                 logits = net(x)
             loss = focal_loss(logits.float(), torch.from_numpy(pool_y[idx]))

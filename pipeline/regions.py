@@ -412,7 +412,7 @@ def side_masks(rgb: np.ndarray, face: SideFace) -> dict[str, np.ndarray]:
     shape = rgb.shape[:2]
     unit = face.height
     x0, y0, x1, y1 = face.box
-    eye_y, mouth_y = float(face.eyes[:, 1].mean()), float(face.mouth[1])
+    eye_y = float(face.eyes[:, 1].mean())
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
     # A profile's box may end short of the nose.
     left, right = min(x0, float(face.nose[0])), max(x1, float(face.nose[0]))

@@ -13,7 +13,7 @@ pytest.importorskip("efficientnet_lite_pytorch")
 
 from models import facepack  # noqa: E402
 from models.detector.data import CropSampler, decode_all  # noqa: E402
-from models.detector.network import STRIDE, LesionDetector  # noqa: E402
+from models.detector.network import STRIDE  # noqa: E402
 from models.pretrained import LiteFeatures, imagenet_state  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from models.detector.network import HEATMAPS, STRIDE
-from models.facepack import ACNE, NON_ACNE, PackedPhoto
+from models.detset import ACNE, NON_ACNE
+from models.facepack import PackedPhoto
 from models.loop import SeededDraws
 
 ZOOM = (0.8, 1.25)  # random scale around canonical

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models import facepack, loop
+from models import detset, facepack, loop
 from models.detection_metrics import match_boxes, match_circles, prf
 from models.detector.data import CropSampler, decode_all
 from models.detector.network import HEATMAPS, MULTIPLE, STRIDE, LesionDetector, heatmap_focal_loss, size_loss
@@ -140,7 +140,7 @@ def tune_curves(model, tune, tune_pixels, dev, bf16: bool, non_acne: bool = Fals
     curves: dict[str, list] = {"acne04": [], "selfies": [], **({"non_acne": []} if non_acne else {})}
     for photo, rgb in zip(tune, tune_pixels):
         heat = heatmaps(model, rgb, photo.to_canon, dev, bf16)
-        for channel, kind in ((0, facepack.ACNE), (1, facepack.NON_ACNE))[: 2 if non_acne else 1]:
+        for channel, kind in ((0, detset.ACNE), (1, detset.NON_ACNE))[: 2 if non_acne else 1]:
             if channel == 1 and not photo.labels_non_acne:
                 continue
             centres, scores = peaks(heat[channel])
