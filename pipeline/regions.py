@@ -203,15 +203,21 @@ def _disk(diameter_px: float) -> tuple[np.ndarray, int]:
 def _on_box(mask: np.ndarray, pad: int, operation) -> np.ndarray:
     """`operation` (uint8 box -> uint8 box) on the mask's bounding box plus `pad` only: a region is a small part
     of the view, and morphology with a large kernel over the whole view is the pipeline's slowest step."""
+    box = _bounds(mask, pad)
+    if box is None:
+        return mask
+    out = np.zeros_like(mask)
+    out[box] = operation(mask[box].astype(np.uint8)).astype(bool)
+    return out
+
+
+def _bounds(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
+    """The mask's bounding box grown by `pad` on each side (inside the array); None for an empty mask."""
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     if not len(ys):
-        return mask
+        return None
     h, w = mask.shape
-    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
-    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
-    out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = operation(mask[y0:y1, x0:x1].astype(np.uint8)).astype(bool)
-    return out
+    return np.s_[max(0, ys[0] - pad):min(h, ys[-1] + pad + 1), max(0, xs[0] - pad):min(w, xs[-1] + pad + 1)]
 
 
 def _smooth(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
@@ -223,9 +229,13 @@ def _smooth(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
     return _on_box(mask, pad, open_close)
 
 
-def _grown(mask: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
-    """Dilation (pad: the kernel's reach)."""
-    return _on_box(mask, pad, lambda box: cv2.dilate(box, kernel))
+def _near(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """The pixels at most radius_px from the mask: a dilation by a disk, through the distance transform (a
+    large kernel's dilation costs several times as much)."""
+    def within(box):
+        return (cv2.distanceTransform(1 - box, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius_px).astype(np.uint8)
+
+    return _on_box(mask, int(np.ceil(radius_px)) + 1, within)
 
 
 def _connected_to(candidates: np.ndarray, seed: np.ndarray, min_area: int = 0) -> np.ndarray:
@@ -327,14 +337,20 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
         skin = near_skin & (oval | _plain_skin(ycc, med, mad))
     kernel, k = _disk(_SMOOTH * unit)
     min_piece = int((_MIN_PIECE * unit) ** 2)
-    edge, e = _disk(2 * _EDGE_GROW * unit)
+    e = int(np.ceil(_EDGE_GROW * unit)) + 1
     masks = {}
     for name, zone in zones.items():
-        grown = _connected_to(zone & skin, core[name] & skin)
+        masks[name] = np.zeros(shape, bool)
+        # Everything below stays within the zone grown by the kernels' reach: the same masks, far fewer pixels.
+        box = _bounds(zone, max(k, e))
+        if box is None:
+            continue
+        zone, seed = zone[box], core[name][box]
+        grown = _connected_to(zone & skin[box], seed & skin[box])
         # Opening can cut off bits that hung on by a thread (the neck under a shaded jaw): drop them again.
-        kept = _connected_to(_smooth(grown, kernel, k) & zone, core[name], min_piece)
-        rim = _grown(kept, edge, e) & zone & near_skin
-        masks[name] = _connected_to(kept | rim, kept) if kept.any() else kept
+        kept = _connected_to(_smooth(grown, kernel, k) & zone, seed, min_piece)
+        rim = _near(kept, _EDGE_GROW * unit) & zone & near_skin[box]
+        masks[name][box] = _connected_to(kept | rim, kept) if kept.any() else kept
     return masks
 
 
