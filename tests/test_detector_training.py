@@ -136,6 +136,28 @@ def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):
     photo = facepack.load(pack, source="acne04")[0]
     result = grader.grade(photo.pixels(), photo.face_box)
     assert result.grade in IMAGE_LEVELS and abs(sum(result.probabilities) - 1) < 1e-3 and result.count >= 0
+    assert grader.severe_threshold is None and result.grade == IMAGE_LEVELS[int(np.argmax(result.probabilities))]
+
+    # With cross-validation's severe threshold in the file, a P(severe) at or above it says severe.
+    cautious = tmp_path / "cautious.onnx"
+    export.main([str(run / "best.pt"), str(cautious), "--severe-threshold", "0"])
+    raised = ImageGrader(cautious).grade(photo.pixels(), photo.face_box)
+    assert raised.grade == "severe" and raised.probabilities == result.probabilities
+    with pytest.raises(SystemExit):
+        export.main([str(run / "best.pt"), str(cautious), "--severe-threshold", "1.5"])
+
+
+def test_a_grader_whose_severe_threshold_is_not_a_probability_is_refused(tmp_path):
+    import onnx
+
+    from pipeline.grade import DEFAULT_GRADER, GradeError, ImageGrader
+
+    proto = onnx.load(str(DEFAULT_GRADER))
+    proto.metadata_props.add(key="severe_threshold", value="often")
+    broken = tmp_path / "grade.onnx"
+    onnx.save(proto, str(broken))
+    with pytest.raises(GradeError, match="severe_threshold 'often'"):
+        ImageGrader(broken)
 
 
 def test_the_lite0_type_classifier_exports_to_what_the_service_loads(tmp_path):
@@ -193,3 +215,22 @@ def test_grade_cross_validation_measures_whole_groups_and_trains_the_chosen_reci
     assert sum(map(sum, summary["chosen"]["confusion"])) == 4  # every photo measured once, in its own fold
     final = torch.load(runs / "final" / "best.pt", weights_only=False)
     assert final["config"]["all"] and final["config"]["photos"] == 4
+    levels, probs = crossval.out_of_fold(runs, summary["chosen"]["recipe"], [0, 1], summary["chosen"]["step"])
+    assert len(levels) == len(probs) == 4 and np.allclose(probs.sum(1), 1, atol=1e-3)  # each photo once, out of fold
+    written = json.loads((runs / "crossval.json").read_text())["severe"]
+    assert written == crossval.severe_threshold(levels, probs)
+
+
+def test_the_severe_threshold_is_the_highest_that_calls_enough_severe_photos_severe():
+    from models.grade.crossval import severe_threshold
+
+    levels = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2])
+    p_severe = np.array([0.01, 0.05, 0.10, 0.20, 0.30, 0.15, 0.25, 0.40, 0.60])
+    rest = (1 - p_severe) / 2
+    probs = np.stack([rest, rest, p_severe], axis=1)  # likeliest severe only for 0.40 and 0.60
+    chosen = severe_threshold(levels, probs, recall=0.75)
+    assert chosen["threshold"] == 0.25 and chosen["severe_called_severe"] == 0.75
+    assert chosen["moderate_called_severe"] == round(1 / 3, 4) and chosen["mild_called_severe"] == 0
+    everything = severe_threshold(levels, probs, recall=1.0)
+    assert everything["threshold"] == 0.15 and everything["severe_called_severe"] == 1.0
+    assert severe_threshold(np.array([0, 1]), probs[:2]) is None  # no severe photo to choose by

@@ -128,13 +128,19 @@ def predict(model, x: torch.Tensor, dev, batch: int = 32) -> np.ndarray:
 
 
 def accuracy(model, x, y, dev) -> dict:
-    pred = predict(model, x, dev)[:, :LEVELS].argmax(1)
+    """Accuracy, balanced accuracy and confusion on the measured photos, with each photo's level and level
+    probabilities (in the measured photos' order): cross-validation pools them into out-of-fold predictions."""
+    logits = predict(model, x, dev)[:, :LEVELS]
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    pred = logits.argmax(1)
     recalls = [float((pred[y == c] == c).mean()) for c in range(LEVELS) if (y == c).any()]
     confusion = np.zeros((LEVELS, LEVELS), int)
     for t, p in zip(y, pred):
         confusion[t, p] += 1
     return {"accuracy": round(float((pred == y).mean()), 4), "balanced_accuracy": round(float(np.mean(recalls)), 4),
-            "confusion": confusion.tolist()}
+            "confusion": confusion.tolist(), "levels": [int(v) for v in y],
+            "probabilities": np.round(probs, 4).tolist()}
 
 
 if __name__ == "__main__":
