@@ -4,7 +4,8 @@
 stored but that answer until Accept) -> MENU: New check-in, My history, Reminders, My data, Help, Language.
 New check-in -> CHECKIN_MODE: full face (FACE_PHOTO) or by region (REGION_PHOTO: forehead, nose, cheeks, chin,
 each skippable) -> each photo checked at once, retake with the reason when unusable (a full-face photo posed
-unlike the last full-face check-in's: POSE_CHECK, retake or go on) -> QUESTION: profile questions not yet
+unlike the last full-face check-in's: POSE_CHECK, retake or go on; one with no face in it, before any is kept, also
+offers to go on by region, as a close-up would) -> QUESTION: profile questions not yet
 answered, then the visit questions, each skippable; a returning patient gets CHANGES instead ("Anything new
 since <date>?": Nothing changed keeps the last answers, Update asks the visit questions again) -> ANALYSING ->
 result (the annotated photo captioned with grade, score, change since last time, doctor notice and counts; then

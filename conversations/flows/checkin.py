@@ -57,7 +57,20 @@ async def mode_chosen(turn: Turn) -> None:
 
 
 async def ask_face_photo(turn: Turn) -> None:
+    checkin = turn.data["checkin"]
+    if checkin.get("no_face") and not any(p["status"] == "ok" for p in checkin["photos"]):
+        # The last photo showed no face: if it was a close-up, the by-region check-in is one tap away.
+        return turn.ask("checkin.face_photo_again", [("regions", turn.t("checkin.switch_to_regions"))])
     turn.expect("checkin.face_photo")
+
+
+async def switch_to_regions(turn: Turn) -> None:
+    """A face check-in with no usable photo yet becomes a by-region one."""
+    checkin = turn.data["checkin"]
+    if turn.action != "regions" or checkin["photos"]:
+        return await turn.reprompt()
+    checkin["mode"] = "regions"
+    await turn.goto(REGION_PHOTO)
 
 
 async def ask_region_photo(turn: Turn) -> None:
@@ -119,6 +132,8 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
         turn.say("checkin.region_photo_ok" if where else "checkin.face_photo_ok", region=where)
     else:
         checkin["photos"].remove(entry)
+        if checkin["mode"] == "face" and "no_face" in verdict.codes:
+            checkin["no_face"] = True
         reasons = "\n".join(f"• {turn.t(reason_key(code))}" for code in verdict.codes)
         if turn.step in QUESTION_STEPS:
             turn.say("checkin.album_photo_failed", reasons=reasons)
@@ -231,7 +246,7 @@ def photo_expects(turn: Turn) -> str:
 
 STEPS: dict[str, Step] = {
     CHECKIN_MODE: Step(ask_mode, "expects.button", on_choice=mode_chosen),
-    FACE_PHOTO: Step(ask_face_photo, photo_expects, on_photo=photo_received),
+    FACE_PHOTO: Step(ask_face_photo, photo_expects, on_choice=switch_to_regions, on_photo=photo_received),
     REGION_PHOTO: Step(ask_region_photo, photo_expects, on_choice=skip_region, on_photo=photo_received),
     POSE_CHECK: Step(ask_pose_check, "expects.button", on_choice=pose_chosen, on_photo=photo_received),
     NEW_CHECKIN: entry(new_checkin),

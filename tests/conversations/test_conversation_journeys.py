@@ -154,6 +154,36 @@ async def test_unusable_photos_get_a_retake_request_with_the_reason(engine, db, 
     assert await db.photos.list_photos(user.id) == []  # unusable photos are not kept
 
 
+async def test_a_close_up_sent_as_a_face_photo_offers_the_by_region_check_in(engine, db, shipped_model):
+    closeup_file = SHARED_DATA / "lesion-types" / "train" / "pustule" / \
+        "aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg"
+    if not closeup_file.is_file():
+        pytest.skip(f"close-up not found at {closeup_file} (set ACNEBOT_SHARED_DATA)")
+    closeup = closeup_file.read_bytes()
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(closeup)  # inflamed cheek skin filling the frame: no face in it
+    assert "I can't use this photo" in patient.texts and "No face found" in patient.texts
+    assert "send them area by area instead" in patient.texts
+    await patient.tap("regions")
+    assert "forehead" in patient.texts
+    await patient.photo(closeup)
+    assert "✓ Forehead: photo received" in patient.texts
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert len(await db.photos.list_photos(user.id)) == 1  # the close-up kept once, as the forehead's
+
+
+async def test_a_photo_refused_for_another_reason_offers_no_switch_to_close_ups(engine, db, dark_photo):
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(dark_photo)
+    assert "too dark" in patient.texts
+    with pytest.raises(AssertionError, match="no buttons"):  # no face was missing, so no switch is offered
+        patient.choices
+
+
 async def test_history_lists_check_ins_draws_the_trend_and_compares_two(engine, db, face_photo, second_face_photo):
     patient = await consented(engine)
     await patient.tap("history")
