@@ -30,7 +30,7 @@ from conversations.i18n import t
 from work.pool import WorkerPool
 from storage import Database
 from storage.crypto import new_key_text
-from tests.conftest import REPO, VALID_IMAGES
+from tests.conftest import REPO, SHARED_DATA, VALID_IMAGES
 from tests.service_process import free_port, running_service
 from tests.worker_support import every_worker_busy
 
@@ -38,6 +38,8 @@ HEADERS = {CSRF_HEADER: CSRF_VALUE}
 CHROMIUM = Path("/usr/bin/chromium")
 # A frontal portrait in which the shipped model finds a few lesions, so the screenshot shows circles.
 JOURNEY_PHOTO = "14681_png_jpg.rf.1a53df32a02f1eb2f35841e33289d3dc.jpg"
+# Inflamed cheek skin filling the frame: no face in it.
+CLOSEUP = SHARED_DATA / "lesion-types" / "train" / "pustule" / "aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -472,8 +474,15 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     tap("New check-in")
     tap("One photo of my whole face")
     expect(page.locator(".msg.bot").last).to_contain_text("whole face")
-    send_photo(photo)
-    expect(page.locator(".msg.me img")).to_be_visible()
+    # A close-up sent as the face photo: refused for the missing face, with the by-region check-in a tap away.
+    send_photo(CLOSEUP)
+    expect(page.get_by_text("No face found", exact=False)).to_be_visible(timeout=90_000)
+    expect(last_prompt()).to_contain_text("send them area by area instead")
+    expect(last_prompt().get_by_role("button", name="Close-ups, area by area", exact=True)).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "webchat_no_face.png"))
+    send_photo(photo)  # the patient sends a face photo after all
+    expect(page.locator(".msg.me img").last).to_be_visible()
     expect(page.get_by_text("Photo received")).to_be_visible(timeout=90_000)
 
     expect(last_prompt()).to_contain_text("How old are you?")
