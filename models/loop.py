@@ -113,10 +113,11 @@ def load_weights(path: Path, model) -> dict:
     return ckpt.get("config", {})
 
 
-def log(run_dir: Path, record: dict) -> None:
+def log(run_dir: Path, record: dict, hide: tuple[str, ...] = ()) -> None:
+    """The record into the run's log; printed without the `hide` keys (per-photo lists, say)."""
     with open(run_dir / "log.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
-    print(json.dumps(record), flush=True)
+    print(json.dumps({k: v for k, v in record.items() if k not in hide}), flush=True)
 
 
 class Budget:

@@ -110,7 +110,7 @@ def train_steps(args, model, average, opt, bank, gen, state, budget, dev, run_di
             record.update(step=state.step, minutes=round(state.seconds / 60, 2), loss=round(loss.item(), 4))
             if loop.keep_best(run_dir, average.model, state, score, config):
                 record["best"] = True
-            loop.log(run_dir, record)
+            loop.log(run_dir, record, hide=("levels", "probabilities"))
             model.train()
             budget.pause()
         save_now(model, opt, state, budget, average)
