@@ -235,17 +235,21 @@ def _near(mask: np.ndarray, radius_px: float) -> np.ndarray:
     def within(box):
         return (cv2.distanceTransform(1 - box, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius_px).astype(np.uint8)
 
-    return _on_box(mask, int(np.ceil(radius_px)) + 1, within)
+    return _on_box(mask, _reach_px(radius_px), within)
+
+
+def _reach_px(radius_px: float) -> int:
+    """How far past a mask's box `_near` can reach."""
+    return int(np.ceil(radius_px)) + 1
 
 
 def _connected_to(candidates: np.ndarray, seed: np.ndarray, min_area: int = 0) -> np.ndarray:
     """The pixels of `candidates` in a connected piece (4-connected) that touches `seed` and has at least
     `min_area` pixels."""
-    rows, cols = np.nonzero(candidates.any(axis=1))[0], np.nonzero(candidates.any(axis=0))[0]
     out = np.zeros_like(candidates)
-    if not len(rows):
+    box = _bounds(candidates, 0)
+    if box is None:
         return out
-    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates[box].astype(np.uint8), connectivity=4)
     keep = np.zeros(n, bool)
     keep[labels[seed[box] & candidates[box]]] = True
@@ -337,7 +341,7 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
         skin = near_skin & (oval | _plain_skin(ycc, med, mad))
     kernel, k = _disk(_SMOOTH * unit)
     min_piece = int((_MIN_PIECE * unit) ** 2)
-    e = int(np.ceil(_EDGE_GROW * unit)) + 1
+    e = _reach_px(_EDGE_GROW * unit)
     masks = {}
     for name, zone in zones.items():
         masks[name] = np.zeros(shape, bool)
