@@ -58,7 +58,7 @@ async def mode_chosen(turn: Turn) -> None:
 
 async def ask_face_photo(turn: Turn) -> None:
     checkin = turn.data["checkin"]
-    if checkin.get("no_face") and not any(p["status"] == "ok" for p in checkin["photos"]):
+    if checkin.get("no_face") and not checkin["photos"]:
         # The last photo showed no face: if it was a close-up, the by-region check-in is one tap away.
         return turn.ask("checkin.face_photo_again", [("regions", turn.t("checkin.switch_to_regions"))])
     turn.expect("checkin.face_photo")
