@@ -8,6 +8,7 @@ resumes, so "trained N minutes" means the same thing however often the run was s
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -34,9 +35,14 @@ def single_threaded_opencv() -> None:
 def autocast(dev: torch.device, enabled: bool = True):
     """bf16 autocast: the matrix units on a GPU, AMX on a CPU that has it (about half a step's time). A CPU
     without bf16 in hardware emulates it (a Lite0 step 4x slower than float32 on an AVX2-only EPYC): float32."""
-    if not enabled or (dev.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+    if not enabled or (dev.type == "cpu" and not _cpu_has_bf16()):
         return contextlib.nullcontext()
     return torch.autocast(dev.type, dtype=torch.bfloat16)
+
+
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:

@@ -25,8 +25,9 @@ import numpy as np
 
 from models.grade import train
 from models.grade.network import LEVELS
+from pipeline.grade import SEVERE
+from pipeline.types import IMAGE_LEVELS
 
-SEVERE = LEVELS - 1  # index of ACNE04's level 2
 # Issue 19: at most 5 % of severe faces may be told a lower grade, so the threshold below is chosen for this.
 SEVERE_RECALL = 0.95
 
@@ -84,7 +85,7 @@ def severe_threshold(levels: np.ndarray, probs: np.ndarray, recall: float = SEVE
     called = likeliest_severe | (probs[:, SEVERE] >= threshold)
     return {"threshold": threshold, "recall_target": recall, "photos": int(len(levels)),
             **{f"{name}_called_severe": round(float(called[levels == level].mean()), 4)
-               for level, name in enumerate(("mild", "moderate", "severe")) if (levels == level).any()}}
+               for level, name in enumerate(IMAGE_LEVELS) if (levels == level).any()}}
 
 
 def finished(run: Path, steps: int) -> bool:
