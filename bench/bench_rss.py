@@ -18,6 +18,7 @@ venv, waits until /healthz answers, and reports the RSS of the chat process and 
 (VmRSS and VmHWM from /proc): the replica's footprint with nothing to do.
 
     .venv/bin/python bench/bench_rss.py /tmp/venv-old .venv [--photos 10] [--megapixels 12] [--serve]
+    .venv/bin/python bench/bench_rss.py .venv --code . ../old-tree --megapixels 12   # two code trees, one venv
 
 The target (issue 15): a replica under 400 MB after 10 assessments.
 """
@@ -40,11 +41,10 @@ PHOTOS = REPO.parent / "shared" / "data" / "acne-lesions" / "valid" / "images"
 SAMPLE = REPO / "pipeline" / "samples" / "astronaut.jpg"
 
 _CHILD = r"""
-import io, json, resource, sys, time
+import json, resource, sys, time
 from datetime import datetime, timedelta
 sys.path.insert(0, sys.argv[1])
-megapixels = float(sys.argv[2])
-paths = sys.argv[3:]
+paths = sys.argv[2:]
 
 def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -63,17 +63,6 @@ def sample():  # the largest private (anonymous) RSS seen, every 5 ms
 import threading
 threading.Thread(target=sample, daemon=True).start()
 
-def photo(path):
-    data = open(path, "rb").read()
-    if not megapixels:
-        return data
-    from PIL import Image  # a phone-sized photo made from the portrait, as bench_pipeline.py does
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
-    out = io.BytesIO()
-    image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC).save(out, "JPEG", quality=92)
-    return out.getvalue()
-
 start = time.perf_counter()
 from pipeline.assess import assess, load_models, prepare
 from pipeline.render import annotate, trend_chart
@@ -83,7 +72,7 @@ steps = [{"step": "models loaded", "max_rss_mb": rss_mb(), "anon_mb": anon_mb(),
 history = []
 for i, path in enumerate(paths):
     t = time.perf_counter()
-    prepared = prepare(photo(path))
+    prepared = prepare(open(path, "rb").read())
     result = assess([prepared])
     out = assessment_result(result)
     if result.ok:
@@ -97,19 +86,34 @@ print(json.dumps({"steps": steps, "peak_anon_mb": max(peak_anon[0], anon_mb()), 
 """
 
 
-def photo_paths(count: int) -> list[str]:
+def photo_paths(count: int, megapixels: float, folder: Path) -> list[str]:
+    """The photos the children assess; with `megapixels`, phone-sized copies (as bench_pipeline.py makes them)
+    written to `folder` here, so that making them is not counted in a child's memory."""
     if PHOTOS.is_dir():
         paths = sorted(PHOTOS.glob("*.jpg"))[:count]
     else:
         print(f"bench_rss: {PHOTOS} not found: the bundled sample photo {count} times", file=sys.stderr)
         paths = [SAMPLE] * count
-    return [str(p) for p in paths]
+    if not megapixels:
+        return [str(p) for p in paths]
+    from PIL import Image
+
+    out = []
+    for i, path in enumerate(paths):
+        image = Image.open(path).convert("RGB")
+        scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
+        scaled = folder / f"{i}.jpg"
+        image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC).save(scaled, "JPEG",
+                                                                                                   quality=92)
+        out.append(str(scaled))
+    return out
 
 
-def pipeline_rss(venv: Path, paths: list[str], megapixels: float) -> dict:
-    """Runs the child in `venv`; its own report plus its peak RSS as the kernel accounts it (wait4)."""
+def pipeline_rss(venv: Path, paths: list[str], code: Path = REPO) -> dict:
+    """Runs the child in `venv` on the pipeline in `code`; its own report plus its peak RSS as the kernel accounts
+    it (wait4)."""
     started = time.perf_counter()
-    child = subprocess.Popen([str(venv / "bin" / "python"), "-I", "-c", _CHILD, str(REPO), str(megapixels), *paths],
+    child = subprocess.Popen([str(venv / "bin" / "python"), "-I", "-c", _CHILD, str(code), *paths],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tempfile.gettempdir())
     out = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
@@ -198,17 +202,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=10, help="assessments per child (default 10)")
     parser.add_argument("--megapixels", type=float, default=0,
                         help="scale each photo to this size first (12: a phone photo); default: as they are")
+    parser.add_argument("--code", nargs="+", type=Path, default=[REPO],
+                        help="pipeline code trees to run in each venv, side by side (default: this one), e.g. "
+                             "a worktree of the commit before a change")
     parser.add_argument("--serve", action="store_true", help="also measure an idle `acnebot serve` per venv")
     parser.add_argument("--json", action="store_true", help="print the raw reports as JSON too")
     args = parser.parse_args(argv)
 
-    paths = photo_paths(args.photos)
     reports = {}
-    for venv in args.venvs:
-        print(f"bench_rss: {venv} ...", file=sys.stderr)
-        reports[str(venv)] = {"venv_mb": venv_mb(venv), "pipeline": pipeline_rss(venv, paths, args.megapixels)}
-        if args.serve:
-            reports[str(venv)]["serve"] = serve_rss(venv)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = photo_paths(args.photos, args.megapixels, Path(folder))
+        for venv in args.venvs:
+            for code in (c.resolve() for c in args.code):
+                name = str(venv) if code == REPO else f"{venv} + {code}"
+                print(f"bench_rss: {name} ...", file=sys.stderr)
+                reports[name] = {"venv_mb": venv_mb(venv), "pipeline": pipeline_rss(venv, paths, code)}
+                if args.serve and code == REPO:
+                    reports[name]["serve"] = serve_rss(venv)
 
     names = list(reports)
     width = max(24, *(len(n) + 2 for n in names))
@@ -228,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{','.join(reports[n]['pipeline']['unused_modules_loaded']) or '-':>{width}}" for n in names))
     if args.serve:
         def serve_cell(r, key):
-            s = r["serve"]
+            s = r.get("serve")
+            if s is None:
+                return "-"
             if "error" in s:
                 return "error"
             if key == "chat":
@@ -237,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, key in (("serve idle: chat RSS (MB)", "chat"), ("serve idle: workers' RSS (MB)", "workers")):
             print(f"{label:32}" + "".join(f"{serve_cell(reports[n], key):>{width}}" for n in names))
         for n in names:
-            if "error" in reports[n]["serve"]:
+            if "error" in reports[n].get("serve", {}):
                 print(f"serve in {n}: {reports[n]['serve']['error']}", file=sys.stderr)
     if args.json:
         print(json.dumps(reports, indent=2))

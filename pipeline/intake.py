@@ -54,7 +54,7 @@ def load_photo(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX
             if getattr(image, "n_frames", 1) > 1 and fmt != "MPO":
                 raise _refuse("animated", "Animated images cannot be assessed; please send a still photo.")
             image.load()
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy of a 12 MP photo when it is upright
             rgb = _to_rgb(image)
     except IntakeError:
         raise
@@ -78,4 +78,6 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").split()[-1])
         image = background
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))

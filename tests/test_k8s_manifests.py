@@ -10,6 +10,7 @@ import importlib
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from pydantic import AliasChoices, ValidationError
+
+from bench import bench_rss
 
 try:
     import kubernetes_validate
@@ -444,3 +447,30 @@ def test_pods_meet_the_restricted_pod_security_standard_and_have_resources():
         tmp = [v["emptyDir"] for v in pod["volumes"] if v["emptyDir"].get("medium") == "Memory"]
         assert sum(quantity(v["sizeLimit"]) for v in tmp) < quantity(resources["limits"]["memory"]) / 8, \
             "an in-memory emptyDir counts against the memory limit"
+
+
+# What a pod runs besides its assessment processes: the `acnebot serve` or `acnebot worker` process itself and
+# multiprocessing's resource tracker (2026-12-05, idle with PostgreSQL: 186 + 13 MB RSS).
+POD_PARENT_MB = 250
+
+
+@pytest.fixture(scope="module")
+def assessment_process_peak_mb(tmp_path_factory) -> float:
+    """Peak RSS of one assessment process over four 12 MP phone photos at one inference thread, as the pods run
+    them: bench/bench_rss.py's child (models loaded, photo check, assessment, annotated picture, trend chart)."""
+    paths = bench_rss.photo_paths(4, 12, tmp_path_factory.mktemp("phone-photos"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ACNEBOT_MODEL_THREADS", "1")
+        report = bench_rss.pipeline_rss(Path(sys.prefix), paths)
+    assert all(step.get("grade") for step in report["steps"][1:]), "every photo was assessed"
+    return report["peak_rss_mb"]
+
+
+@pytest.mark.parametrize("deployment", ["acnebot-serve", "acnebot-worker"])
+def test_a_pods_memory_limit_holds_its_assessment_processes_at_their_peak(deployment, assessment_process_peak_mb):
+    spec = container(deployments()[deployment])
+    env = {e["name"]: e.get("value") for e in spec["env"]}
+    assert env["ACNEBOT_MODEL_THREADS"] == "1", "the peak below is measured at one inference thread"
+    needed = int(env["ASSESSMENT_WORKERS"]) * assessment_process_peak_mb + POD_PARENT_MB
+    limit_mb = quantity(spec["resources"]["limits"]["memory"]) / 2**20
+    assert needed <= limit_mb, f"{deployment}: {needed:.0f} MB at the peak, limit {limit_mb:.0f} MB"
