@@ -5,8 +5,9 @@ only the installed packages differ between the columns), does what an assessment
 (FaceMesh, the lesion detector and type classifier in onnxruntime), then runs N assessments one after another
 on real photos from ../shared/data/acne-lesions/valid/images, each as the service does it: photo check
 (prepare), assess, the annotated JPEG (OpenCV) and a trend chart (matplotlib). The figure is the child's peak
-RSS (resource usage of that child alone, from wait4: ru_maxrss), with its RSS after loading and after each
-assessment as it saw them (getrusage RUSAGE_SELF), and its peak private memory (RssAnon, sampled every 5 ms).
+RSS since it started its python (VmHWM; not getrusage's ru_maxrss, which keeps the RSS of the process it was forked
+from, all of a test session's, say), with its peak after loading and after each assessment, and its peak private
+memory (RssAnon, sampled every 5 ms).
 
 Peak RSS counts the pages of the libraries' files that the process touched, and how many of those the kernel maps
 depends on what the page cache holds at the time (fault-around): the same child can read 10-20 MB more after its
@@ -41,19 +42,22 @@ PHOTOS = REPO.parent / "shared" / "data" / "acne-lesions" / "valid" / "images"
 SAMPLE = REPO / "pipeline" / "samples" / "astronaut.jpg"
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from datetime import datetime, timedelta
 sys.path.insert(0, sys.argv[1])
 paths = sys.argv[2:]
 
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-def anon_mb():
+def status_mb(field):
     for line in open("/proc/self/status"):
-        if line.startswith("RssAnon:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+def rss_mb():
+    return status_mb("VmHWM")
+
+def anon_mb():
+    return status_mb("RssAnon")
 
 peak_anon = [0.0]
 def sample():  # the largest private (anonymous) RSS seen, every 5 ms
@@ -82,7 +86,8 @@ for i, path in enumerate(paths):
     steps.append({"step": f"assessment {i + 1}", "ok": result.ok, "grade": out.grade,
                   "max_rss_mb": rss_mb(), "anon_mb": anon_mb(), "s": time.perf_counter() - t})
 mods = sorted(m for m in ("jax", "jaxlib", "scipy", "sentencepiece", "sounddevice", "torch") if m in sys.modules)
-print(json.dumps({"steps": steps, "peak_anon_mb": max(peak_anon[0], anon_mb()), "unused_modules_loaded": mods}))
+print(json.dumps({"steps": steps, "peak_rss_mb": rss_mb(), "peak_anon_mb": max(peak_anon[0], anon_mb()),
+                  "unused_modules_loaded": mods}))
 """
 
 
@@ -110,18 +115,13 @@ def photo_paths(count: int, megapixels: float, folder: Path) -> list[str]:
 
 
 def pipeline_rss(venv: Path, paths: list[str], code: Path = REPO) -> dict:
-    """Runs the child in `venv` on the pipeline in `code`; its own report plus its peak RSS as the kernel accounts
-    it (wait4)."""
+    """Runs the child in `venv` on the pipeline in `code`; its own report (module docstring)."""
     started = time.perf_counter()
-    child = subprocess.Popen([str(venv / "bin" / "python"), "-I", "-c", _CHILD, str(code), *paths],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tempfile.gettempdir())
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
+    child = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", _CHILD, str(code), *paths],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tempfile.gettempdir())
     if child.returncode != 0:
         raise SystemExit(f"bench_rss: the pipeline child in {venv} exited {child.returncode}")
-    report = json.loads(out.strip().splitlines()[-1])
-    report["peak_rss_mb"] = usage.ru_maxrss / 1024
+    report = json.loads(child.stdout.strip().splitlines()[-1])
     report["wall_s"] = time.perf_counter() - started
     return report
 
