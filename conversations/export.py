@@ -21,7 +21,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from conversations.i18n import t
+from conversations.i18n import picture_labels, t
 from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS
 from conversations.summaries import (answer_label, checkin_photos, comparison_text, date_label, grade_label,
                                      visit_of)
@@ -134,7 +134,7 @@ def summary_html(data: ExportData) -> str:
 
     chart = ""
     if rows:
-        png = trend_chart([(a.created_at, a.score) for a in rows])  # the picture's font has Latin letters only
+        png = trend_chart([(a.created_at, a.score) for a in rows], labels=picture_labels(locale))
         title = tr("export.chart")
         chart = (f'<h2>{title}</h2><img alt="{title}" '
                  f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from conversations.i18n import picture_labels
 from conversations.messages import InboundEvent
 from conversations.questionnaire import to_metadata
 from pipeline.result import AssessmentResult
@@ -33,11 +34,13 @@ async def check_photo(ctx: JobContext, args: dict) -> PhotoVerdict:
 async def assess(ctx: JobContext, args: dict) -> Outcome:
     photos = [(await ctx.db.photos.load_photo(photo_id, ctx.user_id), region) for photo_id, region in args["photos"]]
     return await ctx.pool.run(jobs.assess, photos, to_metadata(args["answers"]), args["locale"],
-                              on_queued=ctx.on_queued, bounded=True, photo=photos[0] if photos else None)
+                              picture_labels(args["locale"]), on_queued=ctx.on_queued, bounded=True,
+                              photo=photos[0] if photos else None)
 
 
 async def trend(ctx: JobContext, args: dict) -> bytes:
-    return await ctx.pool.run(jobs.trend_chart, list(args["points"]))
+    # "locale": since the chart speaks the patient's language; a job stored before then gets English
+    return await ctx.pool.run(jobs.trend_chart, list(args["points"]), picture_labels(args.get("locale", "en")))
 
 
 async def _stored_photo(ctx: JobContext, visit: dict | None) -> bytes | None:
@@ -67,7 +70,8 @@ async def first_and_latest(ctx: JobContext, args: dict) -> bytes | None:
         if data is None:
             return None
         shots.append(pictures.RegionPhoto(data, visit["declared"], date.fromisoformat(visit["day"])))
-    return await ctx.pool.run(pictures.first_vs_latest, *shots, args["region"])
+    return await ctx.pool.run(pictures.first_vs_latest, *shots, args["region"],
+                              picture_labels(args.get("locale", "en")))
 
 
 async def export(ctx: JobContext, args: dict) -> bytes:

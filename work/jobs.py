@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +69,9 @@ def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
                         pose.to_dict() if pose is not None else None)
 
 
-def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str) -> Outcome:
+def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str,
+           labels: Mapping[str, str] | None = None) -> Outcome:
+    """The visit's assessment and its annotated pictures (`labels`: the legend's words, pipeline.render)."""
     from pipeline.assess import assess as assess_photos
     from pipeline.render import annotate
     from pipeline.report import assessment_result
@@ -78,12 +80,12 @@ def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str) ->
     result = assess_photos(ready, metadata, locale=locale)
     if not result.ok:
         return Outcome(assessment_result(result))
-    pictures = tuple(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i])
+    pictures = tuple(annotate(p.photo.pixels, p.view, [l for l in result.lesions if l.photo == i], labels=labels)
                      for i, p in enumerate(ready))
     return Outcome(assessment_result(result), pictures)
 
 
-def trend_chart(points):
+def trend_chart(points, labels: Mapping[str, str] | None = None):
     from pipeline.render import trend_chart as chart
 
-    return chart(points)
+    return chart(points, labels=labels)

@@ -3,6 +3,7 @@ result) and the first-vs-latest picture of one region."""
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -103,11 +104,13 @@ def region_box(data: bytes, declared: str | None, region: str) -> tuple[np.ndarr
                     int(oy + (ys.max() + 1) / f))
 
 
-def first_vs_latest(first: RegionPhoto, latest: RegionPhoto, region: str) -> bytes:
-    """JPEG: the same region cropped from the first and the latest check-in, side by side, dates on top."""
+def first_vs_latest(first: RegionPhoto, latest: RegionPhoto, region: str,
+                    labels: Mapping[str, str] | None = None) -> bytes:
+    """JPEG: the same region cropped from the first and the latest check-in, side by side, dates and the region's
+    name (`labels`, pipeline.render) on top."""
     from pipeline.render import before_after
 
     first_pixels, first_box = region_box(first.data, first.declared, region)
     latest_pixels, latest_box = region_box(latest.data, latest.declared, region)
     return before_after(first_pixels, latest_pixels, region, first.day, latest.day, first_box=first_box,
-                        latest_box=latest_box)
+                        latest_box=latest_box, labels=labels)

@@ -25,8 +25,9 @@ async def show_history(turn: Turn) -> None:
     first = len(charted) - len(listed) + 1
     turn.send(Text("\n".join([turn.t("history.title", n=len(charted))]
                              + [history_line(turn.locale, first + i, a) for i, a in enumerate(listed)])))
-    _then_picture(turn, HISTORY, Work("trend", {"points": [(a.created_at, a.score) for a in charted]},
-                                      then="picture_ready"), caption="history.chart_caption", filename="trend.png")
+    _then_picture(turn, HISTORY, Work("trend", {"points": [(a.created_at, a.score) for a in charted],
+                                                "locale": turn.locale}, then="picture_ready"),
+                  caption="history.chart_caption", filename="trend.png")
 
 
 async def ask_history_next(turn: Turn) -> None:
@@ -53,7 +54,8 @@ async def first_vs_latest(turn: Turn) -> None:
     if region is None:
         turn.say("history.no_common_photo")
         return await turn.goto(MENU)
-    shots = {"first": _region_photo(first, region), "latest": _region_photo(latest, region), "region": region}
+    shots = {"first": _region_photo(first, region), "latest": _region_photo(latest, region), "region": region,
+             "locale": turn.locale}
     _then_picture(turn, MENU, Work("first_vs_latest", shots, then="picture_ready"),
                   caption="history.first_latest_caption", filename="first-vs-latest.jpg",
                   values={"region": region_label(turn.locale, region)}, missing="history.no_common_photo")

@@ -207,6 +207,22 @@ async def test_history_lists_check_ins_draws_the_trend_and_compares_two(engine, 
     assert side_by_side.data[:2] == b"\xff\xd8" and isinstance(patient.replies[-1], Choices)
 
 
+async def test_the_trend_chart_speaks_the_patients_language(engine, db, face_photo):
+    charts = {}
+    for locale in ("en", "zh-CN"):
+        patient = await consented(engine, f"patient-{locale}", locale)
+        user = await db.users.find_user(patient.channel, patient.user_id)
+        for day, score in ((1, 30), (8, 12)):
+            result = AssessmentResult.from_json(stored_result(score, 2))
+            await db.assessments.save_assessment(user.id, result, [await db.photos.save_photo(user.id, face_photo)],
+                                                 created_at=datetime(2026, 11, day, tzinfo=UTC))
+        await patient.tap("history")
+        (chart,) = patient.images
+        charts[locale] = chart.data
+    assert charts["en"].startswith(b"\x89PNG") and charts["zh-CN"].startswith(b"\x89PNG")
+    assert charts["en"] != charts["zh-CN"]  # the same scores and days, the words drawn in another language
+
+
 def stored_result(score: int, papules: int) -> dict:
     counts = {"comedone": 1, "papule": papules, "pustule": 0, "nodule": 0, "spot": 0, "scar": 0, "mole": 0}
     return {"quality": {"ok": True, "reasons": []},
