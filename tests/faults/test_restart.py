@@ -5,8 +5,10 @@ check: unchecked photos are never stored), and nothing already answered is sent 
 The service runs as `python -m bot serve` in a subprocess, long polling the fake Bot API on SQLite."""
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,20 @@ def service_env(fake: FakeTelegram, tmp_path: Path) -> dict[str, str]:
 
 def count(texts: list[str], key: str) -> int:
     return sum(t("en", key).split("{")[0] in text for text in texts)
+
+
+async def work_recorded(db_path: Path, job: str, timeout: float = 30) -> bool:
+    """Whether the work table came to hold a row of this job (what a restart recovers from)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db_path, timeout=1) as db:
+                if db.execute("SELECT count(*) FROM work WHERE job = ?", (job,)).fetchone()[0]:
+                    return True
+        except sqlite3.OperationalError:  # the service is writing or has not made the table yet
+            pass
+        await asyncio.sleep(0.02)
+    return False
 
 
 async def stopped_while_analysing(fake, env, tmp_path, face_photo, user_id: int, sig: int) -> ScriptedChat:
@@ -87,7 +103,9 @@ async def test_killed_during_a_photo_check_the_patient_is_asked_to_send_it_again
         await chat.press("menu.checkin")
         await chat.press("checkin.mode_face")
         await fake.deliver(fake.photo_update(chat.user, face_photo))
-        await fake.wait_for(lambda: fake.called("getFile") and fake.downloads)  # the check has begun
+        await fake.wait_for(lambda: fake.called("getFile") and fake.downloads)  # the photo came in
+        # Killed between the download and the state that records the check, the update is simply delivered again.
+        assert await work_recorded(tmp_path / "acnebot.db", "check_photo"), "the photo check was never recorded"
         assert await kill(service) == -9
     finally:
         await kill(service)
