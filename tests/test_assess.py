@@ -89,3 +89,21 @@ def test_a_profile_facemesh_cannot_fit_is_assessed_on_the_side_it_shows(model):
     assert result.ok and result.scores.not_assessed == ["nose", "right_cheek", "chin"]
     assert all(l.region in ("forehead", "left_cheek") for l in result.lesions)
     assert result.image_grade is None  # the whole-face grade needs the whole face
+
+
+def test_a_close_up_of_skin_sent_as_the_whole_face_is_told_there_is_no_face():
+    """A cheek close-up (lesion-types): the face detector 'finds' a turned face in it (score 0.55), which must not
+    be assessed through regions made up from it; the patient is told there is no face (and offered close-ups)."""
+    import pytest
+
+    from pipeline.regions import _face_detector, _for_detection
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "lesion-types" / "train" / "pustule" / "aug_188_jpg.rf.1c003c8513a30a6761420468633cdddd.jpg"
+    if not path.is_file():
+        pytest.skip(f"lesion-types close-ups not found at {path.parent}")
+    data = path.read_bytes()
+    p = prepare(data)
+    assert _face_detector().process(_for_detection(p.photo.pixels)[0]).detections, "the detector's weak guess"
+    assert not p.quality.ok and [r.code for r in p.quality.reasons] == ["no_face"] and p.view is None
+    assert prepare(data, "left_cheek").quality.ok  # the same photo declared as a close-up is assessed
