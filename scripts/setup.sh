@@ -66,3 +66,10 @@ if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null 2>&1; the
     echo "setup.sh: chromium is missing (as root: apt-get install chromium); the browser test will be skipped" >&2
   fi
 fi
+# A Chinese font for that browser, so the Chinese pages' screenshots (test-artifacts/) can be read, not boxes.
+if [[ ",$extras," == *",test,"* ]] && command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null) \
+      || echo "setup.sh: could not install a Chinese font; Chinese screenshots will show boxes" >&2
+  fi
+fi

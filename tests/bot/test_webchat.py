@@ -5,7 +5,8 @@ upload limit, dedup by client message id, a full check-in whose annotated pictur
 and, on an engine that pushes finished work as the service's does, an assessment whose POST is answered at once
 and whose result is pushed. Browser level: the whole journey in headless Chromium (Debian's /usr/bin/chromium,
 driven by Playwright) against the service on a free localhost port (its results arrive by push), ending in a
-screenshot of the result at test-artifacts/webchat_result.png.
+screenshot of the result at test-artifacts/webchat_result.png; a Chinese phone's check-in, its result and picture
+in Chinese, at test-artifacts/webchat_result_zh.png.
 """
 from __future__ import annotations
 
@@ -576,6 +577,42 @@ def test_the_page_speaks_chinese_to_a_chinese_browser_and_fits_a_phone(chromium,
     page.screenshot(path=str(ARTIFACTS / "webchat_phone_zh.png"))
     context.close()
 
+
+
+def test_a_chinese_patients_result_and_its_picture_are_in_chinese(chromium, live_service: str):
+    """A Chinese browser through a whole-face check-in: the result in Chinese, the annotated photo's legend drawn
+    in Chinese (test-artifacts/webchat_result_zh.png, on a phone)."""
+    from playwright.sync_api import expect
+
+    photo = SHARED_DATA / "acne04" / "images" / "levle2_115.jpg"
+    if not photo.is_file():
+        pytest.skip(f"ACNE04 photos not found at {photo.parent}")
+    context = chromium.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN", is_mobile=True,
+                                   has_touch=True, device_scale_factor=2)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(live_service)
+    page.click("#start")
+
+    def tap(key: str) -> None:
+        page.locator("section.choices").last.get_by_role("button", name=t("zh", key), exact=True).click()
+
+    tap("consent.accept")
+    tap("menu.checkin")
+    tap("checkin.mode_face")
+    page.set_input_files("#file", str(photo))
+    expect(page.get_by_text(t("zh", "checkin.face_photo_ok"))).to_be_visible(timeout=90_000)
+    tap("questions.skip_all")
+    result = page.locator(".msg.bot", has_text=t("zh", "result.title"))
+    expect(result).to_be_visible(timeout=120_000)
+    expect(result).to_contain_text(t("zh", "region.forehead"))
+    picture = result.locator("img")
+    expect(picture).to_have_count(1)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=picture.element_handle())
+    picture.evaluate("el => el.scrollIntoView({block: 'start'})")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "webchat_result_zh.png"))
+    context.close()
 
 
 def test_a_severe_clinical_photo_shows_the_grade_the_whole_face_raised(chromium, live_service: str):
