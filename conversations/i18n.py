@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pipeline.types import CLASSES, REGIONS
+from pipeline.types import CLASSES, GRADES, REGIONS
 
 LOCALES: tuple[str, ...] = ("en", "zh")
 DEFAULT_LOCALE = "en"
@@ -40,14 +40,11 @@ def t(locale: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
-PICTURE_GRADES = ("clear", "mild", "moderate", "severe", "very severe")
-
-
 def picture_labels(locale: str) -> dict[str, str]:
     """The words pipeline.render draws into the pictures, in this locale: the lesion types of the annotated photo's
     legend, the grade bands, title and axis of the trend chart, the region over the first-and-latest picture."""
     labels = {name: t(locale, f"lesion.{name}") for name in CLASSES[1:]}
     labels.update({region: t(locale, f"region.{region}") for region in REGIONS})
-    labels.update({grade: t(locale, f"grade.{grade.replace(' ', '_')}") for grade in PICTURE_GRADES})
+    labels.update({grade: t(locale, f"grade.{grade.replace(' ', '_')}") for grade in GRADES})
     labels.update(title=t(locale, "export.chart"), score=t(locale, "export.col_score"))
     return labels
