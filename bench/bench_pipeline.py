@@ -3,14 +3,16 @@
   detector     this service: FaceMesh regions, canonical view, the lesion detector (int8 ONNX) over the face,
                lesion-centred type classification, in onnxruntime
   detector-fp32  the same with the float detector the int8 one was quantized from
+  types-fp32   the shipped int8 detector with the float type classifier the int8 one was quantized from
   tiles        the pipeline before the detector: the Acne-RegNet student on 64 px grid tiles (stride 32) and a
                blob search per finding tile (models/tile_baseline.py)
   microsoft    the Microsoft/Nestle selfie approach: landmark skin patches (2-4, here our forehead, cheeks and
                chin masks' boxes) resized to 224 px, each through a ResNet-152 (random weights: timing only)
 
-on a 512 px portrait and on a 12 MP (4000x3000) photo made from it. Every configuration runs in its own
-subprocess so its peak memory (max RSS) is its own; all run here, now, on the same CPU, and the ratios are
-printed side by side.
+on a 512 px portrait, on a 12 MP (4000x3000) photo made from it and, where ../shared/data is, on a severe
+clinical face (an ACNE04 training photo on which the service finds about a hundred lesions, each typed). Every
+configuration runs in its own subprocess so its peak memory (max RSS) is its own; all run here, now, on the same
+CPU, and the ratios are printed side by side.
 
     .venv/bin/python bench/bench_pipeline.py [--repeat 5] [--threads 2] [--previous OLD.onnx] [--only detector]
 
@@ -33,12 +35,15 @@ sys.path.insert(0, str(REPO))
 PORTRAIT = REPO.parent / "shared" / "data" / "acne-lesions" / "valid" / "images" / \
     "31887_png_jpg.rf.6eecb0777416a7e6124c33afde771d4b.jpg"
 SAMPLE = REPO / "pipeline" / "samples" / "astronaut.jpg"
+SEVERE = REPO.parent / "shared" / "data" / "acne04" / "images" / "levle2_110.jpg"
 
 
 def _photo_bytes(size: str) -> bytes:
     import cv2
 
     source = PORTRAIT if PORTRAIT.exists() else SAMPLE
+    if size == "severe":
+        return SEVERE.read_bytes()
     if size == "512":
         return source.read_bytes()
     rgb = cv2.imread(str(source))
@@ -107,7 +112,11 @@ def child(config: str, size: str, repeat: int, threads: int) -> None:
 
     os.environ.setdefault("ACNEBOT_MODEL_THREADS", str(threads))
     data = _photo_bytes(size)
-    if config.startswith("detector") or config.startswith("previous"):
+    if config == "types-fp32":
+        from pipeline.classifier import FLOAT_TYPES_MODEL
+
+        os.environ["ACNEBOT_TYPES_MODEL_PATH"] = str(FLOAT_TYPES_MODEL)
+    if config.startswith(("detector", "previous", "types")):
         from pipeline.detector import DEFAULT_DETECTOR, FLOAT_DETECTOR, load
 
         path = FLOAT_DETECTOR if config == "detector-fp32" else DEFAULT_DETECTOR
@@ -144,12 +153,13 @@ def main() -> None:
     if args.child:
         child(*args.child, args.repeat, args.threads)
         return
-    configs = ["tiles", "detector", "detector-fp32"]
+    configs = ["tiles", "detector", "detector-fp32", "types-fp32"]
     configs += ([f"previous={args.previous}"] if args.previous else []) + ["microsoft"]
     if args.only:
         configs = [c for c in configs if c.split("=")[0] in args.only]
     rows = []
-    for size in ("512", "12MP"):
+    sizes = ("512", "12MP") + (("severe",) if SEVERE.exists() else ())
+    for size in sizes:
         for config in configs:
             out = subprocess.run([sys.executable, __file__, "--child", config, size, "--repeat", str(args.repeat),
                                   "--threads", str(args.threads)], capture_output=True, text=True, cwd=REPO)
@@ -158,7 +168,7 @@ def main() -> None:
                 raise SystemExit(f"{config} {size} failed")
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"median of {args.repeat} runs, {args.threads} threads")
-    for size in ("512", "12MP"):
+    for size in sizes:
         base = next(r for r in rows if r["size"] == size)["stages"]["total"]
         print(f"\n{size} photo")
         for r in (r for r in rows if r["size"] == size):

@@ -94,6 +94,23 @@ def quantize_qdq(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]],
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
 
 
+def quantized_copy(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]], keep_float: tuple[str, ...],
+                   calibration: str) -> dict[str, str]:
+    """`quantize_qdq` with the float file's metadata carried over (what the service checks), its version marked
+    ".int8" and a `quantization` entry saying how; returns that metadata."""
+    quantize_qdq(fp32, out, feeds, keep_float)
+    meta = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props if not p.key.startswith("onnx.")}
+    meta.update(version=meta.get("version", "unknown") + ".int8", quantization=(
+        f"int8 static QDQ, per-channel weights, min-max over {calibration}"
+        + (f"; float: {', '.join(keep_float)}" if keep_float else "")))
+    proto = onnx.load(str(out))
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.save(proto, str(out))
+    return meta
+
+
 def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray, batch: int = 32) -> None:
     """The student in int8, activations calibrated on training patches."""
     quantize_qdq(fp32, out, ({"input": calibration[i:i + batch]} for i in range(0, len(calibration), batch)))

@@ -19,7 +19,10 @@ from pipeline.types import ACNE_TYPES, CLASSES
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
 DEFAULT_MODEL = WEIGHTS / "acne_regnet_student.onnx"
-DEFAULT_TYPES_MODEL = WEIGHTS / "lesion_types.onnx"
+# The int8 type classifier: half the float one's time per lesion, the slowest step on a face with many lesions
+# (model card). The float file is what it was quantized from (models/quantize_types.py).
+DEFAULT_TYPES_MODEL = WEIGHTS / "lesion_types.int8.onnx"
+FLOAT_TYPES_MODEL = WEIGHTS / "lesion_types.onnx"
 BATCH = 64
 
 

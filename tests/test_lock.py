@@ -37,7 +37,6 @@ TRAINING_ONLY = {
     "models.detector.data": "torch",
     "models.detector.export": "onnx",
     "models.detector.network": "torch",
-    "models.detector.quantize": "onnx",
     "models.detector.train": "torch",
     "models.evaluate": "tqdm",
     "models.evaluate_closeups": "tqdm",

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 KEEP_FLOAT = ("/backbone/stem", "/backbone/blocks.0/", "/head")  # node name prefixes left in float
 EVERY = 12  # one ACNE04 training photo in this many
@@ -42,18 +41,10 @@ def calibration_views(root: Path, photos: int) -> list[np.ndarray]:
 
 
 def quantize(fp32: Path, out: Path, views: list[np.ndarray]) -> dict[str, str]:
-    from models.detector.export import replace_metadata
-    from models.export import quantize_qdq
+    from models.export import quantized_copy
 
-    quantize_qdq(fp32, out, ({"input": v} for v in views), KEEP_FLOAT)  # one view at a time: their sizes differ
-    proto = onnx.load(str(out))
-    meta = {p.key: p.value for p in proto.metadata_props if not p.key.startswith("onnx.")}
-    meta.update(version=meta["version"] + ".int8", quantization=(
-        f"int8 static QDQ, per-channel weights, min-max over {len(views)} ACNE04 training views; "
-        f"float: {', '.join(KEEP_FLOAT)}"))
-    replace_metadata(proto, meta)
-    onnx.save(proto, str(out))
-    return meta
+    # One view at a time: their sizes differ.
+    return quantized_copy(fp32, out, ({"input": v} for v in views), KEEP_FLOAT, f"{len(views)} ACNE04 training views")
 
 
 def heat_difference(fp32: Path, int8: Path, views: list[np.ndarray], threads: int = 2) -> dict[str, float]:
