@@ -151,3 +151,20 @@ def test_regions_hold_the_lesions_experts_marked(name, least):
         cx, cy = (round(c) for c in view.to_canonical(x, y))
         inside += bool(0 <= cx < w and 0 <= cy < h and skin[cy, cx])
     assert inside / len(lesions) >= least
+
+
+def test_a_narrower_far_cheek_is_still_assessed_and_a_sliver_is_not():
+    """A three-quarter view's far cheek with a fifth of the near one's skin is assessed (its lesions count, and a
+    region added never lowers a grade); one with a tenth is taken as turned away, and so is one under a patch."""
+    from pipeline.regions import assessable
+
+    def masks(far_rows: int) -> dict[str, np.ndarray]:
+        out = {r: np.zeros((1000, 400), bool) for r in REGIONS}
+        out["left_cheek"][:1000, :200] = True  # 200,000 px
+        out["right_cheek"][:far_rows, 200:400] = True
+        return out
+
+    assert assessable(masks(200), 64)["right_cheek"]  # a fifth
+    assert not assessable(masks(100), 64)["right_cheek"]  # a tenth
+    assert not assessable(masks(20), 64)["right_cheek"]  # 4,000 px: less than one 64 px patch
+    assert assessable(masks(200), 64)["left_cheek"] and not assessable(masks(200), 64)["forehead"]  # no skin
