@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipeline.preprocess import shrink
 from pipeline.types import REGIONS
 
 # Landmark index sets of the 468-point FaceMesh topology.
@@ -76,8 +77,7 @@ def _for_detection(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     factor it was shrunk by."""
     h, w = rgb.shape[:2]
     factor = min(1.0, _DETECT_MAX_SIDE / max(h, w))
-    small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)),
-                                                 interpolation=cv2.INTER_AREA)
+    small = rgb if factor == 1.0 else shrink(rgb, (round(w * factor), round(h * factor)))
     return np.ascontiguousarray(small), factor
 
 

@@ -70,6 +70,22 @@ def test_twelve_megapixel_photo_gives_the_same_regions_as_the_small_one(portrait
         assert max(l.x for l in large.lesions) > 512 or not large.lesions
 
 
+def test_a_big_photo_is_shrunk_by_halvings_to_what_one_area_resize_gives(portrait_rgb):
+    """pipeline.preprocess.shrink halves first (OpenCV's fast 2 x 2 averaging), then area-resizes the rest: the
+    size asked for exactly, odd sides included, and the pixels of one area resize within JPEG noise."""
+    import cv2
+
+    from pipeline.preprocess import shrink
+
+    big = cv2.resize(portrait_rgb, (4001, 3001), interpolation=cv2.INTER_CUBIC)
+    for size in ((1280, 960), (1000, 750), (333, 250)):
+        got = shrink(big, size)
+        once = cv2.resize(big, size, interpolation=cv2.INTER_AREA)
+        assert got.shape == once.shape == (size[1], size[0], 3)
+        assert np.abs(got.astype(int) - once).mean() < 1.5
+    assert shrink(big[:7, :9], (2, 3)).shape == (3, 2, 3)
+
+
 def test_a_profile_facemesh_cannot_fit_is_assessed_on_the_side_it_shows(model):
     """A clinical profile (ACNE04 training photo, nose to the image's left): FaceMesh finds no face, the face
     detector does, and the patient's left cheek and forehead are assessed instead of 'no face'."""
