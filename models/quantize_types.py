@@ -57,25 +57,19 @@ def _batches(images: np.ndarray) -> list[np.ndarray]:
     return [to_model_input(images[i:i + BATCH]) for i in range(0, len(images), BATCH)]
 
 
-def _probabilities(session, images: np.ndarray) -> np.ndarray:
-    name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: x})[0] for x in _batches(images)])
-    e = np.exp(logits - logits.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
 def agreement(fp32: Path, int8: Path, faces: np.ndarray, wholes: np.ndarray, threads: int = 2) -> dict:
     """Types named alike from each file, the largest probability difference, and each file's time per patch."""
-    from models.export import session
+    from pipeline.classifier import LesionClassifier
     from pipeline.lesions import acne_type
+    from pipeline.types import ACNE_TYPES
 
     on_faces, on_wholes, report = [], [], {}
     for label, path in (("fp32", fp32), ("int8", int8)):
-        s = session(path, threads)
+        model = LesionClassifier(path, threads, classes=ACNE_TYPES)  # as the service loads and runs it
         started = time.perf_counter()
-        on_faces.append(_probabilities(s, faces))
+        on_faces.append(model.predict(faces))
         report[f"{label}_ms_per_patch"] = round(1000 * (time.perf_counter() - started) / len(faces), 2)
-        on_wholes.append(_probabilities(s, wholes))
+        on_wholes.append(model.predict(wholes))
     named = [[acne_type(p) for p in probs] for probs in on_faces]
     return {"face_patches": len(faces), "whole_closeups": len(wholes),
             "same_type_on_faces": round(float(np.mean([a == b for a, b in zip(*named)])), 4),
@@ -87,8 +81,10 @@ def agreement(fp32: Path, int8: Path, faces: np.ndarray, wholes: np.ndarray, thr
 
 def main(argv: list[str] | None = None) -> None:
     from models import detset
-    from models.export import quantized_copy, session
+    from models.export import quantized_copy
     from models.sources import data_dir
+    from pipeline.classifier import LesionClassifier
+    from pipeline.types import ACNE_TYPES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("fp32", type=Path)
@@ -97,8 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     root = data_dir(args.data)
     split = detset.acne04_split(root)
-    meta = session(args.fp32).get_modelmeta().custom_metadata_map
-    size = int(meta.get("whole_closeup_size", meta["input_size"]))
+    size = LesionClassifier(args.fp32, classes=ACNE_TYPES).whole_closeup_size
     train_faces = face_patches(root, split["train"][::FACE_EVERY])
     wholes = whole_closeups(root, CLOSEUP_EVERY, size)
     # Patches and whole close-ups differ in size: each calibration batch holds one kind.
