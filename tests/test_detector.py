@@ -24,22 +24,6 @@ def test_shipped_detector_loads_with_its_thresholds():
     assert len(detector.thresholds) == 2 and all(0 < t < 1 for t in detector.thresholds)
 
 
-def test_the_shipped_int8_detector_sees_what_its_float_source_sees():
-    """The service runs the int8 file; the float one it was quantized from stays beside it. On a clinical face
-    their heatmaps agree within 0.06 (the acne threshold is 0.175), and they share their settings."""
-    from pipeline.assess import prepare
-    from pipeline.detector import FLOAT_DETECTOR
-    from pipeline.lesions import skin_box_pixels
-
-    int8, float32 = LesionDetector(DEFAULT_DETECTOR), LesionDetector(FLOAT_DETECTOR)
-    assert (int8.thresholds, int8.stride, int8.view) == (float32.thresholds, float32.stride, float32.view)
-    assert int8.version == float32.version + ".int8"
-    item = _acne04(level=1, count=1)[0]
-    pixels, _ = skin_box_pixels(prepare((ACNE04 / item["file"]).read_bytes()).view)
-    heats = [1 / (1 + np.exp(-d.raw(pixels)[0][:2])) for d in (int8, float32)]
-    assert heats[0].shape == heats[1].shape and float(np.abs(heats[0] - heats[1]).max()) < 0.06
-
-
 def _same_settings(int8: Path, float32: Path) -> None:
     import onnx
 
@@ -47,6 +31,23 @@ def _same_settings(int8: Path, float32: Path) -> None:
     assert metadata[0].pop("version") == metadata[1].pop("version") + ".int8"
     assert metadata[0].pop("quantization").startswith("int8 static QDQ")
     assert metadata[0] == metadata[1]
+
+
+def test_the_shipped_int8_detector_sees_what_its_float_source_sees():
+    """The service runs the int8 file; the float one it was quantized from stays beside it. On a clinical face
+    their heatmaps agree within 0.06 (the acne threshold is 0.175), and they share their settings."""
+    from pipeline.assess import prepare
+    from pipeline.detector import FLOAT_DETECTOR
+    from pipeline.lesions import skin_box_pixels
+
+    _same_settings(DEFAULT_DETECTOR, FLOAT_DETECTOR)
+    int8, float32 = LesionDetector(DEFAULT_DETECTOR), LesionDetector(FLOAT_DETECTOR)
+    assert (int8.thresholds, int8.stride, int8.view) == (float32.thresholds, float32.stride, float32.view)
+    assert int8.version == float32.version + ".int8"
+    item = _acne04(level=1, count=1)[0]
+    pixels, _ = skin_box_pixels(prepare((ACNE04 / item["file"]).read_bytes()).view)
+    heats = [1 / (1 + np.exp(-d.raw(pixels)[0][:2])) for d in (int8, float32)]
+    assert heats[0].shape == heats[1].shape and float(np.abs(heats[0] - heats[1]).max()) < 0.06
 
 
 def test_the_shipped_int8_type_classifier_names_the_types_its_float_source_names():
