@@ -181,10 +181,11 @@ def evaluate_acne04(results: list[PhotoResult], items: dict[str, dict], with_ap:
         counts_pred.append(len(r.acne))
         levels.append(item["level"])
     tp = sum(int(match_circles(p, s, c, rad).sum()) for p, s, c, rad in per_photo if len(p) and len(c))
+    where = coverage_misses(results, items)
     out = {"photos": len(results), "quality_retake": sum(not r.quality_ok for r in results),
            "no_face": sum(r.hayashi is None and r.grade is None for r in results),
            "refused": sum(r.view is None for r in results),
-           "region_coverage": region_coverage(results, items),
+           "region_coverage": where.pop("covered"), "region_coverage_misses": where,
            "non_acne_mislabels": non_acne_mislabels(results, items),
            **prf(tp, sum(counts_pred), sum(counts_true)),
            "count_mae": float(np.mean(np.abs(np.array(counts_pred) - np.array(counts_true)))),
@@ -222,23 +223,49 @@ def acne_threshold_curve(a04: list[PhotoResult], selfies: list[PhotoResult], ite
     return {"best": max(rows, key=lambda row: row["mean_f1"]), "curve": rows}
 
 
-def region_coverage(results: list[PhotoResult], items: dict[str, dict]) -> float:
-    """Share of expert circles whose centre lies in an assessed region's mask (a refused photo's: none)."""
-    inside = total = 0
+def coverage_misses(results: list[PhotoResult], items: dict[str, dict]) -> dict[str, float]:
+    """Shares of all expert circles: covered (centre in an assessed region's mask), and where the others lie:
+    on a refused photo, in a region not assessed (a turned-away cheek), on the eyes, brows, lips or nostrils
+    (kept out of every region, each grown a little), below the chin, or elsewhere outside the regions' skin
+    (ears, hair, the side of a turned face, skin the colour test left out)."""
+    from pipeline.regions import facial_features
+
+    where: dict[str, int] = dict.fromkeys(("covered", "refused", "not_assessed", "eyes", "brows", "lips",
+                                          "nostrils", "below_chin", "elsewhere"), 0)
     for r in results:
         centres, _ = _circles(items[r.name])
-        total += len(centres)
         if r.view is None:
+            where["refused"] += len(centres)
             continue
-        masks = [m for region, m in r.view.masks.items() if r.view.assessed.get(region)]
-        if not masks:
-            continue
-        skin = np.logical_or.reduce(masks)
+        shape = next(iter(r.view.masks.values())).shape
+        empty = np.zeros(shape, bool)
+        assessed = np.logical_or.reduce([empty] + [m for g, m in r.view.masks.items() if r.view.assessed.get(g)])
+        any_region = np.logical_or.reduce([empty, *r.view.masks.values()])
+        face = r.view.landmarks
+        features = facial_features(shape, face) if face is not None else {}
         for x, y in centres:
             cx, cy = r.view.to_canonical(x, y)
             ix, iy = int(cx), int(cy)
-            inside += bool(0 <= iy < skin.shape[0] and 0 <= ix < skin.shape[1] and skin[iy, ix])
-    return round(inside / max(1, total), 4)
+            inside = 0 <= iy < shape[0] and 0 <= ix < shape[1]
+            if inside and assessed[iy, ix]:
+                where["covered"] += 1
+            elif inside and any_region[iy, ix]:
+                where["not_assessed"] += 1
+            elif inside and (hit := next((f for f, m in features.items() if m[iy, ix]), None)):
+                where[hit] += 1
+            elif face is not None and _below_chin(face, cx, cy):
+                where["below_chin"] += 1
+            else:
+                where["elsewhere"] += 1
+    total = max(1, sum(where.values()))
+    return {k: round(n / total, 4) for k, n in where.items()}
+
+
+def _below_chin(face, x: float, y: float) -> bool:
+    """Past the chin (landmark 152) along the face's own axis from landmark 10."""
+    top, chin = face.points[10].astype(float), face.points[152].astype(float)
+    down = chin - top
+    return float(np.dot(np.array([x, y]) - top, down) / np.dot(down, down)) > 1.0
 
 
 def non_acne_mislabels(results: list[PhotoResult], items: dict[str, dict]) -> float:
@@ -362,6 +389,8 @@ def format_report(method: str, res: dict, photos: str = "held_out") -> str:
     lines = [f"== {method} ==",
              f"{acne04_name} ({a['photos']} photos, {a['refused']} refused, {a['true']} expert lesions, region "
              f"coverage {a['region_coverage']:.3f}, non-acne mislabels {a['non_acne_mislabels']:.3f})",
+             "  expert circles outside the assessed regions: " + ", ".join(
+                 f"{k.replace('_', ' ')} {v:.3f}" for k, v in a["region_coverage_misses"].items()),
              f"  precision {a['precision']:.3f} "
              f"recall {a['recall']:.3f} F1 {a['f1']:.3f}" + (f" AP(centre) {a['ap_centre']:.3f}" if "ap_centre" in a else ""),
              f"  counts: MAE {a['count_mae']:.1f} (mean expert {a['mean_count_true']:.1f}, ours "

@@ -262,6 +262,19 @@ def _connected_to(candidates: np.ndarray, seed: np.ndarray, min_area: int = 0) -
     return out
 
 
+def facial_features(shape: tuple[int, int], face: FaceLandmarks) -> dict[str, np.ndarray]:
+    """Masks of what is not skin to assess, each grown a little: eyes, brows, lips, nostrils."""
+    p, unit = face.points, face.height
+    return {
+        "eyes": _hull(shape, p[list(_RIGHT_EYE)], _EYE_GROW * unit)
+        | _hull(shape, p[list(_LEFT_EYE)], _EYE_GROW * unit),
+        "brows": _hull(shape, p[list(_RIGHT_BROW)], _BROW_GROW * unit)
+        | _hull(shape, p[list(_LEFT_BROW)], _BROW_GROW * unit),
+        "lips": _hull(shape, p[list(_LIPS)], _LIPS_GROW * unit),
+        "nostrils": _hull(shape, p[list(_NOSTRILS)], _NOSTRILS_GROW * unit),
+    }
+
+
 def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
     """Boolean skin masks for the five regions, in the coordinates of `rgb` (which `face` must match).
 
@@ -276,10 +289,7 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
     unit = face.height
     oval_pts = p[list(_OVAL)]
     oval = _poly(shape, oval_pts)
-    features = (_hull(shape, p[list(_RIGHT_EYE)], _EYE_GROW * unit) | _hull(shape, p[list(_LEFT_EYE)], _EYE_GROW * unit)
-                | _hull(shape, p[list(_RIGHT_BROW)], _BROW_GROW * unit)
-                | _hull(shape, p[list(_LEFT_BROW)], _BROW_GROW * unit)
-                | _hull(shape, p[list(_LIPS)], _LIPS_GROW * unit) | _hull(shape, p[list(_NOSTRILS)], _NOSTRILS_GROW * unit))
+    features = np.logical_or.reduce(list(facial_features(shape, face).values()))
     yy, xx = np.ogrid[0:shape[0], 0:shape[1]]
     yy, xx = yy.astype(np.float32), xx.astype(np.float32)
     image_right = on_patients_left(face, xx, yy)

@@ -1,9 +1,11 @@
 """The evaluation's matching rules: one prediction per expert mark, circle + 4 px, inside a box, IoU for AP50."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from models.detection_metrics import at_threshold, average_precision, best_threshold, match_boxes, match_circles
-from models.evaluate_detector import confusion, level_accuracy, match_iou50, spearman
+from models.evaluate_detector import PhotoResult, confusion, coverage_misses, level_accuracy, match_iou50, spearman
 
 
 def test_a_centre_matches_inside_the_circle_grown_by_4_px_and_each_mark_once():
@@ -45,3 +47,26 @@ def test_spearman_and_level_confusion():
     m = confusion([0, 1, 2, 2], ["mild", "severe", "severe", None])
     assert m == [[1, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 1]]
     assert level_accuracy([0, 1, 2, 2], ["mild", "severe", "severe", None]) == 0.5
+
+
+def test_coverage_says_where_each_expert_circle_outside_the_assessed_regions_lies(face_photo):
+    from pipeline.assess import prepare
+
+    view = prepare(face_photo).view
+    points = view.landmarks.points
+    chin, top = points[152], points[10]
+
+    def photo(x, y):
+        return view.to_photo(float(x), float(y))
+
+    marks = {"nose": photo(*points[195]), "upper lip": photo(*points[0]), "eye": photo(*points[159]),
+             "neck": photo(*(chin + 0.3 * (chin - top)))}
+    empty = np.zeros((0, 2))
+    result = PhotoResult("face.jpg", empty, np.zeros(0), np.zeros((0, 4)), empty, empty, np.zeros(0),
+                         np.zeros((0, 4)), None, None, None, True, view)
+    refused = dataclasses.replace(result, name="refused.jpg", view=None)
+    items = {"face.jpg": {"lesions": [{"x": x, "y": y, "r": 3} for x, y in marks.values()]},
+             "refused.jpg": {"lesions": [{"x": 10, "y": 10, "r": 3}] * 4}}
+    where = coverage_misses([result, refused], items)
+    assert where == {"covered": 0.125, "refused": 0.5, "not_assessed": 0.0, "eyes": 0.125, "brows": 0.0,
+                     "lips": 0.125, "nostrils": 0.0, "below_chin": 0.125, "elsewhere": 0.0}
