@@ -18,7 +18,7 @@ from pipeline.intake import load_photo
 from pipeline.lesions import classify, detect_on_skin, to_lesions
 from pipeline.patches import CanonicalView, closeup_view, face_view, side_view
 from pipeline.quality import QualityReport, check_size, check_skin
-from pipeline.regions import detect_faces, detect_side_face
+from pipeline.regions import detect_faces, detect_side_face, upside_down
 from pipeline.scoring import Scores, score_all
 from pipeline.types import CLASSES, IMAGE_LEVELS, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, Reason, RegionResult
 
@@ -129,19 +129,42 @@ def load_models() -> None:
 
 
 def _find_faces_any_orientation(photo: Photo):
-    """Faces, with the photo turned upright by quarter turns when it lies on its side (phones that drop the
-    EXIF orientation). FaceMesh follows a sideways face, so its landmarks tell the turn; an upside-down
-    face it fits as if upright, which no landmark can reveal (README, known limitations)."""
+    """Faces, with the photo turned upright by quarter turns when it lies on its side or upside down (phones that
+    drop the EXIF orientation)."""
     faces = detect_faces(photo.pixels)
-    candidates = [_quarter_turns_to_upright(faces[0])] if faces else [1, 3, 2]
-    for quarter in candidates:
-        if quarter == 0:
-            break
-        turned = Photo(np.ascontiguousarray(np.rot90(photo.pixels, k=-quarter)), photo.source_format)
-        turned_faces = detect_faces(turned.pixels)
+    if faces:
+        return _righted(photo, 0, photo, faces)
+    for quarter in (1, 3, 2):
+        turned, turned_faces = _turned(photo, quarter)
         if turned_faces:
-            return turned, turned_faces, 90 * quarter
+            return _righted(photo, quarter, turned, turned_faces)
     return photo, faces, 0
+
+
+def _righted(photo: Photo, quarter: int, turned: Photo, faces: list):
+    """`turned` (the photo turned clockwise by `quarter` turns, with its faces) turned on until the face is upright.
+    FaceMesh follows a sideways face, so its landmarks tell the turn, but it fits an upside-down face as if upright
+    or sideways: after its turns (the second one finishes what a sideways fit began) the face detector says
+    whether to turn half round."""
+    for _ in range(2):
+        more = _quarter_turns_to_upright(faces[0])
+        if more == 0:
+            break
+        again, again_faces = _turned(photo, (quarter + more) % 4)
+        if not again_faces:
+            break
+        quarter, turned, faces = (quarter + more) % 4, again, again_faces
+    if upside_down(turned.pixels):
+        again, again_faces = _turned(photo, (quarter + 2) % 4)
+        if again_faces:
+            return again, again_faces, 90 * ((quarter + 2) % 4)
+    return turned, faces, 90 * quarter
+
+
+def _turned(photo: Photo, quarter: int) -> tuple[Photo, list]:
+    """The photo turned clockwise by quarter turns, and the faces FaceMesh finds in it."""
+    turned = Photo(np.ascontiguousarray(np.rot90(photo.pixels, k=-quarter)), photo.source_format)
+    return turned, detect_faces(turned.pixels)
 
 
 def _quarter_turns_to_upright(face) -> int:

@@ -426,6 +426,23 @@ def _face_detector():
     return detector
 
 
+def _surest_face(rgb: np.ndarray) -> float:
+    """The face detector's confidence in the face it is surest of; 0.0 for none (it reports none under 0.5)."""
+    return max((d.score[0] for d in _face_detector().process(rgb).detections or () if d.score), default=0.0)
+
+
+# FaceMesh fits an upright face onto an upside-down one, so its landmarks cannot tell; the face detector can. On 170
+# upright ACNE04 training faces and selfies its confidence in the half-turned photo was lower every time: by 0.007 at
+# the least, 0.04 at the 1st percentile, 0.25 at the median. Within this margin the photo is taken as it is.
+_UPSIDE_DOWN_MARGIN = 0.03
+
+
+def upside_down(rgb: np.ndarray) -> bool:
+    """Whether the face in the photo is upside down (the face detector is surer of it turned half round)."""
+    small = _for_detection(rgb)[0]
+    return _surest_face(np.ascontiguousarray(small[::-1, ::-1])) > _surest_face(small) + _UPSIDE_DOWN_MARGIN
+
+
 def detect_side_face(rgb: np.ndarray) -> SideFace | None:
     """The largest face MediaPipe's short-range face detector finds, for when FaceMesh finds none."""
     h, w = rgb.shape[:2]

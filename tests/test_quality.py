@@ -47,8 +47,8 @@ def test_object_without_face_is_refused():
     assert _codes(prepare(encode(data.coffee()))) == ["no_face"]
 
 
-@pytest.mark.parametrize("quarters", [1, 3])
-def test_sideways_photos_are_turned_upright(quarters, portrait_rgb):
+@pytest.mark.parametrize("quarters", [1, 2, 3])
+def test_sideways_and_upside_down_photos_are_turned_upright(quarters, portrait_rgb):
     turned = np.ascontiguousarray(np.rot90(portrait_rgb, k=quarters))  # counter-clockwise
     p = prepare(encode(turned))
     assert p.quality.ok and p.rotated == 90 * quarters
