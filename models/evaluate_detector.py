@@ -239,7 +239,7 @@ def coverage_misses(results: list[PhotoResult], items: dict[str, dict]) -> dict[
             continue
         shape = next(iter(r.view.masks.values())).shape
         empty = np.zeros(shape, bool)
-        assessed = np.logical_or.reduce([empty] + [m for g, m in r.view.masks.items() if r.view.assessed.get(g)])
+        assessed = np.logical_or.reduce([empty, *(m for g, m in r.view.masks.items() if r.view.assessed.get(g))])
         any_region = np.logical_or.reduce([empty, *r.view.masks.values()])
         face = r.view.landmarks
         features = facial_features(shape, face) if face is not None else {}

@@ -31,10 +31,15 @@ def metadata() -> dict[str, str]:
             "output": "N x C logits in the order of 'classes'"}
 
 
+def replace_metadata(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
+    """The file's metadata (what the service reads and checks) becomes exactly `meta`."""
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+
+
 def _set_metadata(model: onnx.ModelProto) -> None:
-    del model.metadata_props[:]
-    for k, v in metadata().items():
-        model.metadata_props.add(key=k, value=v)
+    replace_metadata(model, metadata())
     model.producer_name = "acnebot models.export"
     model.doc_string = "Acne-RegNet student lesion-patch classifier"
 
@@ -104,9 +109,7 @@ def quantized_copy(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]]
         f"int8 static QDQ, per-channel weights, min-max over {calibration}"
         + (f"; float: {', '.join(keep_float)}" if keep_float else "")))
     proto = onnx.load(str(out))
-    del proto.metadata_props[:]
-    for k, v in meta.items():
-        proto.metadata_props.add(key=k, value=v)
+    replace_metadata(proto, meta)
     onnx.save(proto, str(out))
     return meta
 

@@ -265,6 +265,8 @@ def export(net: torch.nn.Module, path: Path, name: str = MODEL_NAME, version: st
 
     import onnx
 
+    from models.export import replace_metadata
+
     net = net.eval()
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
@@ -281,8 +283,7 @@ def export(net: torch.nn.Module, path: Path, name: str = MODEL_NAME, version: st
         meta["whole_closeup_size"] = str(whole_size)
         meta["input"] = (f"N x 3 x S x S float32 RGB in [0, 1]: S={PATCH_SIZE}, an enhanced canonical patch centred "
                          f"on a detected lesion; S={whole_size}, a declared close-up's whole picture")
-    for k, v in meta.items():
-        proto.metadata_props.add(key=k, value=v)
+    replace_metadata(proto, meta)
     onnx.save(proto, str(path))
 
 

@@ -23,6 +23,7 @@ from models import facepack, loop
 from models.detector.data import decode_all
 from models.detector.network import LesionDetector, STRIDE
 from models.detector.train import THRESHOLDS, at_threshold, tune_curves
+from models.export import replace_metadata
 
 MODEL_NAME = "lite0-centernet-s2"
 MODEL_VERSION = "2026.12.04"
@@ -99,12 +100,6 @@ def restamp(exported: Path, out: Path, thresholds: tuple[float, float], test_tim
     replace_metadata(proto, meta)
     onnx.save(proto, str(out))
     return meta
-
-
-def replace_metadata(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
-    del proto.metadata_props[:]
-    for k, v in meta.items():
-        proto.metadata_props.add(key=k, value=v)
 
 
 def main(argv: list[str] | None = None) -> None:

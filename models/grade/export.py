@@ -14,6 +14,7 @@ import onnx
 import torch
 
 from models import loop
+from models.export import replace_metadata
 from models.grade.network import INPUT, GradeNet
 from pipeline.types import IMAGE_LEVELS
 
@@ -38,14 +39,12 @@ def to_onnx(model: GradeNet, path: Path, severe_threshold: float | None = None) 
                           dynamic_axes={"input": {0: "batch"}, "grade": {0: "batch"}})
         proto = onnx.load(str(raw))
     onnx.checker.check_model(proto)
-    del proto.metadata_props[:]
     meta = {"name": MODEL_NAME, "version": MODEL_VERSION, "levels": ",".join(IMAGE_LEVELS), "input_size": str(INPUT),
             "input": f"N x 3 x {INPUT} x {INPUT} float32 RGB in [0, 1]: the face's landmark box squared with a margin",
             "output": "N x 4: mild, moderate, severe logits; log(1 + acne lesion count)"}
     if severe_threshold is not None:
         meta["severe_threshold"] = str(severe_threshold)
-    for k, v in meta.items():
-        proto.metadata_props.add(key=k, value=v)
+    replace_metadata(proto, meta)
     proto.producer_name = "acnebot models.grade.export"
     onnx.save(proto, str(path))
     import onnxruntime as ort
