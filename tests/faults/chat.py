@@ -77,6 +77,25 @@ async def kill(process: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -
     return await process.wait()
 
 
+def pause(pids: set[int]) -> None:
+    """Stops the processes (SIGSTOP): a worker then holds the job it is given until resumed or killed, so a test can
+    stop the service in the middle of work however fast that work is."""
+    _signal_each(pids, signal.SIGSTOP)
+
+
+def resume(pids: set[int]) -> None:
+    """Lets paused processes go on (SIGCONT); those already gone are skipped."""
+    _signal_each(pids, signal.SIGCONT)
+
+
+def _signal_each(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def descendants(pid: int) -> set[int]:
     """The process's children, theirs, and so on (Linux /proc): the service's worker processes."""
     found: set[int] = set()

@@ -16,7 +16,7 @@ import pytest_asyncio
 
 from conversations.i18n import t
 from storage.crypto import new_key_text
-from tests.faults.chat import ScriptedChat, descendants, gone, kill, start_service
+from tests.faults.chat import ScriptedChat, descendants, gone, kill, pause, resume, start_service
 from tests.fakes.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.asyncio
@@ -60,13 +60,17 @@ async def stopped_while_analysing(fake, env, tmp_path, face_photo, user_id: int,
     chat = ScriptedChat(fake, fake.user(user_id, f"P{user_id}"))
     try:
         await chat.to_last_question(face_photo)
-        await chat.press("questions.skip", until=t("en", "result.analysing"))
-        assert count(chat.texts(), "result.title") == 0, "the assessment finished first; nothing was tested"
         workers = descendants(service.pid)
         assert workers, "the service runs its pipeline in worker processes"
-        assert await kill(service, sig) == (-9 if sig == signal.SIGKILL else 0)
+        pause(workers)  # the assessment waits in its worker, so the signal comes first however fast it is
+        await chat.press("questions.skip", until=t("en", "result.analysing"))
+        assert count(chat.texts(), "result.title") == 0, "the assessment finished first; nothing was tested"
+        service.send_signal(sig)
+        resume(workers)  # SIGTERM: the service waits for the assessment; SIGKILL: the workers die with it
+        assert await service.wait() == (-9 if sig == signal.SIGKILL else 0)
         assert not await gone(workers), "worker processes outlived the service"
     finally:
+        resume(descendants(service.pid))
         await kill(service)
     return chat
 
@@ -102,11 +106,15 @@ async def test_killed_during_a_photo_check_the_patient_is_asked_to_send_it_again
         await chat.press("consent.accept")
         await chat.press("menu.checkin")
         await chat.press("checkin.mode_face")
+        workers = descendants(service.pid)
+        pause(workers)  # the photo check waits in its worker until the kill, however fast it is
         await fake.deliver(fake.photo_update(chat.user, face_photo))
         await fake.wait_for(lambda: fake.called("getFile") and fake.downloads)  # the photo came in
         # Killed between the download and the state that records the check, the update is simply delivered again.
         assert await work_recorded(tmp_path / "acnebot.db", "check_photo"), "the photo check was never recorded"
         assert await kill(service) == -9
+        resume(workers)
+        assert not await gone(workers), "worker processes outlived the service"
     finally:
         await kill(service)
     assert count(chat.texts(), "checkin.face_photo_ok") == 0, "the check finished before the kill"
