@@ -19,6 +19,7 @@ from pipeline.lesions import classify, detect_on_skin, to_lesions
 from pipeline.patches import CanonicalView, closeup_view, face_view, side_view
 from pipeline.quality import QualityReport, check_size, check_skin
 from pipeline.regions import detect_faces, detect_side_face, upside_down
+from pipeline.regions import load as load_face_graphs
 from pipeline.scoring import Scores, score_all
 from pipeline.types import CLASSES, IMAGE_LEVELS, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, Reason, RegionResult
 
@@ -121,7 +122,9 @@ def _prepare_side_view(photo: Photo, clock: "_Clock", timings: dict[str, float])
 
 
 def load_models() -> None:
-    """Load every model an assessment needs (raises ModelError naming the file that is missing or broken)."""
+    """Load every model an assessment needs (raises ModelError naming the file that is missing or broken), in the
+    thread that will assess (MediaPipe's graphs are per thread)."""
+    load_face_graphs()
     classifier_module.load()
     classifier_module.load_types()
     detector_module.load()

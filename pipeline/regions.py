@@ -72,6 +72,13 @@ def _face_mesh():
     return mesh
 
 
+def load() -> None:
+    """Builds this thread's MediaPipe graphs now, as a worker starts, rather than at its first photo (FaceMesh's
+    takes most of a second)."""
+    _face_mesh()
+    _face_detector()
+
+
 def _for_detection(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     """The photo as MediaPipe's models get it (big photos shrunk to _DETECT_MAX_SIDE, contiguous), and the
     factor it was shrunk by."""

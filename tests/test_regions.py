@@ -168,3 +168,28 @@ def test_a_narrower_far_cheek_is_still_assessed_and_a_sliver_is_not():
     assert not assessable(masks(100), 64)["right_cheek"]  # a tenth
     assert not assessable(masks(20), 64)["right_cheek"]  # 4,000 px: less than one 64 px patch
     assert assessable(masks(200), 64)["left_cheek"] and not assessable(masks(200), 64)["forehead"]  # no skin
+
+
+def test_loading_the_models_builds_the_face_graphs_so_the_first_photo_does_not(portrait_rgb, monkeypatch):
+    """A worker loads its models as it starts; FaceMesh's graph takes most of a second to build."""
+    import threading
+
+    from mediapipe.python.solutions import face_detection, face_mesh
+
+    from pipeline.assess import load_models, prepare
+    from tests.conftest import encode
+
+    built = []
+    for module, name in ((face_mesh, "FaceMesh"), (face_detection, "FaceDetection")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k))
+
+    def first_photo_of_a_new_worker_thread():
+        load_models()
+        built.append("loaded")
+        prepare(encode(portrait_rgb))
+
+    worker = threading.Thread(target=first_photo_of_a_new_worker_thread)
+    worker.start()
+    worker.join()
+    assert built == ["FaceMesh", "FaceDetection", "loaded"]
