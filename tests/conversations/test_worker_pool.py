@@ -50,8 +50,9 @@ async def test_a_worker_killed_under_an_assessment_is_replaced_and_the_assessmen
     with workers(1) as pool:
         pid, _ = await pool.run(process.process_info)
         assert not await pool.warm()
+        os.kill(pid, signal.SIGSTOP)  # the worker holds the assessment it is given, however fast it would be
         job = asyncio.ensure_future(pool.run(jobs.assess, [(face_photo, None)], Metadata(), "en", bounded=True))
-        await asyncio.sleep(0.3)  # the assessment is under way in the worker
+        await asyncio.sleep(0.3)  # the assessment is handed to the worker
         assert not job.done()
         os.kill(pid, signal.SIGKILL)
         outcome = await job
