@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline.patches import face_view
 from pipeline.quality import MIN_SHARPNESS, check_skin
-from pipeline.regions import detect_faces
+from pipeline.faces import detect_faces
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/acne-lesions/valid/images"
 

@@ -57,7 +57,7 @@ def _canonical(path: Path):
     """(view, found_face) for one photo, as the service computes it."""
     from pipeline.patches import face_view
     from pipeline.preprocess import enhance, resize, scale_for_face
-    from pipeline.regions import detect_faces
+    from pipeline.faces import detect_faces
 
     rgb = read_rgb(path)
     faces = detect_faces(rgb)

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models.sources import cache_dir, data_dir, face_photos, read_rgb
-from pipeline.regions import FaceLandmarks, detect_faces
+from pipeline.faces import FaceLandmarks, detect_faces
 
 
 def _cache_file(cache: Path, split: str) -> Path:

@@ -54,7 +54,7 @@ class PackedPhoto:
 
 def _pack_one(job) -> dict:
     from pipeline.preprocess import scale_for_face
-    from pipeline.regions import detect_faces
+    from pipeline.faces import detect_faces
     from models.sources import read_rgb
 
     source, split, path, marks, normalised, level, group, out_dir, quality = job

@@ -8,7 +8,7 @@ import numpy as np
 
 from pipeline.patches import CanonicalView, tiles
 from pipeline.preprocess import PATCH_SIZE
-from pipeline.regions import on_patients_left
+from pipeline.faces import on_patients_left
 from pipeline.types import CLASSES, Lesion
 
 MIN_CONFIDENCE = {"comedone": 0.4, "papule": 0.35, "pustule": 0.35, "nodule": 0.45,

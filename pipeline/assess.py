@@ -18,8 +18,8 @@ from pipeline.intake import load_photo
 from pipeline.lesions import classify, detect_on_skin, to_lesions
 from pipeline.patches import CanonicalView, closeup_view, face_view, side_view
 from pipeline.quality import QualityReport, check_size, check_skin
-from pipeline.regions import detect_faces, detect_side_face, upside_down
-from pipeline.regions import load as load_face_graphs
+from pipeline.faces import detect_faces, detect_side_face, upside_down
+from pipeline.faces import load as load_face_graphs
 from pipeline.scoring import Scores, score_all
 from pipeline.types import CLASSES, IMAGE_LEVELS, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, Reason, RegionResult
 

@@ -16,7 +16,7 @@ import numpy as np
 from pipeline.detector import Detection
 from pipeline.patches import CanonicalView, crop_patch
 from pipeline.preprocess import CLOSEUP_TYPE_SIDE, PATCH_SIZE, enhance, resize
-from pipeline.regions import on_patients_left
+from pipeline.faces import on_patients_left
 from pipeline.types import ACNE_TYPES, CLASSES, NON_ACNE_TYPES, Lesion
 
 # A nodule sends the patient to a doctor, and the classifier learnt nodules from close-ups only: an acne

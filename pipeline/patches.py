@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 
 from pipeline.preprocess import PATCH_SIZE, enhance, resize, scale_for_closeup, scale_for_face
-from pipeline.regions import FaceLandmarks, SideFace, assessable, region_masks, side_masks, skin_like
+from pipeline.faces import FaceLandmarks, SideFace
+from pipeline.regions import assessable, region_masks, side_masks, skin_like
 from pipeline.types import REGIONS
 
 FACE_MARGIN = 0.25  # of the face height, kept around the landmarks so border tiles have context

@@ -91,7 +91,7 @@ def test_a_profile_facemesh_cannot_fit_is_assessed_on_the_side_it_shows(model):
     detector does, and the patient's left cheek and forehead are assessed instead of 'no face'."""
     import pytest
 
-    from pipeline.regions import detect_faces
+    from pipeline.faces import detect_faces
     from tests.conftest import SHARED_DATA
 
     path = SHARED_DATA / "acne04" / "images" / "levle1_155.jpg"
@@ -112,7 +112,7 @@ def test_a_close_up_of_skin_sent_as_the_whole_face_is_told_there_is_no_face():
     be assessed through regions made up from it; the patient is told there is no face (and offered close-ups)."""
     import pytest
 
-    from pipeline.regions import _face_detector, _for_detection
+    from pipeline.faces import _face_detector, _for_detection
     from tests.conftest import SHARED_DATA
 
     path = SHARED_DATA / "lesion-types" / "train" / "pustule" / "aug_188_jpg.rf.1c003c8513a30a6761420468633cdddd.jpg"

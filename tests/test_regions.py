@@ -8,8 +8,8 @@ import pytest
 
 from pipeline.patches import face_view, tiles
 from pipeline.preprocess import CANON_FACE_HEIGHT, PATCH_SIZE
-from pipeline.regions import (_CHIN, _LEFT_BROW, _LEFT_EYE, _LIPS, _NOSTRILS, _RIGHT_BROW, _RIGHT_EYE, _TOP,
-                              detect_faces)
+from pipeline.faces import CHIN, TOP, detect_faces
+from pipeline.regions import _LEFT_BROW, _LEFT_EYE, _LIPS, _NOSTRILS, _RIGHT_BROW, _RIGHT_EYE
 from pipeline.types import REGIONS
 from tests.conftest import SECOND_VISIT, SHARED_DATA, THREE_QUARTER, shared_image
 
@@ -30,8 +30,8 @@ def _centroid(mask):
 def _down(view, x, y):
     """How far down the face a canonical point lies: 0 at landmark 10 (top of the oval), 1 at the chin."""
     p = view.landmarks.points
-    axis = p[_CHIN] - p[_TOP]
-    return ((x - p[_TOP][0]) * axis[0] + (y - p[_TOP][1]) * axis[1]) / float(axis @ axis)
+    axis = p[CHIN] - p[TOP]
+    return ((x - p[TOP][0]) * axis[0] + (y - p[TOP][1]) * axis[1]) / float(axis @ axis)
 
 
 @lru_cache(maxsize=None)
