@@ -84,7 +84,8 @@ def findings_text(locale: str, result: AssessmentResult, before: StoredAssessmen
         found = result.regions[region]
         name = region_label(locale, region)
         if not found.assessed:
-            lines.append(t(locale, "result.region_not_assessed", region=name))
+            why = f"result.region_not_assessed_{found.why}" if found.why else "result.region_not_assessed"
+            lines.append(t(locale, why, region=name))
             continue
         counts = _counts_label(locale, found.counts)
         line = t(locale, "result.region_counts", region=name, counts=counts or t(locale, "result.region_none"))

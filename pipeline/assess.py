@@ -21,7 +21,8 @@ from pipeline.quality import QualityReport, check_size, check_skin
 from pipeline.faces import detect_faces, detect_side_face, upside_down
 from pipeline.faces import load as load_face_graphs
 from pipeline.scoring import Scores, score_all
-from pipeline.types import CLASSES, IMAGE_LEVELS, INFLAMMATORY, REGIONS, Lesion, Metadata, Photo, Reason, RegionResult
+from pipeline.types import (CLASSES, IMAGE_LEVELS, INFLAMMATORY, NOT_ASSESSED_WHY, REGIONS, Lesion, Metadata, Photo,
+                            Reason, RegionResult)
 
 
 @dataclass
@@ -212,7 +213,8 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
 
     source = _choose_source_per_region(prepared)
     lesions = [l for i, found in enumerate(per_photo) for l in found if source.get(l.region) == i]
-    regions = {r: RegionResult(r, r in source, _counts(lesions, r) if r in source else {}) for r in REGIONS}
+    regions = {r: RegionResult(r, True, _counts(lesions, r)) if r in source else
+               RegionResult(r, False, why=_why_not_assessed(prepared, r)) for r in REGIONS}
     left = _inflammatory_on(lesions, "left") if _side_seen(regions, "left") else None
     right = _inflammatory_on(lesions, "right") if _side_seen(regions, "right") else None
     image = _image_grade(prepared, grader)
@@ -246,6 +248,12 @@ def _choose_source_per_region(prepared: list[PreparedPhoto]) -> dict[str, int]:
         if candidates:
             source[region] = -max(candidates)[2]
     return source
+
+
+def _why_not_assessed(prepared: list[PreparedPhoto], region: str) -> str:
+    """Why no photo of the visit showed the region: the first of NOT_ASSESSED_WHY that any of them gives."""
+    found = {p.view.why_not.get(region, "not_visible") for p in prepared if p.view is not None}
+    return next((why for why in NOT_ASSESSED_WHY if why in found), "no_photo")
 
 
 def _skin_area(view: CanonicalView, region: str) -> float:

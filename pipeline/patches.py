@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from pipeline.preprocess import PATCH_SIZE, enhance, resize, scale_for_closeup, scale_for_face
 from pipeline.faces import FaceLandmarks, SideFace
-from pipeline.regions import assessable, region_masks, side_masks, skin_like
+from pipeline.preprocess import PATCH_SIZE, enhance, resize, scale_for_closeup, scale_for_face
+from pipeline.regions import region_masks, side_masks, skin_like, why_not_assessed
 from pipeline.types import REGIONS
 
 FACE_MARGIN = 0.25  # of the face height, kept around the landmarks so border tiles have context
@@ -32,6 +32,7 @@ class CanonicalView:
     # Side of the window cut around an acne lesion to name its type (canonical px, then resized to PATCH_SIZE).
     type_window: int = PATCH_SIZE
     closeup: bool = False  # a photo the patient declared as one region
+    why_not: dict[str, str] = field(default_factory=dict)  # region not assessed -> why (types.NOT_ASSESSED_WHY)
 
     def to_photo(self, x: float, y: float) -> tuple[float, float]:
         return x / self.factor + self.offset[0], y / self.factor + self.offset[1]
@@ -60,7 +61,8 @@ def face_view(rgb: np.ndarray, face: FaceLandmarks) -> CanonicalView:
     crop = resize(rgb[y0:y1, x0:x1], factor)
     landmarks = FaceLandmarks((face.points - np.array([x0, y0], np.float32)) * factor)
     masks = region_masks(crop, landmarks)
-    return CanonicalView(enhance(crop), factor, (x0, y0), masks, assessable(masks, PATCH_SIZE), landmarks, crop)
+    why = why_not_assessed(masks, PATCH_SIZE)
+    return CanonicalView(enhance(crop), factor, (x0, y0), masks, _assessed(why), landmarks, crop, why_not=why)
 
 
 def side_view(rgb: np.ndarray, face: SideFace) -> CanonicalView:
@@ -76,7 +78,9 @@ def side_view(rgb: np.ndarray, face: SideFace) -> CanonicalView:
                       (face.box[3] - y0) * factor), (face.eyes - (x0, y0)) * factor, (face.nose - (x0, y0)) * factor,
                      (face.mouth - (x0, y0)) * factor)
     masks = side_masks(crop, moved)
-    return CanonicalView(enhance(crop), factor, (x0, y0), masks, assessable(masks, PATCH_SIZE), None, crop)
+    shown = ("forehead", moved.visible_cheek)  # the rest of the face is turned away from the camera
+    why = {**why_not_assessed(masks, PATCH_SIZE), **{r: "turned_away" for r in REGIONS if r not in shown}}
+    return CanonicalView(enhance(crop), factor, (x0, y0), masks, _assessed(why), None, crop, why_not=why)
 
 
 def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
@@ -87,12 +91,17 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     ch, cw = canon.shape[:2]
     skin = _closeup_skin(canon)
     masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
-    assessed = {r: False for r in REGIONS}
-    assessed[region] = bool(skin.sum() >= PATCH_SIZE * PATCH_SIZE)
+    why = {r: "no_photo" for r in REGIONS if r != region}
+    if skin.sum() < PATCH_SIZE * PATCH_SIZE:
+        why[region] = "not_visible"
     # The type classifier learnt close-ups from windows of half to all of one, resized to a patch; at the
     # canonical scale a close-up's lesion fills a patch many times over, and its type was mostly wrong.
-    return CanonicalView(enhance(canon), factor, (0, 0), masks, assessed, raw=canon,
-                         type_window=max(PATCH_SIZE, min(ch, cw) // 2), closeup=True)
+    return CanonicalView(enhance(canon), factor, (0, 0), masks, _assessed(why), raw=canon,
+                         type_window=max(PATCH_SIZE, min(ch, cw) // 2), closeup=True, why_not=why)
+
+
+def _assessed(why_not: dict[str, str]) -> dict[str, bool]:
+    return {r: r not in why_not for r in REGIONS}
 
 
 def _closeup_skin(canon: np.ndarray) -> np.ndarray:

@@ -298,17 +298,18 @@ def region_masks(rgb: np.ndarray, face: FaceLandmarks) -> dict[str, np.ndarray]:
     return masks
 
 
-def assessable(masks: dict[str, np.ndarray], patch_px: int) -> dict[str, bool]:
-    """Which regions show enough skin to be assessed (a turned-away cheek is not)."""
+def why_not_assessed(masks: dict[str, np.ndarray], patch_px: int) -> dict[str, str]:
+    """The regions that do not show enough skin to be assessed, each with why (pipeline.types.NOT_ASSESSED_WHY):
+    a cheek far smaller than the other is turned away; any region under one patch of skin is not visible."""
     area = {r: int(masks[r].sum()) for r in REGIONS}
     minimum = _MIN_REGION_PATCHES * patch_px * patch_px
-    ok = {r: area[r] >= minimum for r in REGIONS}
+    why = {r: "not_visible" for r in REGIONS if area[r] < minimum}
     cheeks = ("left_cheek", "right_cheek")
     bigger = max(area[c] for c in cheeks)
     for c in cheeks:
         if area[c] < _HIDDEN_CHEEK_RATIO * bigger:
-            ok[c] = False
-    return ok
+            why[c] = "turned_away"
+    return why
 
 
 def side_masks(rgb: np.ndarray, face: SideFace) -> dict[str, np.ndarray]:

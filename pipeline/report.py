@@ -71,7 +71,7 @@ def assessment_text(result: Assessment) -> str:
     for region in REGIONS:
         rr = result.regions[region]
         if not rr.assessed:
-            lines.append(f"  {region:12s} not assessed")
+            lines.append(f"  {region:12s} not assessed" + (f" ({rr.why.replace('_', ' ')})" if rr.why else ""))
             continue
         found = ", ".join(f"{n} {t}" for t, n in rr.counts.items() if n) or "no findings"
         lines.append(f"  {region:12s} {found}")

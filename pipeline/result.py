@@ -248,7 +248,8 @@ def _assessed_json(result: AssessmentResult) -> dict[str, Any]:
             item["photo"] = l.photo
         lesions.append(item)
     return {
-        "regions": {name: {"assessed": r.assessed, "counts": r.counts} for name, r in result.regions.items()},
+        "regions": {name: {"assessed": r.assessed, "counts": r.counts, **({"why": r.why} if r.why else {})}
+                    for name, r in result.regions.items()},
         "lesions": lesions,
         "score": result.score,
         "grade": result.grade,
@@ -270,7 +271,7 @@ def _read(data: Mapping[str, Any]) -> AssessmentResult:
                            photo=l.get("photo", 0)) for l in data["lesions"])
     return AssessmentResult(
         quality, model,
-        regions={name: RegionResult(name, bool(r["assessed"]), dict(r["counts"]))
+        regions={name: RegionResult(name, bool(r["assessed"]), dict(r["counts"]), r.get("why"))
                  for name, r in data["regions"].items()},
         lesions=lesions,
         score=int(data["score"]),

@@ -60,11 +60,18 @@ class Lesion:
         return (self.x + self.w / 2, self.y + self.h / 2)
 
 
+# Why a region was not assessed, the first that applies to any of the visit's photos: a cheek turned away from
+# the camera (or the far side of a profile), too little of its skin showing (hair, shadow, the photo's edge), or
+# no photo showing it (close-ups of other regions only).
+NOT_ASSESSED_WHY = ("turned_away", "not_visible", "no_photo")
+
+
 @dataclass
 class RegionResult:
     region: str
     assessed: bool
     counts: dict[str, int] = field(default_factory=dict)  # lesion type -> count (all non-normal classes)
+    why: str | None = None  # one of NOT_ASSESSED_WHY when not assessed
 
 
 @dataclass(frozen=True)

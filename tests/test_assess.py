@@ -46,6 +46,7 @@ def test_region_photos_alone_leave_other_regions_not_assessed(model):
     assert result.ok, result.quality.reasons
     assert [r for r in REGIONS if result.regions[r].assessed] == [visible]
     assert set(result.scores.not_assessed) == set(REGIONS) - {visible}
+    assert {r: result.regions[r].why for r in REGIONS} == {r: None if r == visible else "no_photo" for r in REGIONS}
 
 
 def test_a_failed_photo_makes_the_visit_ask_for_a_retake(portrait_rgb, model):
@@ -103,6 +104,8 @@ def test_a_profile_facemesh_cannot_fit_is_assessed_on_the_side_it_shows(model):
     assert {r for r, ok in p.view.assessed.items() if ok} == {"forehead", "left_cheek"}
     result = assess([p], model=model)
     assert result.ok and result.scores.not_assessed == ["nose", "right_cheek", "chin"]
+    assert {r: result.regions[r].why for r in result.scores.not_assessed} == dict.fromkeys(
+        ["nose", "right_cheek", "chin"], "turned_away")  # the patient is told why, and what to send instead
     assert all(l.region in ("forehead", "left_cheek") for l in result.lesions)
     assert result.image_grade is None  # the whole-face grade needs the whole face
 

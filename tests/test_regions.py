@@ -156,18 +156,19 @@ def test_regions_hold_the_lesions_experts_marked(name, least):
 def test_a_narrower_far_cheek_is_still_assessed_and_a_sliver_is_not():
     """A three-quarter view's far cheek with a fifth of the near one's skin is assessed (its lesions count, and a
     region added never lowers a grade); one with a tenth is taken as turned away, and so is one under a patch."""
-    from pipeline.regions import assessable
+    from pipeline.regions import why_not_assessed
 
     def masks(far_rows: int) -> dict[str, np.ndarray]:
         out = {r: np.zeros((1000, 400), bool) for r in REGIONS}
         out["left_cheek"][:1000, :200] = True  # 200,000 px
         out["right_cheek"][:far_rows, 200:400] = True
+        out["forehead"][:20, :20] = True  # 400 px: hair over the rest
         return out
 
-    assert assessable(masks(200), 64)["right_cheek"]  # a fifth
-    assert not assessable(masks(100), 64)["right_cheek"]  # a tenth
-    assert not assessable(masks(20), 64)["right_cheek"]  # 4,000 px: less than one 64 px patch
-    assert assessable(masks(200), 64)["left_cheek"] and not assessable(masks(200), 64)["forehead"]  # no skin
+    no_skin = {"forehead": "not_visible", "nose": "not_visible", "chin": "not_visible"}
+    assert why_not_assessed(masks(200), 64) == no_skin  # a fifth: both cheeks assessed
+    assert why_not_assessed(masks(100), 64) == {**no_skin, "right_cheek": "turned_away"}  # a tenth
+    assert why_not_assessed(masks(20), 64)["right_cheek"] == "turned_away"  # less than one 64 px patch, too
 
 
 def test_loading_the_models_builds_the_face_graphs_so_the_first_photo_does_not(portrait_rgb, monkeypatch):

@@ -114,7 +114,7 @@ async def test_patient_journey(service, fake, alice, db, face_photo, second_face
     assert alice.t("q.age") not in alice.texts  # profile questions are asked once
     await alice.press("questions.nothing_changed")
     assert_result(alice)
-    assert alice.t("result.region_not_assessed", region="Nose") in alice.texts
+    assert alice.t("result.region_not_assessed_no_photo", region="Nose") in alice.texts
     assert template_head("compare.header") in alice.texts  # the change since the first check-in
 
     # 3. a second full-face visit, sent as an album of two photos: the change since last time

@@ -134,7 +134,8 @@ async def test_region_checkin_reports_a_skipped_region_as_not_assessed(engine, d
     assert "Chin: skipped" in patient.texts and "How old are you?" in patient.texts
     await patient.skip_questions()
     assert GRADE.search(patient.texts)
-    assert "• Nose: not assessed" in patient.texts and "• Chin: not assessed" in patient.texts
+    assert "• Nose: not assessed, no photo of it" in patient.texts
+    assert "• Chin: not assessed, no photo of it" in patient.texts
     assert re.search(r"• Forehead: (no acne found|\w+ \d)", patient.texts)
     user = await db.users.find_user(patient.channel, patient.user_id)
     (saved,) = await db.assessments.list_assessments(user.id)

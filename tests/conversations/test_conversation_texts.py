@@ -18,7 +18,7 @@ from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS, parse_numb
 from pipeline.followup import Verdict
 from pipeline.intake import IntakeError
 from pipeline.quality import MESSAGES
-from pipeline.types import GRADES, NON_ACNE_TYPES, ACNE_TYPES, REGIONS, Metadata
+from pipeline.types import GRADES, NON_ACNE_TYPES, NOT_ASSESSED_WHY, ACNE_TYPES, REGIONS, Metadata
 
 SOURCE = Path(conversations.__file__).parent
 NAMESPACES = {key.split(".")[0] for key in catalogue("en")}
@@ -47,6 +47,7 @@ def keys_built_in_code() -> set[str]:
     keys |= {reason_key(code) for code in (*MESSAGES, "check_failed")} | {reason_key(f"intake.{code}") for code in INTAKE_CODES}
     keys |= {f"field.{q.id}" for q in PROFILE_QUESTIONS} | {f"pose.{k}" for k in POSE_CHANGES}
     keys |= {f"compare.verdict.{v}" for v in typing.get_args(Verdict)}
+    keys |= {f"result.region_not_assessed_{why}" for why in NOT_ASSESSED_WHY}
     for q in QUESTIONS.values():
         keys |= {f"q.{q.id}"} | {f"q.{q.id}.{option}" for option in q.options}
     return keys
@@ -220,3 +221,23 @@ def test_the_change_since_last_time_says_whether_it_is_better_the_same_or_worse(
     assert verdict(first, retake) == t(locale, "compare.verdict.same")
     assert verdict(first, healed) == t(locale, "compare.verdict.better")
     assert verdict(healed, first) == t(locale, "compare.verdict.worse")
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_a_region_not_assessed_is_told_why_and_a_result_stored_before_reasons_reads_as_before(locale):
+    """The reason a region was left out travels in the stored result (`why`) to the findings text; a row stored
+    before reasons existed says "not assessed" as it did."""
+    from conversations.summaries import findings_text, region_label
+    from pipeline.result import AssessmentResult
+    from tests.test_result import VERSION_1_ROW
+
+    old = AssessmentResult.from_json(VERSION_1_ROW)
+    right = region_label(locale, "right_cheek")
+    assert t(locale, "result.region_not_assessed", region=right) in findings_text(locale, old).splitlines()
+    for why in NOT_ASSESSED_WHY:
+        data = {**VERSION_1_ROW, "regions": {**VERSION_1_ROW["regions"],
+                                              "right_cheek": {"assessed": False, "counts": {}, "why": why}}}
+        result = AssessmentResult.from_json(data)
+        assert result.regions["right_cheek"].why == why and result.to_json()["regions"] == data["regions"]
+        lines = findings_text(locale, result).splitlines()
+        assert t(locale, f"result.region_not_assessed_{why}", region=right) in lines
