@@ -102,7 +102,13 @@ async def patient(request: web.Request) -> web.Response:
     reminder = await db.reminders.schedule(user.id)  # in the patient's time zone
     return render(request, "patient.html", user=user, profile=profile, reminder=reminder,
                   assessments=list(reversed(assessments)), regions=REGIONS,
-                  lesion_types=_lesion_types(assessments))
+                  lesion_types=_lesion_types(assessments), why_not=_why_not_assessed(assessments))
+
+
+def _why_not_assessed(assessments) -> dict[int, dict[str, str]]:
+    """Per check-in, the regions left out with why (none for check-ins stored before the result said why)."""
+    return {a.id: {name: r.why for name, r in AssessmentResult.from_json(a.result).regions.items() if r.why}
+            for a in assessments}
 
 
 def _lesion_types(assessments) -> list[str]:

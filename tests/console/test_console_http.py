@@ -254,3 +254,20 @@ async def test_console_route_hooks_mount_routes_anyone_may_open(db, monkeypatch)
     finally:
         await runner.cleanup()
 
+
+
+async def test_a_region_left_out_says_why_on_the_patient_page(console, make_staff, staff, engine, db):
+    """A clinical profile: the forehead and the cheek it shows are assessed; the staff see why the rest is not."""
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "acne04" / "images" / "levle1_155.jpg"
+    if not path.is_file():
+        pytest.skip(f"ACNE04 photos not found at {path.parent}")
+    await checked_in_patient(engine, "pat-155", path.read_bytes())
+    user = await db.users.find_user("telegram", "pat-155")
+    (saved,) = await db.assessments.list_assessments(user.id)
+    assert {r for r, counts in saved.counts.items() if counts is None} == {"nose", "right_cheek", "chin"}
+    sam = make_staff()
+    await sam.login("sam")
+    page = await sam.page(f"/patients/{user.id}")
+    assert page.count("not assessed (head turned too far)") == 3
