@@ -9,7 +9,7 @@ from conversations.questionnaire import Question
 from pipeline.followup import compare
 from pipeline.pose import differences
 from pipeline.result import AssessmentResult, CheckinPhoto, Visit
-from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS
+from pipeline.types import ACNE_TYPES, NON_ACNE_TYPES, REGIONS, UNSEEN_WHY
 from storage import StoredAssessment
 
 
@@ -50,6 +50,9 @@ def grade_text(locale: str, result: AssessmentResult) -> str:
     if image is not None and image.raised_grade:
         lines.append(t(locale, "result.image_grade", grade=grade_label(locale, result.grade),
                        score_grade=grade_label(locale, image.score_grade)))
+    unseen = [t(locale, f"region.{r}") for r, found in result.regions.items() if found.why in UNSEEN_WHY]
+    if unseen:  # the score sums the regions seen: with part of the face unseen it can only be too low
+        lines.append(t(locale, "result.grade_unseen", regions=", ".join(unseen)))
     personal = result.advice.grade_personalised
     if personal.grade and personal.grade != result.grade:
         lines.append(t(locale, "result.treatment_step", grade=grade_label(locale, personal.grade),

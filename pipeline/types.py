@@ -64,6 +64,9 @@ class Lesion:
 # the camera (or the far side of a profile), too little of its skin showing (hair, shadow, the photo's edge), or
 # no photo showing it (close-ups of other regions only).
 NOT_ASSESSED_WHY = ("turned_away", "not_visible", "no_photo")
+# Of those, where the patient showed the face but part of it could not be seen: the grade, which sums the regions
+# seen, may then be too low (a region with no photo is one the patient skipped as having no acne).
+UNSEEN_WHY = ("turned_away", "not_visible")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from conversations.questionnaire import PROFILE_QUESTIONS, QUESTIONS, parse_numb
 from pipeline.followup import Verdict
 from pipeline.intake import IntakeError
 from pipeline.quality import MESSAGES
-from pipeline.types import GRADES, NON_ACNE_TYPES, NOT_ASSESSED_WHY, ACNE_TYPES, REGIONS, Metadata
+from pipeline.types import GRADES, NON_ACNE_TYPES, NOT_ASSESSED_WHY, UNSEEN_WHY, ACNE_TYPES, REGIONS, Metadata
 
 SOURCE = Path(conversations.__file__).parent
 NAMESPACES = {key.split(".")[0] for key in catalogue("en")}
@@ -241,3 +241,24 @@ def test_a_region_not_assessed_is_told_why_and_a_result_stored_before_reasons_re
         assert result.regions["right_cheek"].why == why and result.to_json()["regions"] == data["regions"]
         lines = findings_text(locale, result).splitlines()
         assert t(locale, f"result.region_not_assessed_{why}", region=right) in lines
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_part_of_the_face_unseen_says_the_grade_may_be_higher_and_a_skipped_region_does_not(locale):
+    """The grade sums the regions seen: where part of the face could not be seen the patient is told it may be
+    higher; a region the patient skipped as having no acne (no photo of it) does not say so."""
+    from conversations.summaries import grade_text
+    from pipeline.result import AssessmentResult
+    from tests.test_result import VERSION_1_ROW
+
+    def with_right_cheek(why: str | None) -> AssessmentResult:
+        cheek = {"assessed": False, "counts": {}, **({"why": why} if why else {})}
+        return AssessmentResult.from_json({**VERSION_1_ROW, "regions": {**VERSION_1_ROW["regions"],
+                                                                         "right_cheek": cheek}})
+
+    unseen = t(locale, "result.grade_unseen", regions=t(locale, "region.right_cheek"))
+    for why in UNSEEN_WHY:
+        assert unseen in grade_text(locale, with_right_cheek(why)).splitlines()
+    for why in ("no_photo", None):  # skipped, or stored before reasons
+        assert catalogue(locale)["result.grade_unseen"].split("{regions}")[0] not in grade_text(
+            locale, with_right_cheek(why))
