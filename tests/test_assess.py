@@ -126,3 +126,19 @@ def test_a_close_up_of_skin_sent_as_the_whole_face_is_told_there_is_no_face():
     assert _face_detector().process(_for_detection(p.photo.pixels)[0]).detections, "the detector's weak guess"
     assert not p.quality.ok and [r.code for r in p.quality.reasons] == ["no_face"] and p.view is None
     assert prepare(data, "left_cheek").quality.ok  # the same photo declared as a close-up is assessed
+
+
+def test_a_forehead_under_a_fringe_is_not_visible_and_the_result_says_so(portrait_rgb, model):
+    """Hair down over the brows: the forehead shows no skin, so it is not assessed, and why is "not_visible"
+    (the patient is told too little of it shows); the rest of the face is assessed as before."""
+    from pipeline.faces import detect_faces
+
+    face = detect_faces(portrait_rgb)[0]
+    lids = int(face.points[[159, 386], 1].min() - 0.02 * face.height)  # down to just above the upper eyelids
+    x0, x1 = int(face.points[:, 0].min()) - 20, int(face.points[:, 0].max()) + 20
+    fringe = portrait_rgb.copy()
+    fringe[:lids, max(0, x0):x1] = (40, 28, 20)  # dark hair
+    result = assess([prepare(encode(fringe))], model=model)
+    assert result.ok
+    assert {r: (result.regions[r].assessed, result.regions[r].why) for r in REGIONS} == {
+        "forehead": (False, "not_visible"), **{r: (True, None) for r in REGIONS if r != "forehead"}}
