@@ -99,13 +99,11 @@ def run_photo(path: Path, detector, classifier, baseline: bool = False) -> Photo
 
 def _assess_with_lesions(p, lesions, classifier, detector):
     """The assessment's scoring on lesions found by the baseline tile classifier."""
-    from pipeline.assess import Assessment, _choose_source_per_region, _counts, _inflammatory_on, _side_seen
+    from pipeline.assess import Assessment, _choose_source_per_region, _inflammatory_on, _side_seen, region_results
     from pipeline.quality import QualityReport
     from pipeline.scoring import score_all
-    from pipeline.types import REGIONS, RegionResult
 
-    source = _choose_source_per_region([p])
-    regions = {r: RegionResult(r, r in source, _counts(lesions, r) if r in source else {}) for r in REGIONS}
+    regions = region_results([p], _choose_source_per_region([p]), lesions)
     left = _inflammatory_on(lesions, "left") if _side_seen(regions, "left") else None
     right = _inflammatory_on(lesions, "right") if _side_seen(regions, "right") else None
     return Assessment(QualityReport(True), [p], regions, lesions, score_all(list(regions.values()), left, right),

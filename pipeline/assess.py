@@ -213,8 +213,7 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
 
     source = _choose_source_per_region(prepared)
     lesions = [l for i, found in enumerate(per_photo) for l in found if source.get(l.region) == i]
-    regions = {r: RegionResult(r, True, _counts(lesions, r)) if r in source else
-               RegionResult(r, False, why=_why_not_assessed(prepared, r)) for r in REGIONS}
+    regions = region_results(prepared, source, lesions)
     left = _inflammatory_on(lesions, "left") if _side_seen(regions, "left") else None
     right = _inflammatory_on(lesions, "right") if _side_seen(regions, "right") else None
     image = _image_grade(prepared, grader)
@@ -248,6 +247,13 @@ def _choose_source_per_region(prepared: list[PreparedPhoto]) -> dict[str, int]:
         if candidates:
             source[region] = -max(candidates)[2]
     return source
+
+
+def region_results(prepared: list[PreparedPhoto], source: dict[str, int],
+                   lesions: list[Lesion]) -> dict[str, RegionResult]:
+    """Each region's counts where a photo (`source`) assessed it, and why not elsewhere."""
+    return {r: RegionResult(r, True, _counts(lesions, r)) if r in source else
+            RegionResult(r, False, why=_why_not_assessed(prepared, r)) for r in REGIONS}
 
 
 def _why_not_assessed(prepared: list[PreparedPhoto], region: str) -> str:

@@ -26,13 +26,16 @@ class CanonicalView:
     factor: float  # canonical pixels per photo pixel
     offset: tuple[int, int]  # the crop's top-left corner in photo pixels
     masks: dict[str, np.ndarray]  # region -> bool mask, canonical coordinates
-    assessed: dict[str, bool] = field(default_factory=dict)
+    why_not: dict[str, str] = field(default_factory=dict)  # region not assessed -> why (types.NOT_ASSESSED_WHY)
     landmarks: FaceLandmarks | None = None  # canonical coordinates, None for a declared close-up
     raw: np.ndarray | None = None  # the same crop before enhancement, for the quality checks
     # Side of the window cut around an acne lesion to name its type (canonical px, then resized to PATCH_SIZE).
     type_window: int = PATCH_SIZE
     closeup: bool = False  # a photo the patient declared as one region
-    why_not: dict[str, str] = field(default_factory=dict)  # region not assessed -> why (types.NOT_ASSESSED_WHY)
+
+    @property
+    def assessed(self) -> dict[str, bool]:
+        return {r: r not in self.why_not for r in REGIONS}
 
     def to_photo(self, x: float, y: float) -> tuple[float, float]:
         return x / self.factor + self.offset[0], y / self.factor + self.offset[1]
@@ -61,8 +64,7 @@ def face_view(rgb: np.ndarray, face: FaceLandmarks) -> CanonicalView:
     crop = resize(rgb[y0:y1, x0:x1], factor)
     landmarks = FaceLandmarks((face.points - np.array([x0, y0], np.float32)) * factor)
     masks = region_masks(crop, landmarks)
-    why = why_not_assessed(masks, PATCH_SIZE)
-    return CanonicalView(enhance(crop), factor, (x0, y0), masks, _assessed(why), landmarks, crop, why_not=why)
+    return CanonicalView(enhance(crop), factor, (x0, y0), masks, why_not_assessed(masks, PATCH_SIZE), landmarks, crop)
 
 
 def side_view(rgb: np.ndarray, face: SideFace) -> CanonicalView:
@@ -80,7 +82,7 @@ def side_view(rgb: np.ndarray, face: SideFace) -> CanonicalView:
     masks = side_masks(crop, moved)
     shown = ("forehead", moved.visible_cheek)  # the rest of the face is turned away from the camera
     why = {**why_not_assessed(masks, PATCH_SIZE), **{r: "turned_away" for r in REGIONS if r not in shown}}
-    return CanonicalView(enhance(crop), factor, (x0, y0), masks, _assessed(why), None, crop, why_not=why)
+    return CanonicalView(enhance(crop), factor, (x0, y0), masks, why, None, crop)
 
 
 def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
@@ -91,17 +93,11 @@ def closeup_view(rgb: np.ndarray, region: str) -> CanonicalView:
     ch, cw = canon.shape[:2]
     skin = _closeup_skin(canon)
     masks = {r: (skin if r == region else np.zeros_like(skin)) for r in REGIONS}
-    why = {r: "no_photo" for r in REGIONS if r != region}
-    if skin.sum() < PATCH_SIZE * PATCH_SIZE:
-        why[region] = "not_visible"
+    why = {**why_not_assessed(masks, PATCH_SIZE), **{r: "no_photo" for r in REGIONS if r != region}}
     # The type classifier learnt close-ups from windows of half to all of one, resized to a patch; at the
     # canonical scale a close-up's lesion fills a patch many times over, and its type was mostly wrong.
-    return CanonicalView(enhance(canon), factor, (0, 0), masks, _assessed(why), raw=canon,
-                         type_window=max(PATCH_SIZE, min(ch, cw) // 2), closeup=True, why_not=why)
-
-
-def _assessed(why_not: dict[str, str]) -> dict[str, bool]:
-    return {r: r not in why_not for r in REGIONS}
+    return CanonicalView(enhance(canon), factor, (0, 0), masks, why, raw=canon,
+                         type_window=max(PATCH_SIZE, min(ch, cw) // 2), closeup=True)
 
 
 def _closeup_skin(canon: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ def _view(factor=2.0, offset=(100, 50), size=128, region="forehead"):
     masks = {r: np.zeros((size, size), bool) for r in ("forehead", "nose", "left_cheek", "right_cheek", "chin")}
     masks[region][:, :] = True
     return CanonicalView(np.zeros((size, size, 3), np.uint8), factor, offset, masks,
-                         {r: r == region for r in masks}, None)
+                         {r: "not_visible" for r in masks if r != region}, None)
 
 
 def test_each_peak_above_its_threshold_is_one_detection_at_the_cell_centre():
@@ -72,7 +72,7 @@ def test_lesions_outside_the_regions_are_dropped_and_boxes_are_in_photo_pixels()
 
 def test_unassessed_regions_hold_no_lesions():
     view = _view(region="left_cheek")
-    view.assessed["left_cheek"] = False
+    view.why_not["left_cheek"] = "not_visible"
     assert region_of(view, 10, 10) is None
     assert to_lesions(view, [Detection(10, 10, 8, 8, 0.9, 0)], ["comedone"]) == []
 
@@ -119,7 +119,7 @@ def test_the_detector_sees_only_the_box_of_the_regions_skin_and_positions_come_b
     margin = SKIN_BOX_MARGIN
     assert recorder.shape[:2] == (20 + 2 * margin, 40 + 2 * margin) and recorder.thresholds == (0.1, 0.2)
     assert (det.x, det.y) == (50 - margin + 5, 100 - margin + 6)
-    view.assessed["forehead"] = False
+    view.why_not["forehead"] = "not_visible"
     assert detect_on_skin(recorder, view) == []
 
 
