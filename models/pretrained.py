@@ -103,17 +103,4 @@ class PooledLite(nn.Module):
         self.fc = nn.Linear(self.backbone.channels[-1], outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.from_block(self.prefix(x, 0), 0)
-
-    def prefix(self, x: torch.Tensor, blocks: int) -> torch.Tensor:
-        """The stem and the first `blocks` blocks: what `from_block(..., blocks)` goes on from."""
-        x = self.backbone.stem((x - self.backbone.mean) / self.backbone.std)
-        for block in self.backbone.blocks[:blocks]:
-            x = block(x)
-        return x
-
-    def from_block(self, x: torch.Tensor, block: int) -> torch.Tensor:
-        """The output from the feature map entering block `block` (forward = from_block(prefix(x, b), b))."""
-        for layer in self.backbone.blocks[block:]:
-            x = layer(x)
-        return self.fc(self.drop(x.mean(dim=(2, 3))))
+        return self.fc(self.drop(self.backbone(x)[-1].mean(dim=(2, 3))))

