@@ -49,6 +49,7 @@ class PhotoResult:
     gags: str | None
     quality_ok: bool
     view: object | None = None  # the canonical view (None: the photo was refused, no face or several)
+    closeup_offered: bool = False  # refused for no face, but the patient is asked which region it shows
 
 
 def acne_peaks_in_regions(view, detector, thresholds: tuple[float, float]) -> list[tuple[object, str]]:
@@ -61,14 +62,14 @@ def acne_peaks_in_regions(view, detector, thresholds: tuple[float, float]) -> li
 
 
 def run_photo(path: Path, detector, classifier, baseline: bool = False) -> PhotoResult:
-    from pipeline.assess import assess, prepare
+    from pipeline.assess import assess, passes_as_closeup, prepare
     from pipeline.quality import QualityReport
 
     p = prepare(path.read_bytes())
     empty = np.zeros((0, 2))
     if p.view is None:
         return PhotoResult(path.name, empty, np.zeros(0), np.zeros((0, 4)), empty, empty, np.zeros(0),
-                           np.zeros((0, 4)), None, None, None, False)
+                           np.zeros((0, 4)), None, None, None, False, closeup_offered=passes_as_closeup(p))
     quality_ok = p.quality.ok
     p = dataclasses.replace(p, quality=QualityReport(True))  # measure the lesions even where a retake is asked
     if baseline:
@@ -183,6 +184,7 @@ def evaluate_acne04(results: list[PhotoResult], items: dict[str, dict], with_ap:
     out = {"photos": len(results), "quality_retake": sum(not r.quality_ok for r in results),
            "no_face": sum(r.hayashi is None and r.grade is None for r in results),
            "refused": sum(r.view is None for r in results),
+           "refused_offered_as_closeups": sum(r.closeup_offered for r in results),
            "region_coverage": where.pop("covered"), "region_coverage_misses": where,
            "non_acne_mislabels": non_acne_mislabels(results, items),
            **prf(tp, sum(counts_pred), sum(counts_true)),
@@ -385,7 +387,8 @@ def format_report(method: str, res: dict, photos: str = "held_out") -> str:
     a, l = (res[key] for key in SET_KEYS[photos])
     acne04_name, selfies_name = SET_NAMES[photos]
     lines = [f"== {method} ==",
-             f"{acne04_name} ({a['photos']} photos, {a['refused']} refused, {a['true']} expert lesions, region "
+             f"{acne04_name} ({a['photos']} photos, {a['refused']} refused ({a.get('refused_offered_as_closeups', 0)} "
+             f"offered as close-ups), {a['true']} expert lesions, region "
              f"coverage {a['region_coverage']:.3f}, non-acne mislabels {a['non_acne_mislabels']:.3f})",
              "  expert circles outside the assessed regions: " + ", ".join(
                  f"{k.replace('_', ' ')} {v:.3f}" for k, v in a["region_coverage_misses"].items()),

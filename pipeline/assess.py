@@ -16,7 +16,7 @@ from pipeline import grade as grade_module
 from pipeline.advice import Advice, Findings, advise
 from pipeline.intake import load_photo
 from pipeline.lesions import classify, detect_on_skin, to_lesions
-from pipeline.patches import CanonicalView, closeup_view, face_view, side_view
+from pipeline.patches import CanonicalView, closeup_view, face_view, shows_skin_plainly, side_view
 from pipeline.quality import QualityReport, check_size, check_skin
 from pipeline.faces import detect_faces, detect_side_face, upside_down
 from pipeline.faces import load as load_face_graphs
@@ -95,6 +95,15 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     view = face_view(photo.pixels, face)
     clock.lap("regions")
     return _skin_checked(photo, view, rotated, clock, timings)
+
+
+def passes_as_closeup(p: PreparedPhoto) -> bool:
+    """Whether a photo sent as the whole face, in which no face was found, would pass as a close-up of one region
+    (the close-up check is the same for every region), its middle being plainly skin: the patient may then say
+    which part of the face it shows instead of sending it again."""
+    if p.region is not None or p.quality.ok or "no_face" not in [r.code for r in p.quality.reasons]:
+        return False
+    return shows_skin_plainly(p.photo.pixels) and prepare(p.photo, REGIONS[0]).quality.ok
 
 
 def _skin_checked(photo: Photo, view: CanonicalView, rotated: int, clock: "_Clock",

@@ -124,10 +124,22 @@ CLOSEUP_SKIN_CR = (127, 200)
 CLOSEUP_SKIN_CB = (77, 135)
 
 
-def _looks_like_skin(pixels: np.ndarray) -> bool:
+# A photo sent as the whole face, in which no face was found, is offered as a close-up only when its centre is
+# skin in the classic gamut: the close-up gamut's washed-out end is neutral grey, as a wall, a page or noise is.
+PLAIN_SKIN_CR = (133, CLOSEUP_SKIN_CR[1])
+
+
+def _looks_like_skin(pixels: np.ndarray, cr_range: tuple[int, int] = CLOSEUP_SKIN_CR) -> bool:
     """Is the typical colour of these pixels a human skin tone (any complexion, washed out or inflamed)?"""
     _, cr, cb = np.median(cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_RGB2YCrCb).reshape(-1, 3), axis=0)
-    return CLOSEUP_SKIN_CR[0] <= cr <= CLOSEUP_SKIN_CR[1] and CLOSEUP_SKIN_CB[0] <= cb <= CLOSEUP_SKIN_CB[1]
+    return cr_range[0] <= cr <= cr_range[1] and CLOSEUP_SKIN_CB[0] <= cb <= CLOSEUP_SKIN_CB[1]
+
+
+def shows_skin_plainly(rgb: np.ndarray) -> bool:
+    """Whether the middle of this photo is plainly skin (not grey, paper or noise): a photo with no face in it
+    may then be a close-up."""
+    h, w = rgb.shape[:2]
+    return _looks_like_skin(rgb[h // 4: 3 * h // 4, w // 4: 3 * w // 4], PLAIN_SKIN_CR)
 
 
 def crop_patch(pixels: np.ndarray, cx: float, cy: float, size: int = PATCH_SIZE) -> np.ndarray:

@@ -128,6 +128,29 @@ def test_a_close_up_of_skin_sent_as_the_whole_face_is_told_there_is_no_face():
     assert prepare(data, "left_cheek").quality.ok  # the same photo declared as a close-up is assessed
 
 
+def test_a_photo_with_no_face_is_offered_as_a_close_up_only_when_it_plainly_shows_skin():
+    """The photo check says when a photo sent as the whole face, with no face found, would pass as a close-up:
+    the patient is then asked which part of the face it shows. Clinical cheek close-ups (ACNE04 training photos
+    FaceMesh finds no face in) are; a grey page, noise, a drawing and a black frame are not."""
+    import pytest
+
+    from tests.bad_input import images
+    from tests.conftest import SHARED_DATA
+    from work.jobs import check_photo
+
+    cheeks = [SHARED_DATA / "acne04" / "images" / f"{name}.jpg" for name in ("levle0_57", "levle2_46")]
+    if not all(path.is_file() for path in cheeks):
+        pytest.skip(f"ACNE04 photos not found at {cheeks[0].parent}")
+    for path in cheeks:
+        verdict = check_photo(path.read_bytes(), None)
+        assert not verdict.ok and verdict.codes == ("no_face",) and verdict.closeup, path.name
+    some_photo = cheeks[0].read_bytes()
+    for make in (images.noise, images.text_screenshot, images.drawn_shape, images.black_frame):
+        verdict = check_photo(make(some_photo), None)
+        assert verdict.codes == ("no_face",) and not verdict.closeup, make.__name__
+    assert not check_photo(cheeks[0].read_bytes(), "chin").closeup  # only a photo sent as the whole face
+
+
 def test_a_forehead_under_a_fringe_is_not_visible_and_the_result_says_so(portrait_rgb, model):
     """Hair down over the brows: the forehead shows no skin, so it is not assessed, and why is "not_visible"
     (the patient is told too little of it shows); the rest of the face is assessed as before."""

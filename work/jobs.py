@@ -23,12 +23,15 @@ _prepared: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
 @dataclass(frozen=True)
 class PhotoVerdict:
     """The immediate quality check of one photo. codes: quality codes, or "intake.<code>" for unreadable files;
-    pose: pipeline.pose.Pose.to_dict() of a usable full-face photo, else None."""
+    pose: pipeline.pose.Pose.to_dict() of a usable full-face photo, else None; closeup: a photo sent as the whole
+    face, in which no face was found, would pass as a close-up of one region (which region does not change a
+    close-up's check)."""
 
     ok: bool
     codes: tuple[str, ...] = ()
     rotated: int = 0
     pose: dict[str, float] | None = None
+    closeup: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ def prepared(data: bytes, region: str | None):
 
 
 def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
+    from pipeline.assess import passes_as_closeup
     from pipeline.intake import IntakeError
     from pipeline.pose import pose_of
 
@@ -66,7 +70,7 @@ def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
         return PhotoVerdict(False, (f"intake.{error.code}",))
     pose = pose_of(photo) if photo.quality.ok and region is None else None
     return PhotoVerdict(photo.quality.ok, tuple(r.code for r in photo.quality.reasons), photo.rotated,
-                        pose.to_dict() if pose is not None else None)
+                        pose.to_dict() if pose is not None else None, passes_as_closeup(photo))
 
 
 def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str,

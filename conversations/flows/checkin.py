@@ -8,6 +8,11 @@ The check-in's photos live in the state as entries {key, region, status: pending
 "pending" while the pipeline checks it (between two transactions, see engine.py); it is stored (encrypted)
 only when it passes, so an unusable photo is never kept. The region a photo is for is decided when it arrives,
 so the photos of an album fill the regions in turn even while earlier ones are still being checked.
+
+A close-up sent as the whole face has no face in it. When it would pass as a close-up, it is stored and kept as
+checkin["closeup"] {key, id, new, at} while the patient is asked which part of the face it shows: a tap makes it
+that region's photo and the check-in goes on by region; another photo, or "area by area", declines it, and a
+photo stored for this alone is then deleted.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from conversations.limits import CHECKIN
 from conversations.summaries import date_label, region_label, visit_of
 from pipeline.pose import Pose, differences
 from pipeline.types import REGIONS
-from storage import StoredAssessment
+from storage import NotFound, StoredAssessment
 from work.jobs import PhotoVerdict
 
 MAX_FACE_PHOTOS = 3  # front and both sides are useful; more only repeat
@@ -36,6 +41,8 @@ PENDING_TIMEOUT = timedelta(minutes=2)  # a check interrupted by a restart: the 
 async def new_checkin(turn: Turn) -> None:
     if turn.allowed is not None and not await turn.allowed(turn, CHECKIN):
         return await turn.goto(MENU)
+    if "checkin" in turn.data:
+        await _decline_closeup(turn)
     turn.clear("checkin", "quiz", "analysis", "compare")
     turn.data["checkin"] = {"id": secrets.token_hex(4), "mode": None, "photos": [], "skipped": [], "groups": []}
     await turn.goto(CHECKIN_MODE)
@@ -58,19 +65,56 @@ async def mode_chosen(turn: Turn) -> None:
 
 async def ask_face_photo(turn: Turn) -> None:
     checkin = turn.data["checkin"]
+    if checkin.get("closeup"):
+        return turn.ask("checkin.closeup_which", [(r, region_label(turn.locale, r)) for r in REGIONS])
     if checkin.get("no_face") and not checkin["photos"]:
         # The last photo showed no face: if it was a close-up, the by-region check-in is one tap away.
         return turn.ask("checkin.face_photo_again", [("regions", turn.t("checkin.switch_to_regions"))])
     turn.expect("checkin.face_photo")
 
 
-async def switch_to_regions(turn: Turn) -> None:
-    """A face check-in with no usable photo yet becomes a by-region one."""
+async def face_photo_choice(turn: Turn) -> None:
+    """A face check-in with no usable photo yet becomes a by-region one: "area by area", or the region that the
+    close-up just sent shows."""
     checkin = turn.data["checkin"]
+    if turn.action in REGIONS and checkin.get("closeup") and not checkin["photos"]:
+        return await _place_closeup(turn, turn.action)
     if turn.action != "regions" or checkin["photos"]:
         return await turn.reprompt()
+    await _decline_closeup(turn)
     checkin["mode"] = "regions"
     await turn.goto(REGION_PHOTO)
+
+
+async def _place_closeup(turn: Turn, region: str) -> None:
+    checkin = turn.data["checkin"]
+    closeup = checkin.pop("closeup")
+    try:
+        await turn.db.photos.set_region(closeup["id"], turn.user.id, region)
+    except NotFound:  # deleted meanwhile (the patient's data erased, or past retention)
+        turn.say("interrupted.photo")
+        return await turn.goto(FACE_PHOTO)
+    checkin["mode"] = "regions"
+    checkin["photos"].append({"key": closeup["key"], "region": region, "status": "ok", "at": closeup["at"],
+                              "id": closeup["id"], "rotated": 0, "pose": None})
+    turn.say("checkin.region_photo_ok", region=region_label(turn.locale, region))
+    await next_need(turn)
+
+
+async def _keep_closeup(turn: Turn, entry: dict) -> None:
+    """The photo just checked, with no face in it, is kept for the patient to say which region it shows."""
+    data = turn.event.photo
+    new = await turn.db.photos.stored_id(turn.user.id, data) is None
+    photo_id = await turn.db.photos.save_photo(turn.user.id, data)
+    turn.photo_id = photo_id
+    turn.data["checkin"]["closeup"] = {"key": entry["key"], "id": photo_id, "new": new, "at": entry["at"]}
+
+
+async def _decline_closeup(turn: Turn) -> None:
+    """The close-up waiting for its region is not wanted: deleted if it was stored for this alone."""
+    closeup = turn.data["checkin"].pop("closeup", None)
+    if closeup and closeup["new"]:
+        await turn.db.photos.delete_photo(closeup["id"], turn.user.id)
 
 
 async def ask_region_photo(turn: Turn) -> None:
@@ -101,6 +145,7 @@ async def photo_received(turn: Turn) -> None:
         turn.step = FACE_PHOTO
     if turn.step in QUESTION_STEPS and not album:
         return await turn.unexpected()
+    await _decline_closeup(turn)
     if checkin["mode"] == "face":
         region = None
         if len(checkin["photos"]) >= MAX_FACE_PHOTOS:
@@ -134,6 +179,10 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
         checkin["photos"].remove(entry)
         if checkin["mode"] == "face" and "no_face" in verdict.codes:
             checkin["no_face"] = True
+            if verdict.closeup and turn.step == FACE_PHOTO and not checkin["photos"]:
+                await _keep_closeup(turn, entry)
+                turn.say("checkin.closeup_found")
+                return await next_need(turn)
         reasons = "\n".join(f"• {turn.t(reason_key(code))}" for code in verdict.codes)
         if turn.step in QUESTION_STEPS:
             turn.say("checkin.album_photo_failed", reasons=reasons)
@@ -246,7 +295,7 @@ def photo_expects(turn: Turn) -> str:
 
 STEPS: dict[str, Step] = {
     CHECKIN_MODE: Step(ask_mode, "expects.button", on_choice=mode_chosen),
-    FACE_PHOTO: Step(ask_face_photo, photo_expects, on_choice=switch_to_regions, on_photo=photo_received),
+    FACE_PHOTO: Step(ask_face_photo, photo_expects, on_choice=face_photo_choice, on_photo=photo_received),
     REGION_PHOTO: Step(ask_region_photo, photo_expects, on_choice=skip_region, on_photo=photo_received),
     POSE_CHECK: Step(ask_pose_check, "expects.button", on_choice=pose_chosen, on_photo=photo_received),
     NEW_CHECKIN: entry(new_checkin),

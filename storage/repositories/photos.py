@@ -45,6 +45,27 @@ class PhotoRepository:
             await session.flush()
             return row.id
 
+    async def stored_id(self, user_id: int, data: bytes) -> int | None:
+        """The id under which this user already stored these very bytes, if they did."""
+        digest = hashlib.sha256(data).hexdigest()
+        async with self._tx.begin() as session:
+            return (await session.execute(select(models.Photo.id).where(
+                models.Photo.user_id == user_id, models.Photo.sha256 == digest).limit(1))).scalar_one_or_none()
+
+    async def delete_photo(self, photo_id: int, user_id: int) -> bool:
+        """Deletes one photo of this user; False when there was none."""
+        async with self._tx.begin() as session:
+            return bool(rowcount(await session.execute(delete(models.Photo).where(
+                models.Photo.id == photo_id, models.Photo.user_id == user_id))))
+
+    async def set_region(self, photo_id: int, user_id: int, region: str | None) -> None:
+        """The region a stored photo shows, once the patient has said (a close-up sent as the whole face)."""
+        async with self._tx.begin() as session:
+            found = rowcount(await session.execute(update(models.Photo).where(
+                models.Photo.id == photo_id, models.Photo.user_id == user_id).values(region=region)))
+        if not found:
+            raise NotFound(f"photo {photo_id}")
+
     async def load_photo(self, photo_id: int, user_id: int | None = None) -> bytes:
         """The plaintext bytes. With `user_id`, a photo of someone else is NotFound too.
         Raises PhotoKeyError when the key is missing or wrong."""

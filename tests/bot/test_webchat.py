@@ -475,11 +475,11 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     tap("New check-in")
     tap("One photo of my whole face")
     expect(page.locator(".msg.bot").last).to_contain_text("whole face")
-    # A close-up sent as the face photo: refused for the missing face, with the by-region check-in a tap away.
+    # A close-up sent as the face photo: no face in it, so the patient may say which part of the face it shows.
     send_photo(CLOSEUP)
-    expect(page.get_by_text("No face found", exact=False)).to_be_visible(timeout=90_000)
-    expect(last_prompt()).to_contain_text("send them area by area instead")
-    expect(last_prompt().get_by_role("button", name="Close-ups, area by area", exact=True)).to_be_visible()
+    expect(page.get_by_text("looks like a close-up", exact=False)).to_be_visible(timeout=90_000)
+    expect(last_prompt()).to_contain_text("Which part of your face does it show?")
+    expect(last_prompt().get_by_role("button", name="Left cheek", exact=True)).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webchat_no_face.png"))
     send_photo(photo)  # the patient sends a face photo after all

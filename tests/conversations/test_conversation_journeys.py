@@ -155,24 +155,89 @@ async def test_unusable_photos_get_a_retake_request_with_the_reason(engine, db, 
     assert await db.photos.list_photos(user.id) == []  # unusable photos are not kept
 
 
-async def test_a_close_up_sent_as_a_face_photo_offers_the_by_region_check_in(engine, db, shipped_model):
+def _closeup() -> bytes:
     closeup_file = SHARED_DATA / "lesion-types" / "train" / "pustule" / \
         "aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg"
     if not closeup_file.is_file():
         pytest.skip(f"close-up not found at {closeup_file} (set ACNEBOT_SHARED_DATA)")
-    closeup = closeup_file.read_bytes()
+    return closeup_file.read_bytes()
+
+
+async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patient_taps(engine, db, shipped_model):
+    closeup = _closeup()
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("face")
     await patient.photo(closeup)  # inflamed cheek skin filling the frame: no face in it
-    assert "I can't use this photo" in patient.texts and "No face found" in patient.texts
-    assert "send them area by area instead" in patient.texts
-    await patient.tap("regions")
-    assert "forehead" in patient.texts
+    assert "looks like a close-up" in patient.texts and "Which part of your face does it show?" in patient.texts
+    assert [label for _, label in patient.choices.options] == ["Forehead", "Nose", "Left cheek", "Right cheek", "Chin"]
+    await patient.tap("left_cheek")  # not sent again: the photo already sent is the left cheek's
+    assert "✓ Left cheek: photo received" in patient.texts and "forehead" in patient.texts
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    (stored,) = await db.photos.list_photos(user.id)
+    assert stored.region == "left_cheek" and await db.photos.load_photo(stored.id, user.id) == closeup
+    for _ in range(4):  # forehead, nose, right cheek, chin
+        await patient.tap("skip")
+    await patient.skip_questions()
+    assert GRADE.search(patient.texts)
+    assert re.search(r"• Left cheek: (no acne found|\w+ \d)", patient.texts)
+    assert "• Forehead: not assessed, no photo of it" in patient.texts
+    (saved,) = await db.assessments.list_assessments(user.id)
+    assert list(saved.photo_ids) == [stored.id] and saved.counts["left_cheek"] is not None
+
+
+async def test_a_close_up_the_patient_does_not_place_is_deleted_when_a_face_photo_follows(engine, db, face_photo):
+    closeup = _closeup()
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
     await patient.photo(closeup)
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert len(await db.photos.list_photos(user.id)) == 1  # kept while the patient is asked where it is from
+    await patient.photo(face_photo)  # a whole face after all
+    assert "Photo received" in patient.texts
+    (kept,) = await db.photos.list_photos(user.id)
+    assert await db.photos.load_photo(kept.id, user.id) == face_photo  # the close-up is gone
+
+    await patient.command("checkin")
+    await patient.tap("face")
+    await patient.photo(closeup)
+    assert len(await db.photos.list_photos(user.id)) == 2
+    await patient.command("checkin")  # started again: the close-up waiting for its region goes too
+    assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
+
+
+async def test_declining_a_close_up_stored_before_keeps_the_earlier_check_ins_photo(engine, db, face_photo):
+    closeup = _closeup()
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("regions")
+    await patient.photo(closeup)  # the forehead's close-up, kept for this check-in
     assert "✓ Forehead: photo received" in patient.texts
     user = await db.users.find_user(patient.channel, patient.user_id)
-    assert len(await db.photos.list_photos(user.id)) == 1  # the close-up kept once, as the forehead's
+    (earlier,) = await db.photos.list_photos(user.id)
+    await patient.command("checkin")
+    await patient.tap("face")
+    await patient.photo(closeup)  # the same bytes again, now as the whole face: stored once, under one id
+    assert "Which part of your face does it show?" in patient.texts
+    await patient.photo(face_photo)  # declined: that id is the earlier check-in's photo, so it stays
+    assert earlier.id in [p.id for p in await db.photos.list_photos(user.id)]
+    assert await db.photos.load_photo(earlier.id, user.id) == closeup
+
+
+async def test_a_photo_with_no_face_and_no_skin_offers_close_ups_area_by_area_and_keeps_nothing(engine, db, face_photo):
+    from tests.bad_input import images
+
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("face")
+    await patient.photo(images.drawn_shape(face_photo))  # no face, and no skin to take as a close-up
+    assert "No face found" in patient.texts and "send them area by area instead" in patient.texts
+    assert [action for action, _ in patient.choices.options][0].endswith(":regions")
+    await patient.tap("regions")
+    assert "forehead" in patient.texts
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    assert await db.photos.list_photos(user.id) == []
 
 
 async def test_a_photo_refused_for_another_reason_offers_no_switch_to_close_ups(engine, db, dark_photo):

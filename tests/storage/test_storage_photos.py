@@ -49,6 +49,23 @@ async def test_same_bytes_stored_once_per_user_and_owner_checked(db):
         await db.photos.load_photo(10_000)
 
 
+async def test_one_photo_is_found_placed_and_deleted_only_for_its_owner(db):
+    alice = await db.users.get_or_create_user("telegram", "a", "en")
+    bob = await db.users.get_or_create_user("telegram", "b", "en")
+    assert await db.photos.stored_id(alice.id, PLAINTEXT) is None
+    photo_id = await db.photos.save_photo(alice.id, PLAINTEXT)
+    assert await db.photos.stored_id(alice.id, PLAINTEXT) == photo_id
+    assert await db.photos.stored_id(bob.id, PLAINTEXT) is None
+    with pytest.raises(NotFound):
+        await db.photos.set_region(photo_id, bob.id, "chin")
+    await db.photos.set_region(photo_id, alice.id, "left_cheek")
+    assert (await db.photos.photo_info(photo_id)).region == "left_cheek"
+    assert not await db.photos.delete_photo(photo_id, bob.id)  # someone else's: untouched
+    assert await db.photos.load_photo(photo_id, alice.id) == PLAINTEXT
+    assert await db.photos.delete_photo(photo_id, alice.id)
+    assert await db.photos.list_photos(alice.id) == [] and not await db.photos.delete_photo(photo_id, alice.id)
+
+
 async def test_wrong_key_fails_clearly(db, open_db):
     user = await db.users.get_or_create_user("telegram", "1", "en")
     photo_id = await db.photos.save_photo(user.id, PLAINTEXT)
