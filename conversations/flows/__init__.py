@@ -66,6 +66,12 @@ def _at_a_state(turn: Turn) -> None:
 
 async def run(turn: Turn) -> None:
     """Answers the turn's event from the current step (or the consent prompt, before consent)."""
+    waiting = checkin.closeup_waiting(turn.data)
+    await _answer(turn)
+    await checkin.forget_closeup(turn, waiting)
+
+
+async def _answer(turn: Turn) -> None:
     event = turn.event
     name = command_name(event.payload) if event.kind == "command" else ""
     if not turn.consented:

@@ -11,8 +11,8 @@ so the photos of an album fill the regions in turn even while earlier ones are s
 
 A close-up sent as the whole face has no face in it. When it would pass as a close-up, it is stored and kept as
 checkin["closeup"] {key, id, new, at} while the patient is asked which part of the face it shows: a tap makes it
-that region's photo and the check-in goes on by region; another photo, or "area by area", declines it, and a
-photo stored for this alone is then deleted.
+that region's photo and the check-in goes on by region; another photo, "area by area", /cancel or anything else
+that drops it deletes it after the turn (`forget_closeup`), unless the same bytes were stored before it.
 """
 from __future__ import annotations
 
@@ -41,8 +41,6 @@ PENDING_TIMEOUT = timedelta(minutes=2)  # a check interrupted by a restart: the 
 async def new_checkin(turn: Turn) -> None:
     if turn.allowed is not None and not await turn.allowed(turn, CHECKIN):
         return await turn.goto(MENU)
-    if "checkin" in turn.data:
-        await _decline_closeup(turn)
     turn.clear("checkin", "quiz", "analysis", "compare")
     turn.data["checkin"] = {"id": secrets.token_hex(4), "mode": None, "photos": [], "skipped": [], "groups": []}
     await turn.goto(CHECKIN_MODE)
@@ -81,7 +79,7 @@ async def face_photo_choice(turn: Turn) -> None:
         return await _place_closeup(turn, turn.action)
     if turn.action != "regions" or checkin["photos"]:
         return await turn.reprompt()
-    await _decline_closeup(turn)
+    checkin.pop("closeup", None)
     checkin["mode"] = "regions"
     await turn.goto(REGION_PHOTO)
 
@@ -110,11 +108,20 @@ async def _keep_closeup(turn: Turn, entry: dict) -> None:
     turn.data["checkin"]["closeup"] = {"key": entry["key"], "id": photo_id, "new": new, "at": entry["at"]}
 
 
-async def _decline_closeup(turn: Turn) -> None:
-    """The close-up waiting for its region is not wanted: deleted if it was stored for this alone."""
-    closeup = turn.data["checkin"].pop("closeup", None)
-    if closeup and closeup["new"]:
-        await turn.db.photos.delete_photo(closeup["id"], turn.user.id)
+def closeup_waiting(data: dict) -> dict | None:
+    """The close-up kept while the patient is asked which region it shows, if one is."""
+    return (data.get("checkin") or {}).get("closeup")
+
+
+async def forget_closeup(turn: Turn, waiting: dict | None) -> None:
+    """After a turn: a close-up that waited for its region before it and now neither waits nor was placed (another
+    photo came, a new check-in, /cancel, the menu...) is deleted, if it was stored for this alone."""
+    if not waiting or not waiting["new"] or turn.erased:
+        return
+    checkin = turn.data.get("checkin") or {}
+    kept = [checkin.get("closeup") or {}, *checkin.get("photos", [])]
+    if all(photo.get("id") != waiting["id"] for photo in kept):
+        await turn.db.photos.delete_photo(waiting["id"], turn.user.id)
 
 
 async def ask_region_photo(turn: Turn) -> None:
@@ -145,7 +152,7 @@ async def photo_received(turn: Turn) -> None:
         turn.step = FACE_PHOTO
     if turn.step in QUESTION_STEPS and not album:
         return await turn.unexpected()
-    await _decline_closeup(turn)
+    checkin.pop("closeup", None)  # another photo instead of saying where the close-up is from
     if checkin["mode"] == "face":
         region = None
         if len(checkin["photos"]) >= MAX_FACE_PHOTOS:

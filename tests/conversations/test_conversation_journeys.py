@@ -186,7 +186,7 @@ async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patien
     assert list(saved.photo_ids) == [stored.id] and saved.counts["left_cheek"] is not None
 
 
-async def test_a_close_up_the_patient_does_not_place_is_deleted_when_a_face_photo_follows(engine, db, face_photo):
+async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face_photo):
     closeup = _closeup()
     patient = await consented(engine)
     await patient.tap("checkin")
@@ -204,6 +204,11 @@ async def test_a_close_up_the_patient_does_not_place_is_deleted_when_a_face_phot
     await patient.photo(closeup)
     assert len(await db.photos.list_photos(user.id)) == 2
     await patient.command("checkin")  # started again: the close-up waiting for its region goes too
+    assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
+    await patient.tap("face")
+    await patient.photo(closeup)
+    assert "Which part of your face does it show?" in patient.texts
+    await patient.command("cancel")  # and so it does on /cancel
     assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
 
 
