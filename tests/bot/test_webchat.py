@@ -478,7 +478,7 @@ def test_the_web_chat_journey_in_chromium(chromium, live_service: str, face_phot
     # A close-up sent as the face photo: no face in it, so the patient may say which part of the face it shows.
     send_photo(CLOSEUP)
     expect(page.get_by_text("looks like a close-up", exact=False)).to_be_visible(timeout=90_000)
-    expect(last_prompt()).to_contain_text("Which part of your face does it show?")
+    expect(last_prompt()).to_contain_text("tap which part of your face it shows")
     expect(last_prompt().get_by_role("button", name="Left cheek", exact=True)).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webchat_no_face.png"))

@@ -169,7 +169,7 @@ async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patien
     await patient.tap("checkin")
     await patient.tap("face")
     await patient.photo(closeup)  # inflamed cheek skin filling the frame: no face in it
-    assert "looks like a close-up" in patient.texts and "Which part of your face does it show?" in patient.texts
+    assert "looks like a close-up" in patient.texts and "tap which part of your face it shows" in patient.texts
     assert [label for _, label in patient.choices.options] == ["Forehead", "Nose", "Left cheek", "Right cheek", "Chin"]
     await patient.tap("left_cheek")  # not sent again: the photo already sent is the left cheek's
     assert "✓ Left cheek: photo received" in patient.texts and "forehead" in patient.texts
@@ -207,7 +207,7 @@ async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face
     assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
     await patient.tap("face")
     await patient.photo(closeup)
-    assert "Which part of your face does it show?" in patient.texts
+    assert "tap which part of your face it shows" in patient.texts
     await patient.command("cancel")  # and so it does on /cancel
     assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
 
@@ -224,7 +224,7 @@ async def test_declining_a_close_up_stored_before_keeps_the_earlier_check_ins_ph
     await patient.command("checkin")
     await patient.tap("face")
     await patient.photo(closeup)  # the same bytes again, now as the whole face: stored once, under one id
-    assert "Which part of your face does it show?" in patient.texts
+    assert "tap which part of your face it shows" in patient.texts
     await patient.photo(face_photo)  # declined: that id is the earlier check-in's photo, so it stays
     assert earlier.id in [p.id for p in await db.photos.list_photos(user.id)]
     assert await db.photos.load_photo(earlier.id, user.id) == closeup
