@@ -622,7 +622,7 @@ def test_a_severe_clinical_photo_shows_the_grade_the_whole_face_raised(chromium,
 
     from tests.conftest import SHARED_DATA
 
-    photo = SHARED_DATA / "acne04" / "images" / "levle2_115.jpg"
+    photo = SHARED_DATA / "acne04" / "images" / "levle2_165.jpg"
     if not photo.is_file():
         pytest.skip(f"ACNE04 photos not found at {photo.parent}")
     context = chromium.new_context(viewport={"width": 900, "height": 1300}, locale="en-GB")
