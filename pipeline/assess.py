@@ -16,7 +16,7 @@ from pipeline import grade as grade_module
 from pipeline.advice import Advice, Findings, advise
 from pipeline.intake import load_photo
 from pipeline.lesions import classify, detect_on_skin, to_lesions
-from pipeline.patches import CanonicalView, closeup_view, face_view, shows_skin_plainly, side_view
+from pipeline.patches import CanonicalView, closeup_view, face_view, one_region_of, shows_skin_plainly, side_view
 from pipeline.quality import QualityReport, check_size, check_skin
 from pipeline.faces import detect_faces, detect_side_face, upside_down
 from pipeline.faces import load as load_face_graphs
@@ -76,8 +76,10 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     if too_small:
         return PreparedPhoto(photo, QualityReport.failed(*too_small), region, timings=timings)
     if region is not None:
-        view = closeup_view(photo.pixels, region)
+        view = _declared_region_view(photo, region)
         clock.lap("regions")
+        if view is None:
+            return PreparedPhoto(photo, QualityReport.failed("region_not_shown"), region, timings=timings)
         quality = check_skin(view.raw, view.masks[region], view.factor)
         clock.lap("quality")
         return PreparedPhoto(photo, quality, region, view, timings=timings)
@@ -95,6 +97,32 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     view = face_view(photo.pixels, face)
     clock.lap("regions")
     return _skin_checked(photo, view, rotated, clock, timings)
+
+
+def _declared_region_view(photo: Photo, region: str) -> CanonicalView | None:
+    """A photo the patient declared as one region: a close-up of it, or a whole face in the frame (the same selfie
+    sent for each region, say), whose region the landmarks then cut out instead of every lesion of the face being
+    counted for the declared one; None for a whole face that does not show the region (a hidden cheek)."""
+    faces = detect_faces(photo.pixels)
+    if len(faces) == 1 and _a_whole_face(faces[0], photo):
+        view = face_view(photo.pixels, faces[0])
+        return one_region_of(view, region) if view.assessed[region] else None
+    return closeup_view(photo.pixels, region)
+
+
+def _a_whole_face(face, photo: Photo) -> bool:
+    """Whether FaceMesh's face is a whole face in the frame: FaceMesh fits one even to part of a face (its
+    landmarks then run off the photo) and to a nose filling the frame, which the face detector does not take for
+    a face."""
+    x0, y0, x1, y1 = face.box()
+    if x0 < 0 or y0 < 0 or x1 > photo.width or y1 > photo.height or check_size(photo.width, photo.height,
+                                                                               face.height):
+        return False
+    seen = detect_side_face(photo.pixels)
+    if seen is None:
+        return False
+    cx, cy = (seen.box[0] + seen.box[2]) / 2, (seen.box[1] + seen.box[3]) / 2
+    return x0 <= cx <= x1 and y0 <= cy <= y1
 
 
 def passes_as_closeup(p: PreparedPhoto) -> bool:

@@ -67,6 +67,14 @@ def face_view(rgb: np.ndarray, face: FaceLandmarks) -> CanonicalView:
     return CanonicalView(enhance(crop), factor, (x0, y0), masks, why_not_assessed(masks, PATCH_SIZE), landmarks, crop)
 
 
+def one_region_of(view: CanonicalView, region: str) -> CanonicalView:
+    """A face's view in which only `region` is assessed: a photo the patient declared as that region but that shows
+    the whole face (the other regions are another photo's, or skipped)."""
+    masks = {r: (m if r == region else np.zeros_like(m)) for r, m in view.masks.items()}
+    why = {**{r: w for r, w in view.why_not.items() if r == region}, **{r: "no_photo" for r in REGIONS if r != region}}
+    return CanonicalView(view.pixels, view.factor, view.offset, masks, why, view.landmarks, view.raw)
+
+
 def side_view(rgb: np.ndarray, face: SideFace) -> CanonicalView:
     """A turned face FaceMesh could not fit: the detector's box with a margin, at canonical scale, with the
     regions that side of the face shows (no landmarks, like a close-up)."""

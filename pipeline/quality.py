@@ -23,6 +23,8 @@ MESSAGES = {
                "or choose photo-by-region to send close-ups.",
     "no_skin": "Too little skin is visible in this close-up. Please fill the frame with the area you want checked.",
     "several_faces": "More than one face is in the photo. Please send a photo of your face alone.",
+    "region_not_shown": "Your face is in this photo, but not this area of it (turned away or covered). Please send "
+                        "a photo of the area itself.",
     "too_small": "The photo is too small to see skin details. Please send a larger photo, taken closer.",
     "too_dark": "The photo is too dark. Please take it facing a window or a lamp.",
     "overexposed": "The photo is too bright (washed out). Please avoid direct flash or strong sunlight.",

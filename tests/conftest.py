@@ -69,6 +69,15 @@ def second_face_photo() -> bytes:
 
 
 @pytest.fixture(scope="session")
+def closeup_photo() -> bytes:
+    """A close-up of inflamed cheek skin filling the frame (lesion-types), with no face in it."""
+    path = SHARED_DATA / "lesion-types" / "train" / "pustule" / "aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg"
+    if not path.is_file():
+        pytest.skip(f"close-up not found at {path} (set ACNEBOT_SHARED_DATA)")
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
 def pool():
     """One worker for the whole session: FaceMesh starts once per thread, and prepared photos stay cached."""
     from work.pool import WorkerPool

@@ -49,6 +49,57 @@ def test_region_photos_alone_leave_other_regions_not_assessed(model):
     assert {r: result.regions[r].why for r in REGIONS} == {r: None if r == visible else "no_photo" for r in REGIONS}
 
 
+def test_a_whole_face_sent_as_one_region_is_assessed_on_that_region_only(portrait_rgb, model):
+    """A patient asked for their forehead sends a selfie of the whole face (or the same selfie for every region):
+    the forehead is cut from the face by its landmarks, and the rest of the face's lesions are not counted as the
+    forehead's. Sent for each region, the selfie finds per region what it finds sent once as the whole face, give
+    or take the marks that move with the detector's crop (the region's own box instead of the whole skin's)."""
+    whole = assess([prepare(encode(portrait_rgb))], model=model)
+
+    def found(result, region):
+        return sum(result.regions[region].counts.values())
+
+    assert sum(found(whole, r) for r in REGIONS) >= found(whole, "forehead") + 5  # the rest of the face counts
+    forehead = prepare(encode(portrait_rgb), region="forehead")
+    assert forehead.quality.ok and forehead.view.landmarks is not None and not forehead.view.closeup
+    alone = assess([forehead], model=model)
+    assert [r for r in REGIONS if alone.regions[r].assessed] == ["forehead"]
+    assert {l.region for l in alone.lesions} <= {"forehead"}
+    assert abs(found(alone, "forehead") - found(whole, "forehead")) <= 2
+    each = assess([prepare(encode(portrait_rgb), region=r) for r in REGIONS], model=model)
+    assert all(each.regions[r].assessed and abs(found(each, r) - found(whole, r)) <= 2 for r in REGIONS)
+
+
+def test_a_whole_face_that_hides_the_declared_region_is_sent_back():
+    """A three-quarter selfie sent for the cheek it turns away: the patient is asked for a photo of that area,
+    rather than the face being read as a close-up of the cheek."""
+    rgb = shared_image(THREE_QUARTER)
+    hidden = next(r for r in ("left_cheek", "right_cheek") if not prepare(encode(rgb)).view.assessed[r])
+    p = prepare(encode(rgb), region=hidden)
+    assert not p.quality.ok and [r.code for r in p.quality.reasons] == ["region_not_shown"] and p.view is None
+    shown = "left_cheek" if hidden == "right_cheek" else "right_cheek"
+    assert prepare(encode(rgb), region=shown).quality.ok
+
+
+def test_a_close_up_facemesh_fits_a_face_to_is_still_read_as_a_close_up():
+    """FaceMesh fits a face to this nose close-up (lesion-types) and to the lower half of a face; neither is a
+    whole face, so both are read as the close-up they were declared as."""
+    import pytest
+
+    from pipeline.faces import detect_faces
+    from tests.conftest import SHARED_DATA
+
+    folder = SHARED_DATA / "lesion-types" / "train"
+    paths = [folder / "cyst" / "cysts_136_jpg.rf.56d66f5cd0b56bfef525df544713f433.jpg",
+             folder / "nodule" / "nodules_133_jpg.rf.7b90dbd7d01ba5896b9d45622c81fbf6.jpg"]
+    if not all(path.is_file() for path in paths):
+        pytest.skip(f"lesion-types close-ups not found at {folder}")
+    for path in paths:
+        p = prepare(path.read_bytes(), region="nose")
+        assert detect_faces(p.photo.pixels), "FaceMesh's guess"
+        assert p.view.closeup and p.view.landmarks is None, path.name
+
+
 def test_a_failed_photo_makes_the_visit_ask_for_a_retake(portrait_rgb, model):
     good = prepare(encode(portrait_rgb))
     dark = prepare(encode((portrait_rgb * 0.1).astype(np.uint8)))

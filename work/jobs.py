@@ -25,13 +25,15 @@ class PhotoVerdict:
     """The immediate quality check of one photo. codes: quality codes, or "intake.<code>" for unreadable files;
     pose: pipeline.pose.Pose.to_dict() of a usable full-face photo, else None; closeup: a photo sent as the whole
     face, in which no face was found, would pass as a close-up of one region (which region does not change a
-    close-up's check)."""
+    close-up's check); face_regions: a photo sent as one region that shows the whole face, usable as a full-face
+    photo: the regions it shows."""
 
     ok: bool
     codes: tuple[str, ...] = ()
     rotated: int = 0
     pose: dict[str, float] | None = None
     closeup: bool = False
+    face_regions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,19 @@ def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
         return PhotoVerdict(False, (f"intake.{error.code}",))
     pose = pose_of(photo) if photo.quality.ok and region is None else None
     return PhotoVerdict(photo.quality.ok, tuple(r.code for r in photo.quality.reasons), photo.rotated,
-                        pose.to_dict() if pose is not None else None, passes_as_closeup(photo))
+                        pose.to_dict() if pose is not None else None, passes_as_closeup(photo),
+                        _face_regions(data, photo))
+
+
+def _face_regions(data: bytes, photo) -> tuple[str, ...]:
+    """The regions a photo sent as one region shows, where it shows the whole face and passes as a full-face photo
+    (pipeline.assess reads a declared region of a whole face from its landmarks)."""
+    from pipeline.types import REGIONS
+
+    if photo.region is None or not photo.quality.ok or photo.view.landmarks is None:
+        return ()
+    whole = prepared(data, None)
+    return tuple(r for r in REGIONS if whole.view.assessed[r]) if whole.quality.ok else ()
 
 
 def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str,

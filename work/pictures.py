@@ -90,13 +90,13 @@ class RegionPhoto:
 
 def region_box(data: bytes, declared: str | None, region: str) -> tuple[np.ndarray, Box | None]:
     """The photo turned upright as the pipeline saw it, and where `region` is in it (None: all of it, for a
-    close-up of that region or when the face is not found again)."""
+    close-up of that region or when the face is not found again). A whole face sent as one region is cut to it."""
     from pipeline.assess import prepare
 
     prepared = prepare(data, declared)
     pixels = prepared.photo.pixels
     view = prepared.view
-    if declared is not None or view is None or not view.masks[region].any():
+    if view is None or view.closeup or not view.masks[region].any():
         return pixels, None
     ys, xs = np.nonzero(view.masks[region])
     (ox, oy), f = view.offset, view.factor

@@ -13,6 +13,9 @@ A close-up sent as the whole face has no face in it. When it would pass as a clo
 checkin["closeup"] {key, id, new, at} while the patient is asked which part of the face it shows: a tap makes it
 that region's photo and the check-in goes on by region; another photo, "area by area", /cancel or anything else
 that drops it deletes it after the turn (`forget_closeup`), unless the same bytes were stored before it.
+
+A photo sent for one region that shows the whole face becomes the by-region check-in's full-face photo: its entry
+has no region and `covers` the regions it shows that had nothing yet, which are not asked for again.
 """
 from __future__ import annotations
 
@@ -177,7 +180,9 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
     if isinstance(verdict, BaseException):
         verdict = PhotoVerdict(False, ("check_failed",))
     where = region_label(turn.locale, entry["region"]) if entry["region"] else ""
-    if verdict.ok:
+    if verdict.ok and verdict.face_regions and checkin["mode"] == "regions":
+        await _keep_as_face_photo(turn, entry, verdict)
+    elif verdict.ok:
         entry.update(status="ok", rotated=verdict.rotated, pose=verdict.pose,
                      id=await turn.db.photos.save_photo(turn.user.id, turn.event.photo, entry["region"]))
         turn.photo_id = entry["id"]
@@ -200,6 +205,17 @@ async def photo_checked(turn: Turn, args: dict, verdict: PhotoVerdict | BaseExce
         if verdict.ok and await _posed_differently(turn, entry):
             return await turn.goto(POSE_CHECK)
         await next_need(turn)
+
+
+async def _keep_as_face_photo(turn: Turn, entry: dict, verdict: PhotoVerdict) -> None:
+    """A photo sent for one region that shows the whole face is the check-in's full-face photo: every region it
+    shows is assessed from it (`covers`), and only the others are still asked for."""
+    checkin = turn.data["checkin"]
+    covers = [r for r in verdict.face_regions if r not in _taken(checkin, but=entry)]
+    entry.update(status="ok", region=None, covers=covers, rotated=verdict.rotated, pose=None,
+                 id=await turn.db.photos.save_photo(turn.user.id, turn.event.photo, None))
+    turn.photo_id = entry["id"]
+    turn.say("checkin.whole_face_for_regions", regions=", ".join(region_label(turn.locale, r) for r in covers))
 
 
 # -- a fair comparison: the same pose as last time ------------------------------------------------------------
@@ -281,9 +297,16 @@ async def next_need(turn: Turn) -> None:
 
 
 def current_region(checkin: dict) -> str | None:
-    """The first region that has neither a photo (kept or being checked) nor a skip."""
-    taken = {p["region"] for p in checkin["photos"]} | set(checkin["skipped"])
+    """The first region that has neither a photo (kept or being checked; a whole face covers those it shows) nor a
+    skip."""
+    taken = _taken(checkin)
     return next((r for r in REGIONS if r not in taken), None)
+
+
+def _taken(checkin: dict, but: dict | None = None) -> set[str]:
+    """The regions with a photo (`but` that one) or a skip."""
+    photos = [p for p in checkin["photos"] if p is not but]
+    return {p["region"] for p in photos} | {r for p in photos for r in p.get("covers", ())} | set(checkin["skipped"])
 
 
 def reason_key(code: str) -> str:

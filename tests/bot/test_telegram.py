@@ -71,7 +71,8 @@ def assert_result(patient, *, photos: int = 1) -> None:
     assert patient.buttons[0] == patient.t("menu.checkin")  # back at the menu
 
 
-async def test_patient_journey(service, fake, alice, db, face_photo, second_face_photo, shipped_model, backend):
+async def test_patient_journey(service, fake, alice, db, face_photo, second_face_photo, closeup_photo, shipped_model,
+                               backend):
     # /start: what the bot does and does not do, and consent
     await alice.command("/start")
     assert template_head("consent.intro") in alice.texts and alice.t("consent.question") in alice.texts
@@ -106,7 +107,7 @@ async def test_patient_journey(service, fake, alice, db, face_photo, second_face
     await alice.press("menu.checkin")
     await alice.press("checkin.mode_regions")
     assert alice.t("region.forehead") in alice.texts
-    await alice.document(face_photo, mime_type="image/jpeg", file_name="IMG_4031.JPG")
+    await alice.document(closeup_photo, mime_type="image/jpeg", file_name="IMG_4031.JPG")
     assert fake.downloads[-1].startswith("documents/")
     assert alice.t("checkin.region_photo_ok", region="Forehead") in alice.texts
     for _ in range(4):  # nose, left cheek, right cheek, chin: "no acne here"

@@ -122,12 +122,12 @@ async def test_full_face_checkin_then_a_second_visit_shows_the_change(engine, db
     assert await db.photos.load_photo(saved[0].photo_ids[0], user.id) == face_photo  # stored, decrypts
 
 
-async def test_region_checkin_reports_a_skipped_region_as_not_assessed(engine, db, face_photo, shipped_model):
+async def test_region_checkin_reports_a_skipped_region_as_not_assessed(engine, db, closeup_photo, shipped_model):
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("regions")
     assert "forehead" in patient.texts
-    await patient.photo(face_photo)  # a close-up "of the forehead" (the whole portrait is skin enough)
+    await patient.photo(closeup_photo)  # a close-up "of the forehead"
     assert "✓ Forehead: photo received" in patient.texts and "your nose" in patient.texts
     for _ in range(4):  # nose, both cheeks, chin: no acne there
         await patient.tap("skip")
@@ -155,16 +155,46 @@ async def test_unusable_photos_get_a_retake_request_with_the_reason(engine, db, 
     assert await db.photos.list_photos(user.id) == []  # unusable photos are not kept
 
 
-def _closeup() -> bytes:
-    closeup_file = SHARED_DATA / "lesion-types" / "train" / "pustule" / \
-        "aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg"
-    if not closeup_file.is_file():
-        pytest.skip(f"close-up not found at {closeup_file} (set ACNEBOT_SHARED_DATA)")
-    return closeup_file.read_bytes()
+async def test_a_whole_face_sent_in_a_region_check_in_covers_every_region_it_shows(engine, db, face_photo,
+                                                                                 shipped_model):
+    """Asked for the forehead, the patient sends a selfie of the whole face: it becomes the check-in's full-face
+    photo, no other region is asked for, and every region is assessed from it (not the whole face's lesions as
+    the forehead's)."""
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("regions")
+    await patient.photo(face_photo)
+    assert "This photo shows your whole face, so I'll check these areas from it: Forehead, Nose, Left cheek, Right " \
+           "cheek, Chin." in patient.texts
+    assert "How old are you?" in patient.texts  # nothing more to send
+    await patient.skip_questions()
+    assert GRADE.search(patient.texts) and "not assessed" not in patient.texts
+    user = await db.users.find_user(patient.channel, patient.user_id)
+    (stored,) = await db.photos.list_photos(user.id)
+    assert stored.region is None  # a full-face photo
+    (saved,) = await db.assessments.list_assessments(user.id)
+    assert all(saved.counts[r] is not None for r in ("forehead", "nose", "left_cheek", "right_cheek", "chin"))
 
 
-async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patient_taps(engine, db, shipped_model):
-    closeup = _closeup()
+async def test_a_turned_face_sent_in_a_region_check_in_leaves_the_hidden_cheek_to_ask_for(engine, db, shipped_model):
+    from pipeline.assess import prepare
+    from tests.conftest import THREE_QUARTER, _valid_photo
+
+    turned = _valid_photo(THREE_QUARTER)
+    hidden = next(r for r in ("left_cheek", "right_cheek") if not prepare(turned).view.assessed[r])
+    patient = await consented(engine)
+    await patient.tap("checkin")
+    await patient.tap("regions")
+    await patient.photo(turned)  # for the forehead
+    assert "This photo shows your whole face" in patient.texts
+    assert f"your {hidden.replace('_', ' ')}" in patient.texts  # the only region still asked for
+    await patient.tap("skip")
+    assert "How old are you?" in patient.texts
+
+
+async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patient_taps(engine, db, closeup_photo,
+                                                                                      shipped_model):
+    closeup = closeup_photo
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("face")
@@ -186,8 +216,8 @@ async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patien
     assert list(saved.photo_ids) == [stored.id] and saved.counts["left_cheek"] is not None
 
 
-async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face_photo):
-    closeup = _closeup()
+async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face_photo, closeup_photo):
+    closeup = closeup_photo
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("face")
@@ -212,8 +242,9 @@ async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face
     assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
 
 
-async def test_declining_a_close_up_stored_before_keeps_the_earlier_check_ins_photo(engine, db, face_photo):
-    closeup = _closeup()
+async def test_declining_a_close_up_stored_before_keeps_the_earlier_check_ins_photo(engine, db, face_photo,
+                                                                                  closeup_photo):
+    closeup = closeup_photo
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("regions")
