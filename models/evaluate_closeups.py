@@ -44,18 +44,19 @@ def dominant_type(lesions) -> str | None:
     return max(counts, key=lambda t: (counts[t], confidence[t]))
 
 
-def outcome(path: Path, region: str) -> str:
-    """"refused: <reason code>", "none" or the dominant acne type of one close-up."""
+def outcome(path: Path, region: str) -> tuple[str, bool]:
+    """"refused: <reason code>", "none" or the dominant acne type of one close-up, and whether the service read it
+    as a whole face (the declared region cut out by the landmarks) rather than as a close-up."""
     from pipeline.assess import assess, prepare
     from pipeline.intake import IntakeError
 
     try:
         prepared = prepare(path.read_bytes(), region)
     except IntakeError as error:
-        return f"refused: {error.code}"
+        return f"refused: {error.code}", False
     if not prepared.quality.ok:
-        return f"refused: {prepared.quality.reasons[0].code}"
-    return dominant_type(assess([prepared]).lesions) or "none"
+        return f"refused: {prepared.quality.reasons[0].code}", False
+    return dominant_type(assess([prepared]).lesions) or "none", prepared.view.landmarks is not None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     photos = closeup_photos(data_dir(args.data), args.photos)
     truth = [ACNE_TYPES.index(CLOSEUP_LABELS[path.parent.name]) for path, _ in photos]
-    got = [outcome(path, args.region) for path, _ in photos]
+    outcomes = [outcome(path, args.region) for path, _ in photos]
+    got = [g for g, _ in outcomes]
     confusion = np.zeros((len(ACNE_TYPES), len(ACNE_TYPES)), int)
     for t, g in zip(truth, got):
         if g in ACNE_TYPES:
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         "photos": len(photos), "refused": sum(g.startswith("refused") for g in got),
         "refused_because": dict(collections.Counter(g.split(": ")[1] for g in got if g.startswith("refused"))),
         "no_acne_found": got.count("none"),
+        "read_as_a_face": sum(face for _, face in outcomes),
         "accuracy": round(float(np.trace(confusion)) / len(photos), 3),
         "accuracy_where_found": round(float(np.trace(confusion)) / max(1, found), 3),
         "recall": {t: round(float(confusion[i, i]) / per_type[i], 3) for i, t in enumerate(ACNE_TYPES) if per_type[i]},
