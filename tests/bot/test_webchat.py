@@ -650,3 +650,36 @@ def test_a_severe_clinical_photo_shows_the_grade_the_whole_face_raised(chromium,
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webchat_severe_raised.png"))
     context.close()
+
+
+def test_a_whole_face_sent_for_the_forehead_covers_every_area_in_chromium(chromium, live_service: str,
+                                                                         face_photo: bytes, tmp_path):
+    """A by-region check-in in the browser: the selfie sent for the forehead is taken as the whole face, the chat
+    says which areas it covers, and the questions follow without asking for the other areas
+    (test-artifacts/webchat_whole_face_for_regions.png)."""
+    from playwright.sync_api import expect
+
+    photo = tmp_path / "selfie.jpg"
+    photo.write_bytes(face_photo)
+    context = chromium.new_context(viewport={"width": 900, "height": 1100}, locale="en-GB")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(live_service)
+    page.fill("#text", "/start")
+    page.press("#text", "Enter")
+
+    def tap(label: str) -> None:
+        page.locator("section.choices").last.get_by_role("button", name=label, exact=True).click()
+
+    tap("Accept")
+    tap("New check-in")
+    tap("Close-ups, area by area")
+    expect(page.get_by_text("close-up photo of your forehead")).to_be_visible()
+    page.set_input_files("#file", str(photo))
+    expect(page.get_by_text("This photo shows your whole face, so I'll check these areas from it: Forehead, Nose, "
+                            "Left cheek, Right cheek, Chin.")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("How old are you?")).to_be_visible()
+    assert page.get_by_text("close-up photo of your nose").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "webchat_whole_face_for_regions.png"))
+    context.close()
