@@ -615,17 +615,10 @@ def test_a_chinese_patients_result_and_its_picture_are_in_chinese(chromium, live
     context.close()
 
 
-def test_a_severe_clinical_photo_shows_the_grade_the_whole_face_raised(chromium, live_service: str):
-    """CLINICAL.md: where the whole-face grade is above the counted score's band, the told grade follows it and
-    the result says so in one line. An ACNE04 training photo of level 2 whose counts alone give 'moderate'."""
-    from playwright.sync_api import expect
-
-    from tests.conftest import SHARED_DATA
-
-    photo = SHARED_DATA / "acne04" / "images" / "levle2_165.jpg"
-    if not photo.is_file():
-        pytest.skip(f"ACNE04 photos not found at {photo.parent}")
-    context = chromium.new_context(viewport={"width": 900, "height": 1300}, locale="en-GB")
+def _new_check_in(chromium, live_service: str, height: int):
+    """An English browser that has accepted and started a check-in: its context, page and a tap(label) for the
+    last prompt's buttons."""
+    context = chromium.new_context(viewport={"width": 900, "height": height}, locale="en-GB")
     context.set_default_timeout(30_000)
     page = context.new_page()
     page.goto(live_service)
@@ -637,6 +630,20 @@ def test_a_severe_clinical_photo_shows_the_grade_the_whole_face_raised(chromium,
 
     tap("Accept")
     tap("New check-in")
+    return context, page, tap
+
+
+def test_a_severe_clinical_photo_shows_the_grade_the_whole_face_raised(chromium, live_service: str):
+    """CLINICAL.md: where the whole-face grade is above the counted score's band, the told grade follows it and
+    the result says so in one line. An ACNE04 training photo of level 2 whose counts alone give 'moderate'."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import SHARED_DATA
+
+    photo = SHARED_DATA / "acne04" / "images" / "levle2_165.jpg"
+    if not photo.is_file():
+        pytest.skip(f"ACNE04 photos not found at {photo.parent}")
+    context, page, tap = _new_check_in(chromium, live_service, height=1300)
     tap("One photo of my whole face")
     page.set_input_files("#file", str(photo))
     expect(page.get_by_text("Photo received")).to_be_visible(timeout=90_000)
@@ -661,18 +668,7 @@ def test_a_whole_face_sent_for_the_forehead_covers_every_area_in_chromium(chromi
 
     photo = tmp_path / "selfie.jpg"
     photo.write_bytes(face_photo)
-    context = chromium.new_context(viewport={"width": 900, "height": 1100}, locale="en-GB")
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.goto(live_service)
-    page.fill("#text", "/start")
-    page.press("#text", "Enter")
-
-    def tap(label: str) -> None:
-        page.locator("section.choices").last.get_by_role("button", name=label, exact=True).click()
-
-    tap("Accept")
-    tap("New check-in")
+    context, page, tap = _new_check_in(chromium, live_service, height=1100)
     tap("Close-ups, area by area")
     expect(page.get_by_text("close-up photo of your forehead")).to_be_visible()
     page.set_input_files("#file", str(photo))
