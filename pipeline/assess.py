@@ -102,7 +102,8 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
 def _declared_region_view(photo: Photo, region: str) -> CanonicalView | None:
     """A photo the patient declared as one region: a close-up of it, or a whole face in the frame (the same selfie
     sent for each region, say), whose region the landmarks then cut out instead of every lesion of the face being
-    counted for the declared one; None for a whole face that does not show the region (a hidden cheek)."""
+    counted for the declared one; None for a whole face that does not show the region (a hidden cheek). The photo
+    is not turned to look for a face: turned, a forehead close-up can pass for an upside-down face."""
     faces = detect_faces(photo.pixels)
     if len(faces) == 1 and _a_whole_face(faces[0], photo):
         view = face_view(photo.pixels, faces[0])
@@ -111,15 +112,15 @@ def _declared_region_view(photo: Photo, region: str) -> CanonicalView | None:
 
 
 def _a_whole_face(face, photo: Photo) -> bool:
-    """Whether FaceMesh's face is a whole face in the frame: FaceMesh fits one even to part of a face (its
-    landmarks then run off the photo) and to a nose filling the frame, which the face detector does not take for
-    a face."""
+    """Whether FaceMesh's face is a whole, upright face in the frame: FaceMesh fits one even to part of a face (its
+    landmarks then run off the photo), to a nose filling the frame, which the face detector does not take for a
+    face, and to an upside-down face as if upright."""
     x0, y0, x1, y1 = face.box()
     if x0 < 0 or y0 < 0 or x1 > photo.width or y1 > photo.height or check_size(photo.width, photo.height,
                                                                                face.height):
         return False
     seen = detect_side_face(photo.pixels)
-    if seen is None:
+    if seen is None or upside_down(photo.pixels):
         return False
     cx, cy = (seen.box[0] + seen.box[2]) / 2, (seen.box[1] + seen.box[3]) / 2
     return x0 <= cx <= x1 and y0 <= cy <= y1

@@ -81,6 +81,21 @@ def test_a_whole_face_that_hides_the_declared_region_is_sent_back():
     assert prepare(encode(rgb), region=shown).quality.ok
 
 
+def test_a_whole_face_sent_as_a_region_on_its_side_is_read_as_a_face_and_upside_down_as_a_close_up(portrait_rgb):
+    """FaceMesh follows a face on its side, so its landmarks cut the region, and the photo check says the face turned
+    upright is a usable full-face photo (a by-region check-in takes it as one); it fits an upside-down face as if it
+    were upright, so an upside-down selfie is read as the close-up it was declared as."""
+    from work.jobs import check_photo
+
+    sideways = encode(np.ascontiguousarray(np.rot90(portrait_rgb, k=1)))
+    assert prepare(sideways, region="forehead").view.landmarks is not None
+    verdict = check_photo(sideways, "forehead")
+    assert verdict.ok and verdict.face_regions == tuple(REGIONS) and verdict.rotated == 90
+    upside_down = encode(np.ascontiguousarray(np.rot90(portrait_rgb, k=2)))
+    assert prepare(upside_down, region="forehead").view.closeup
+    assert check_photo(upside_down, "forehead").face_regions == ()
+
+
 def test_a_close_up_facemesh_fits_a_face_to_is_still_read_as_a_close_up():
     """FaceMesh fits a face to this nose close-up (lesion-types) and to the lower half of a face; neither is a
     whole face, so both are read as the close-up they were declared as."""

@@ -71,20 +71,21 @@ def check_photo(data: bytes, region: str | None) -> PhotoVerdict:
     except IntakeError as error:
         return PhotoVerdict(False, (f"intake.{error.code}",))
     pose = pose_of(photo) if photo.quality.ok and region is None else None
-    return PhotoVerdict(photo.quality.ok, tuple(r.code for r in photo.quality.reasons), photo.rotated,
-                        pose.to_dict() if pose is not None else None, passes_as_closeup(photo),
-                        _face_regions(data, photo))
+    whole = _as_whole_face(data, photo)
+    # A whole face sent as a region becomes a full-face photo (conversations), turned as a full-face photo is.
+    return PhotoVerdict(photo.quality.ok, tuple(r.code for r in photo.quality.reasons),
+                        whole.rotated if whole else photo.rotated, pose.to_dict() if pose is not None else None,
+                        passes_as_closeup(photo), tuple(r for r, shown in whole.view.assessed.items() if shown)
+                        if whole else ())
 
 
-def _face_regions(data: bytes, photo) -> tuple[str, ...]:
-    """The regions a photo sent as one region shows, where it shows the whole face and passes as a full-face photo
-    (pipeline.assess reads a declared region of a whole face from its landmarks)."""
-    from pipeline.types import REGIONS
-
+def _as_whole_face(data: bytes, photo):
+    """A photo sent as one region that shows the whole face (pipeline.assess reads the region from its landmarks),
+    prepared as a full-face photo, if it passes as one; else None."""
     if photo.region is None or not photo.quality.ok or photo.view.landmarks is None:
-        return ()
+        return None
     whole = prepared(data, None)
-    return tuple(r for r in REGIONS if whole.view.assessed[r]) if whole.quality.ok else ()
+    return whole if whole.quality.ok else None
 
 
 def assess(photos: Sequence[tuple[bytes, str | None]], metadata, locale: str,
