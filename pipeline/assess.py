@@ -76,7 +76,11 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     if too_small:
         return PreparedPhoto(photo, QualityReport.failed(*too_small), region, timings=timings)
     if region is not None:
-        view = _declared_region_view(photo, region)
+        faces = detect_faces(photo.pixels)
+        clock.lap("faces")
+        if len(faces) > 1:  # no close-up of the 3,248 shared ones shows FaceMesh two faces
+            return PreparedPhoto(photo, QualityReport.failed("several_faces"), region, timings=timings)
+        view = _declared_region_view(photo, region, faces)
         clock.lap("regions")
         if view is None:
             return PreparedPhoto(photo, QualityReport.failed("region_not_shown"), region, timings=timings)
@@ -99,12 +103,12 @@ def prepare(data: bytes | Photo, region: str | None = None) -> PreparedPhoto:
     return _skin_checked(photo, view, rotated, clock, timings)
 
 
-def _declared_region_view(photo: Photo, region: str) -> CanonicalView | None:
+def _declared_region_view(photo: Photo, region: str, faces: list) -> CanonicalView | None:
     """A photo the patient declared as one region: a close-up of it, or a whole face in the frame (the same selfie
     sent for each region, say), whose region the landmarks then cut out instead of every lesion of the face being
     counted for the declared one; None for a whole face that does not show the region (a hidden cheek). The photo
-    is not turned to look for a face: turned, a forehead close-up can pass for an upside-down face."""
-    faces = detect_faces(photo.pixels)
+    is not turned to look for a face: turned, a forehead close-up can pass for an upside-down face. `faces`:
+    FaceMesh's in the photo."""
     if len(faces) == 1 and _a_whole_face(faces[0], photo):
         view = face_view(photo.pixels, faces[0])
         return one_region_of(view, region) if view.assessed[region] else None

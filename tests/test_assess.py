@@ -96,6 +96,11 @@ def test_a_whole_face_sent_as_a_region_on_its_side_is_read_as_a_face_and_upside_
     assert check_photo(upside_down, "forehead").face_regions == ()
 
 
+def test_a_region_photo_with_two_faces_is_sent_back_as_a_face_photo_would_be(portrait_rgb):
+    p = prepare(encode(np.hstack([portrait_rgb, portrait_rgb])), region="chin")
+    assert not p.quality.ok and [r.code for r in p.quality.reasons] == ["several_faces"]
+
+
 def test_a_close_up_facemesh_fits_a_face_to_is_still_read_as_a_close_up():
     """FaceMesh fits a face to this nose close-up (lesion-types) and to the lower half of a face; neither is a
     whole face, so both are read as the close-up they were declared as."""
