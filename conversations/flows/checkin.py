@@ -104,9 +104,7 @@ async def _place_closeup(turn: Turn, region: str) -> None:
 
 async def _keep_closeup(turn: Turn, entry: dict) -> None:
     """The photo just checked, with no face in it, is kept for the patient to say which region it shows."""
-    data = turn.event.photo
-    new = await turn.db.photos.stored_id(turn.user.id, data) is None
-    photo_id = await turn.db.photos.save_photo(turn.user.id, data)
+    photo_id, new = await turn.db.photos.store_photo(turn.user.id, turn.event.photo)
     turn.photo_id = photo_id
     turn.data["checkin"]["closeup"] = {"key": entry["key"], "id": photo_id, "new": new, "at": entry["at"]}
 

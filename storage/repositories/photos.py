@@ -21,11 +21,6 @@ def to_info(row: models.Photo) -> PhotoInfo:
                      key_id=row.key_id, created_at=row.created_at)
 
 
-def _same_bytes(user_id: int, digest: str):
-    """This user's stored photo with these bytes (by their SHA-256): each user keeps one copy of a photo."""
-    return select(models.Photo.id).where(models.Photo.user_id == user_id, models.Photo.sha256 == digest).limit(1)
-
-
 class PhotoRepository:
     def __init__(self, tx: Transactions, cipher: PhotoCipher):
         self._tx = tx
@@ -37,22 +32,22 @@ class PhotoRepository:
 
     async def save_photo(self, user_id: int, data: bytes, region: str | None = None) -> int:
         """The photo's id; an identical photo this user already stored keeps its id (and region)."""
+        return (await self.store_photo(user_id, data, region))[0]
+
+    async def store_photo(self, user_id: int, data: bytes, region: str | None = None) -> tuple[int, bool]:
+        """save_photo's id, and whether these bytes were stored now (False: this user had stored them before)."""
         digest = hashlib.sha256(data).hexdigest()
         sealed = self._cipher.seal(data, owner=user_id)  # before the unit: keep it (and SQLite's lock) short
         async with self._tx.begin() as session:
-            existing = (await session.execute(_same_bytes(user_id, digest))).scalar_one_or_none()
+            existing = (await session.execute(select(models.Photo.id).where(
+                models.Photo.user_id == user_id, models.Photo.sha256 == digest).limit(1))).scalar_one_or_none()
             if existing is not None:
-                return existing
+                return existing, False
             row = models.Photo(user_id=user_id, region=region, key_id=sealed.key_id, nonce=sealed.nonce,
                                ciphertext=sealed.ciphertext, sha256=digest, size=len(data), created_at=utcnow())
             session.add(row)
             await session.flush()
-            return row.id
-
-    async def stored_id(self, user_id: int, data: bytes) -> int | None:
-        """The id under which this user already stored these very bytes, if they did."""
-        async with self._tx.begin() as session:
-            return (await session.execute(_same_bytes(user_id, hashlib.sha256(data).hexdigest()))).scalar_one_or_none()
+            return row.id, True
 
     async def delete_photo(self, photo_id: int, user_id: int) -> bool:
         """Deletes one photo of this user; False when there was none."""

@@ -52,10 +52,11 @@ async def test_same_bytes_stored_once_per_user_and_owner_checked(db):
 async def test_one_photo_is_found_placed_and_deleted_only_for_its_owner(db):
     alice = await db.users.get_or_create_user("telegram", "a", "en")
     bob = await db.users.get_or_create_user("telegram", "b", "en")
-    assert await db.photos.stored_id(alice.id, PLAINTEXT) is None
-    photo_id = await db.photos.save_photo(alice.id, PLAINTEXT)
-    assert await db.photos.stored_id(alice.id, PLAINTEXT) == photo_id
-    assert await db.photos.stored_id(bob.id, PLAINTEXT) is None
+    photo_id, new = await db.photos.store_photo(alice.id, PLAINTEXT)
+    assert new
+    assert await db.photos.store_photo(alice.id, PLAINTEXT) == (photo_id, False)
+    bobs, bobs_new = await db.photos.store_photo(bob.id, PLAINTEXT)  # another user's same bytes are his own photo
+    assert bobs_new and bobs != photo_id
     with pytest.raises(NotFound):
         await db.photos.set_region(photo_id, bob.id, "chin")
     await db.photos.set_region(photo_id, alice.id, "left_cheek")
