@@ -194,18 +194,17 @@ async def test_a_turned_face_sent_in_a_region_check_in_leaves_the_hidden_cheek_t
 
 async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patient_taps(engine, db, closeup_photo,
                                                                                       shipped_model):
-    closeup = closeup_photo
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("face")
-    await patient.photo(closeup)  # inflamed cheek skin filling the frame: no face in it
+    await patient.photo(closeup_photo)  # inflamed cheek skin filling the frame: no face in it
     assert "looks like a close-up" in patient.texts and "tap which part of your face it shows" in patient.texts
     assert [label for _, label in patient.choices.options] == ["Forehead", "Nose", "Left cheek", "Right cheek", "Chin"]
     await patient.tap("left_cheek")  # not sent again: the photo already sent is the left cheek's
     assert "✓ Left cheek: photo received" in patient.texts and "forehead" in patient.texts
     user = await db.users.find_user(patient.channel, patient.user_id)
     (stored,) = await db.photos.list_photos(user.id)
-    assert stored.region == "left_cheek" and await db.photos.load_photo(stored.id, user.id) == closeup
+    assert stored.region == "left_cheek" and await db.photos.load_photo(stored.id, user.id) == closeup_photo
     for _ in range(4):  # forehead, nose, right cheek, chin
         await patient.tap("skip")
     await patient.skip_questions()
@@ -217,11 +216,10 @@ async def test_a_close_up_sent_as_a_face_photo_is_used_for_the_region_the_patien
 
 
 async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face_photo, closeup_photo):
-    closeup = closeup_photo
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("face")
-    await patient.photo(closeup)
+    await patient.photo(closeup_photo)
     user = await db.users.find_user(patient.channel, patient.user_id)
     assert len(await db.photos.list_photos(user.id)) == 1  # kept while the patient is asked where it is from
     await patient.photo(face_photo)  # a whole face after all
@@ -231,12 +229,12 @@ async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face
 
     await patient.command("checkin")
     await patient.tap("face")
-    await patient.photo(closeup)
+    await patient.photo(closeup_photo)
     assert len(await db.photos.list_photos(user.id)) == 2
     await patient.command("checkin")  # started again: the close-up waiting for its region goes too
     assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
     await patient.tap("face")
-    await patient.photo(closeup)
+    await patient.photo(closeup_photo)
     assert "tap which part of your face it shows" in patient.texts
     await patient.command("cancel")  # and so it does on /cancel
     assert [p.id for p in await db.photos.list_photos(user.id)] == [kept.id]
@@ -244,21 +242,20 @@ async def test_a_close_up_the_patient_does_not_place_is_deleted(engine, db, face
 
 async def test_declining_a_close_up_stored_before_keeps_the_earlier_check_ins_photo(engine, db, face_photo,
                                                                                   closeup_photo):
-    closeup = closeup_photo
     patient = await consented(engine)
     await patient.tap("checkin")
     await patient.tap("regions")
-    await patient.photo(closeup)  # the forehead's close-up, kept for this check-in
+    await patient.photo(closeup_photo)  # the forehead's close-up, kept for this check-in
     assert "✓ Forehead: photo received" in patient.texts
     user = await db.users.find_user(patient.channel, patient.user_id)
     (earlier,) = await db.photos.list_photos(user.id)
     await patient.command("checkin")
     await patient.tap("face")
-    await patient.photo(closeup)  # the same bytes again, now as the whole face: stored once, under one id
+    await patient.photo(closeup_photo)  # the same bytes again, now as the whole face: stored once, under one id
     assert "tap which part of your face it shows" in patient.texts
     await patient.photo(face_photo)  # declined: that id is the earlier check-in's photo, so it stays
     assert earlier.id in [p.id for p in await db.photos.list_photos(user.id)]
-    assert await db.photos.load_photo(earlier.id, user.id) == closeup
+    assert await db.photos.load_photo(earlier.id, user.id) == closeup_photo
 
 
 async def test_a_photo_with_no_face_and_no_skin_offers_close_ups_area_by_area_and_keeps_nothing(engine, db, face_photo):
