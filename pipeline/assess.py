@@ -246,7 +246,7 @@ def assess(prepared: list[PreparedPhoto], metadata: Metadata | None = None, *, l
     clock = _Clock(timings)
     per_photo: list[list[Lesion]] = []
     for index, p in enumerate(prepared):
-        detections = detect_on_skin(detector, p.view)
+        detections = detect_on_skin(detector, p.view, marks_model=model)
         clock.lap("detector")
         names = classify(p.view, detections, types, model)
         clock.lap("classifier")

@@ -2,6 +2,7 @@
 regions' skin only, with boxes in photo pixels and types from the classifiers' probabilities."""
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 
@@ -151,6 +152,94 @@ def test_a_close_up_where_no_acne_passes_is_looked_at_again_smaller_and_a_face_i
     assert detector.sizes == [(120, 120), (40, 40)]  # CLOSER_LOOK: a third
     acne = [(d.x, d.y, d.w) for d in found if d.kind == 0]
     assert acne == [(60, 60, 36), (120, 120, 18)]  # back in the view's pixels; the weaker peak on the big one gone
+
+
+def test_a_close_up_where_nothing_passes_keeps_the_faint_acne_peaks_the_classifier_calls_acne():
+    from pipeline.lesions import FAINT_ACNE_MIN
+
+    class Faint:
+        """No acne at the detector's thresholds at either size; below them, two faint peaks at full size and one
+        at a third; a mole where the first faint peak is."""
+        view = "raw"
+
+        def __init__(self):
+            self.calls = []
+
+        def detect(self, pixels, thresholds=None):
+            self.calls.append((pixels.shape[:2], thresholds))
+            if thresholds != (FAINT_ACNE_MIN, float("inf")):
+                return [Detection(30, 30, 8, 8, 0.5, 1)] if pixels.shape[0] == 120 else []
+            if pixels.shape[0] == 120:
+                return [Detection(31, 30, 10, 10, 0.15, 0), Detection(80, 80, 10, 10, 0.14, 0)]
+            return [Detection(20, 10, 4, 4, 0.13, 0)]
+
+    class Marks:
+        """The 8-class classifier: the first patch acne (0.6 of its mass on the acne types), the others not."""
+
+        def __init__(self):
+            self.patches = 0
+
+        def predict(self, patches):
+            rows = []
+            for i in range(len(patches)):
+                row = np.zeros(len(CLASSES), np.float32)
+                acne = 0.6 if self.patches + i == 0 else 0.3
+                row[CLASSES.index("comedone")], row[CLASSES.index("normal")] = acne, 1 - acne
+                rows.append(row)
+            self.patches += len(patches)
+            return np.array(rows)
+
+    closeup = dataclasses.replace(_view(factor=1.0, offset=(0, 0), size=120), closeup=True)
+    marks = Marks()
+    found = detect_on_skin(Faint(), closeup, marks_model=marks)
+    assert [(d.x, d.y, d.kind) for d in found] == [(31, 30, 0)]  # the mole on it gone, the unconfirmed two too
+    assert marks.patches == 3
+    assert [d.kind for d in detect_on_skin(Faint(), closeup)] == [1]  # without the classifier: the closer look only
+    face, marks = _view(factor=1.0, offset=(0, 0), size=120), Marks()
+    detector = Faint()
+    assert [d.kind for d in detect_on_skin(detector, face, marks_model=marks)] == [1]
+    assert len(detector.calls) == 1 and marks.patches == 0  # a face is never looked at again
+
+
+def _closeup_photo(relative: str):
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"no photo at {path}")
+    return path
+
+
+def test_a_nose_of_blackheads_the_detector_leaves_as_pores_is_marked_with_comedones():
+    """A blackhead close-up (training groups) where no acne passes at its size nor a third of it: its faint peaks
+    that the 8-class classifier calls acne are kept, so the patient is not told there is no acne."""
+    from pipeline import detector as detector_module
+    from pipeline.assess import assess, prepare
+    from pipeline.lesions import CLOSER_LOOK, skin_box_pixels
+
+    path = _closeup_photo("lesion-types/train/blackhead/b15_jpg.rf.c103f2131aab4faf56f77d706de5c120.jpg")
+    prepared = prepare(path.read_bytes(), "nose")
+    detector = detector_module.load()
+    pixels, _ = skin_box_pixels(prepared.view, detector.view)
+    third = cv2.resize(pixels, None, fx=CLOSER_LOOK, fy=CLOSER_LOOK, interpolation=cv2.INTER_AREA)
+    assert not [d for image in (pixels, third) for d in detector.detect(image) if d.kind == 0]
+    acne = [lesion for lesion in assess([prepared]).lesions if lesion.type in ACNE_TYPES]
+    assert acne and {lesion.type for lesion in acne} == {"comedone"}
+    assert all(lesion.region == "nose" for lesion in acne)
+
+
+def test_a_clear_nose_close_up_gets_no_acne_from_faint_peaks_the_classifier_calls_skin():
+    """The nose of an ACNE04 tune face where the experts marked nothing, cut out and sent as a close-up: its
+    faint peaks (heat 0.16-0.17) are on skin the 8-class classifier does not call acne."""
+    from pipeline.assess import assess, prepare
+
+    path = _closeup_photo("acne04/images/levle0_182.jpg")
+    x0, y0, x1, y1 = 373, 250, 526, 455  # the nose region's box on that face
+    nose = cv2.imread(str(path))[y0:y1, x0:x1]
+    nose = cv2.resize(nose, None, fx=320 / (x1 - x0), fy=320 / (x1 - x0), interpolation=cv2.INTER_CUBIC)
+    prepared = prepare(cv2.imencode(".jpg", nose, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes(), "nose")
+    assert prepared.quality.ok and prepared.view.closeup
+    assert not [lesion for lesion in assess([prepared]).lesions if lesion.type in ACNE_TYPES]
 
 
 def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_classifier_learnt_close_ups():
