@@ -122,8 +122,12 @@ class LesionDetector:
 
     def detect(self, pixels: np.ndarray, thresholds: tuple[float, float] | None = None) -> list[Detection]:
         """Lesions in an H x W x 3 uint8 canonical view, coordinates in its pixels."""
+        return self.detect_each(pixels, thresholds or self.thresholds)[0]
+
+    def detect_each(self, pixels: np.ndarray, *thresholds: tuple[float, float]) -> list[list[Detection]]:
+        """The detections at each of several threshold pairs, from one pass of the network."""
         out, valid = self.raw(pixels)
-        return decode(out, thresholds or self.thresholds, valid, self.stride)
+        return [decode(out, t, valid, self.stride) for t in thresholds]
 
 
 @lru_cache(maxsize=4)

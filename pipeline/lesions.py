@@ -56,19 +56,29 @@ def detect_on_skin(detector, view: CanonicalView, thresholds: tuple[float, float
     if seen is None:
         return []
     pixels, origin = seen
-    found = _placed(detector.detect(pixels, thresholds), 1.0, origin)
+    faint_too = view.closeup and marks_model is not None
+    passing, faint_full = _look(detector, pixels, thresholds, faint_too)
+    found = _placed(passing, 1.0, origin)
     if not view.closeup or _acne_in_skin(view, found):
         return found
     small = cv2.resize(pixels, None, fx=CLOSER_LOOK, fy=CLOSER_LOOK, interpolation=cv2.INTER_AREA)
-    found += _one_per_lesion([d for d in _placed(detector.detect(small, thresholds), CLOSER_LOOK, origin)
-                              if d.kind == 0])
-    if marks_model is None or _acne_in_skin(view, found):
+    closer, faint_small = _look(detector, small, thresholds, faint_too)
+    found += _one_per_lesion([d for d in _placed(closer, CLOSER_LOOK, origin) if d.kind == 0])
+    if not faint_too or _acne_in_skin(view, found):
         return found
-    faint = [d for scale, image in ((1.0, pixels), (CLOSER_LOOK, small))
-             for d in _placed(detector.detect(image, (FAINT_ACNE_MIN, _NO_MARKS)), scale, origin)
+    faint = [d for d in _placed(faint_full, 1.0, origin) + _placed(faint_small, CLOSER_LOOK, origin)
              if d.kind == 0 and region_of(view, d.x, d.y)]
     faint = _confirmed_acne(view, _one_per_lesion(faint), marks_model)
     return [d for d in found if d.kind != 0 and not any(_inside(d, k) for k in faint)] + faint
+
+
+def _look(detector, image: np.ndarray, thresholds: tuple[float, float] | None,
+          faint: bool) -> tuple[list[Detection], list[Detection]]:
+    """One pass of the detector: what passes `thresholds` and, if `faint`, the acne peaks down to FAINT_ACNE_MIN."""
+    if not faint:
+        return detector.detect(image, thresholds), []
+    passing, fainter = detector.detect_each(image, thresholds or detector.thresholds, (FAINT_ACNE_MIN, _NO_MARKS))
+    return passing, fainter
 
 
 def _placed(detections: list[Detection], scale: float, origin: tuple[int, int]) -> list[Detection]:
