@@ -21,6 +21,14 @@ THREE_QUARTER = "4554_jpg.rf.9c7fa5f6e8bd08a6e3f25ec615fdc9af.jpg"
 SECOND_VISIT = "00639_png_jpg.rf.642e8eeb4c01158b7ec40598a0d8a4dc.jpg"  # another frontal portrait
 
 
+def shared_file(relative: str) -> Path:
+    """A file under the shared data folder; skips the test without it."""
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"shared data not found at {path} (set ACNEBOT_SHARED_DATA)")
+    return path
+
+
 def shared_image(name: str | None = None) -> np.ndarray:
     """RGB pixels of a valid-split photo (the first one if the name is absent); skips without the data."""
     if not VALID_IMAGES.is_dir():
@@ -71,10 +79,7 @@ def second_face_photo() -> bytes:
 @pytest.fixture(scope="session")
 def closeup_photo() -> bytes:
     """A close-up of inflamed cheek skin filling the frame (lesion-types), with no face in it."""
-    path = SHARED_DATA / "lesion-types" / "train" / "pustule" / "aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg"
-    if not path.is_file():
-        pytest.skip(f"close-up not found at {path} (set ACNEBOT_SHARED_DATA)")
-    return path.read_bytes()
+    return shared_file("lesion-types/train/pustule/aug_183_jpg.rf.50e557e1665f6db5434a2fafe43fbb7e.jpg").read_bytes()
 
 
 @pytest.fixture(scope="session")

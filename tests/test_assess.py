@@ -161,15 +161,10 @@ def test_a_big_photo_is_shrunk_by_halvings_to_what_one_area_resize_gives(portrai
 def test_a_profile_facemesh_cannot_fit_is_assessed_on_the_side_it_shows(model):
     """A clinical profile (ACNE04 training photo, nose to the image's left): FaceMesh finds no face, the face
     detector does, and the patient's left cheek and forehead are assessed instead of 'no face'."""
-    import pytest
-
     from pipeline.faces import detect_faces
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import shared_file
 
-    path = SHARED_DATA / "acne04" / "images" / "levle1_155.jpg"
-    if not path.is_file():
-        pytest.skip(f"ACNE04 photos not found at {path.parent}")
-    p = prepare(path.read_bytes())
+    p = prepare(shared_file("acne04/images/levle1_155.jpg").read_bytes())
     assert detect_faces(p.photo.pixels) == []
     assert p.quality.ok and p.view is not None and p.view.landmarks is None
     assert {r for r, ok in p.view.assessed.items() if ok} == {"forehead", "left_cheek"}
@@ -184,15 +179,10 @@ def test_a_profile_facemesh_cannot_fit_is_assessed_on_the_side_it_shows(model):
 def test_a_close_up_of_skin_sent_as_the_whole_face_is_told_there_is_no_face():
     """A cheek close-up (lesion-types): the face detector 'finds' a turned face in it (score 0.55), which must not
     be assessed through regions made up from it; the patient is told there is no face (and offered close-ups)."""
-    import pytest
-
     from pipeline.faces import _face_detector, _for_detection
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import shared_file
 
-    path = SHARED_DATA / "lesion-types" / "train" / "pustule" / "aug_188_jpg.rf.1c003c8513a30a6761420468633cdddd.jpg"
-    if not path.is_file():
-        pytest.skip(f"lesion-types close-ups not found at {path.parent}")
-    data = path.read_bytes()
+    data = shared_file("lesion-types/train/pustule/aug_188_jpg.rf.1c003c8513a30a6761420468633cdddd.jpg").read_bytes()
     p = prepare(data)
     assert _face_detector().process(_for_detection(p.photo.pixels)[0]).detections, "the detector's weak guess"
     assert not p.quality.ok and [r.code for r in p.quality.reasons] == ["no_face"] and p.view is None

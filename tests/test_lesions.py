@@ -12,6 +12,7 @@ from pipeline.lesions import (SKIN_BOX_MARGIN, acne_type, detect_on_skin, mark_t
 from pipeline.patches import CanonicalView
 from pipeline.preprocess import PATCH_SIZE
 from pipeline.types import ACNE_TYPES, CLASSES
+from tests.conftest import shared_file
 
 STRIDE = 2  # the shipped detector's
 
@@ -208,15 +209,6 @@ def test_a_close_up_where_nothing_passes_keeps_the_faint_acne_peaks_the_classifi
     assert detector.passes == 1 and marks.patches == 0  # a face is never looked at again
 
 
-def _closeup_photo(relative: str):
-    from tests.conftest import SHARED_DATA
-
-    path = SHARED_DATA / relative
-    if not path.is_file():
-        pytest.skip(f"no photo at {path}")
-    return path
-
-
 def test_a_nose_of_blackheads_the_detector_leaves_as_pores_is_marked_with_comedones():
     """A blackhead close-up (training groups) where no acne passes at its size nor a third of it: its faint peaks
     that the 8-class classifier calls acne are kept, so the patient is not told there is no acne."""
@@ -224,7 +216,7 @@ def test_a_nose_of_blackheads_the_detector_leaves_as_pores_is_marked_with_comedo
     from pipeline.assess import assess, prepare
     from pipeline.lesions import CLOSER_LOOK, skin_box_pixels
 
-    path = _closeup_photo("lesion-types/train/blackhead/b15_jpg.rf.c103f2131aab4faf56f77d706de5c120.jpg")
+    path = shared_file("lesion-types/train/blackhead/b15_jpg.rf.c103f2131aab4faf56f77d706de5c120.jpg")
     prepared = prepare(path.read_bytes(), "nose")
     detector = detector_module.load()
     pixels, _ = skin_box_pixels(prepared.view, detector.view)
@@ -240,7 +232,7 @@ def test_a_clear_nose_close_up_gets_no_acne_from_faint_peaks_the_classifier_call
     faint peaks (heat 0.16-0.17) are on skin the 8-class classifier does not call acne."""
     from pipeline.assess import assess, prepare
 
-    path = _closeup_photo("acne04/images/levle0_182.jpg")
+    path = shared_file("acne04/images/levle0_182.jpg")
     x0, y0, x1, y1 = 373, 250, 526, 455  # the nose region's box on that face
     nose = cv2.imread(str(path))[y0:y1, x0:x1]
     nose = cv2.resize(nose, None, fx=320 / (x1 - x0), fy=320 / (x1 - x0), interpolation=cv2.INTER_CUBIC)
@@ -257,7 +249,6 @@ def test_a_close_up_names_a_lesion_s_type_from_half_the_close_up_as_the_type_cla
     path = next((SHARED_DATA / "lesion-types" / "train" / "pustule").glob("*.jpg"), None)
     if path is None:
         pytest.skip(f"no close-ups under {SHARED_DATA}")
-    import cv2
 
     close = closeup_view(np.ascontiguousarray(cv2.imread(str(path))[:, :, ::-1]), "chin")
     h, w = close.pixels.shape[:2]
@@ -321,11 +312,8 @@ def test_a_close_up_of_one_big_nodule_is_marked_once_as_a_nodule():
     from pipeline import detector as detector_module
     from pipeline.assess import assess, prepare
     from pipeline.lesions import skin_box_pixels
-    from tests.conftest import SHARED_DATA
 
-    path = SHARED_DATA / "lesion-types" / "train" / "nodule" / "aug_143_jpg.rf.56660af19eed005c71c9774a0a30f3bd.jpg"
-    if not path.is_file():
-        pytest.skip(f"no close-up at {path}")
+    path = shared_file("lesion-types/train/nodule/aug_143_jpg.rf.56660af19eed005c71c9774a0a30f3bd.jpg")
     prepared = prepare(path.read_bytes(), "chin")
     detector = detector_module.load()
     pixels, _ = skin_box_pixels(prepared.view, detector.view)

@@ -88,12 +88,9 @@ def test_closeup_of_a_wall_has_no_skin(rgb):
     ("aug_123_jpg.rf.95f1b30becf667a6953fd12f82ee07df.jpg", "a washed-out photo (centre Cr 132)"),
 ])
 def test_a_close_up_of_inflamed_or_washed_out_skin_is_skin(name, why):
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import shared_file
 
-    path = SHARED_DATA / "lesion-types" / "train" / "pustule" / name
-    if not path.is_file():
-        pytest.skip(f"no close-up at {path}")
-    prepared = prepare(path.read_bytes(), region="chin")
+    prepared = prepare(shared_file(f"lesion-types/train/pustule/{name}").read_bytes(), region="chin")
     assert "no_skin" not in _codes(prepared), why
     assert prepared.view.assessed["chin"]
 
